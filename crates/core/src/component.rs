@@ -1,0 +1,176 @@
+//! The plugin surface: small, object-safe traits that the [`Registry`](crate::Registry) holds.
+
+use crate::{Dataset, Frame, Params, Predictions, Result, SearchSpace, Task};
+use ndarray::Array2;
+use rand::SeedableRng;
+use std::time::Instant;
+
+/// The random generator every component uses; always seeded from the pipeline's seed, never
+/// from a global source, so a run is reproducible.
+pub type Rng = rand_chacha::ChaCha8Rng;
+
+/// Everything a model may need while fitting besides data and parameters.
+#[derive(Debug, Clone)]
+pub struct FitContext {
+    /// Seed for this fit; derive every random choice from it.
+    pub seed: u64,
+    /// Stop (with [`Error::Budget`](crate::Error::Budget)) when past this instant.
+    pub deadline: Option<Instant>,
+    /// Compute device, e.g. `cpu` or `cuda:0` (models that have no choice ignore it).
+    pub device: String,
+    /// Worker threads the model may use (0 = all cores).
+    pub threads: usize,
+}
+
+impl FitContext {
+    /// A context with a seed, no deadline, CPU and all cores.
+    pub fn new(seed: u64) -> FitContext {
+        FitContext { seed, deadline: None, device: "cpu".into(), threads: 0 }
+    }
+    /// A generator seeded from this context's seed.
+    pub fn rng(&self) -> Rng {
+        Rng::seed_from_u64(self.seed)
+    }
+    /// An error when the deadline has passed; call it between iterations of long fits.
+    pub fn check_deadline(&self, who: &str) -> Result<()> {
+        match self.deadline {
+            Some(d) if Instant::now() > d => Err(crate::Error::Budget(format!("while fitting `{who}`"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The kind of input a model consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// The tabular matrix [`Dataset::x`].
+    Tabular,
+    /// The padded sequences [`Dataset::sequences`].
+    Sequence,
+}
+
+/// A model family that can be fitted with hyper-parameters (like a scikit-learn estimator
+/// class). The registry holds one instance per kind.
+pub trait Model: Send + Sync {
+    /// Registry name, `plugin.model` (e.g. `smartcore.logistic_regression`).
+    fn kind(&self) -> &str;
+    /// One line on what it is.
+    fn description(&self) -> &str;
+    /// Tasks it can fit.
+    fn tasks(&self) -> &[Task];
+    /// Hyper-parameters with defaults, valid ranges and default search ranges.
+    fn space(&self) -> SearchSpace;
+    /// Fit on `data` with validated `params`.
+    fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>>;
+    /// The input it reads.
+    fn input(&self) -> InputKind {
+        InputKind::Tabular
+    }
+}
+
+/// A fitted model: predicts new rows.
+pub trait FittedModel: Send + Sync {
+    /// Probabilities (classification) or values (regression), one per row of `data`.
+    fn predict(&self, data: &Dataset) -> Result<Predictions>;
+}
+
+/// Facts about the frame a cleaner or feature step is fitted on.
+#[derive(Debug, Clone, Default)]
+pub struct StepContext {
+    /// The target column; steps leave it alone unless they say otherwise.
+    pub target: Option<String>,
+    /// Columns that are not features (target, treatment, ids); steps never encode them.
+    pub protected: Vec<String>,
+    /// Seed for steps with randomness.
+    pub seed: u64,
+}
+
+/// A data cleaner (impute, drop duplicates, clip outliers, ...): fitted on the training frame.
+pub trait Cleaner: Send + Sync {
+    /// Learn what is needed (medians, bounds, ...) from the training frame.
+    fn fit(&self, train: &Frame, ctx: &StepContext) -> Result<Box<dyn FittedCleaner>>;
+}
+
+/// A fitted cleaner.
+pub trait FittedCleaner: Send + Sync {
+    /// Clean training rows; may drop rows (duplicates, filters).
+    fn apply_train(&self, frame: Frame) -> Result<Frame> {
+        self.apply_predict(frame)
+    }
+    /// Clean rows to predict; never drops a row.
+    fn apply_predict(&self, frame: Frame) -> Result<Frame>;
+}
+
+/// A feature step (encode, scale, date parts, ...): fitted on the training frame.
+pub trait FeatureExtractor: Send + Sync {
+    /// Learn encodings or scales from the training frame.
+    fn fit(&self, train: &Frame, ctx: &StepContext) -> Result<Box<dyn FittedFeatures>>;
+}
+
+/// A fitted feature step; transforms training and new rows alike.
+pub trait FittedFeatures: Send + Sync {
+    /// Transform a frame (same number of rows out as in).
+    fn transform(&self, frame: Frame) -> Result<Frame>;
+}
+
+/// Documentation of one setting of a cleaner or feature step, for `promoml plugins`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SettingDoc {
+    /// Key in the TOML table.
+    pub name: &'static str,
+    /// Accepted values, e.g. `"mean" | "median"` or `list of column names`.
+    pub accepts: &'static str,
+    /// Default, as TOML.
+    pub default: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// Builds a configured step from its TOML table (converted to JSON values).
+pub trait StepFactory<T: ?Sized>: Send + Sync {
+    /// Registry name (e.g. `impute`).
+    fn kind(&self) -> &str;
+    /// One line on what it does.
+    fn description(&self) -> &str;
+    /// Its settings.
+    fn settings(&self) -> Vec<SettingDoc>;
+    /// Build from the settings table (the `kind` key removed). Unknown keys are errors.
+    fn build(&self, settings: &serde_json::Value) -> Result<Box<T>>;
+}
+
+/// An ask/tell hyper-parameter optimiser. It minimises; callers negate metrics to maximise.
+pub trait Optimizer: Send {
+    /// Propose the next parameters to try.
+    fn ask(&mut self, space: &SearchSpace, rng: &mut Rng) -> Params;
+    /// Report the value obtained with `params` (`None` when the trial failed or was pruned).
+    fn tell(&mut self, params: &Params, value: Option<f64>);
+}
+
+/// Builds optimisers by name (e.g. `random`, `tpe`).
+pub trait OptimizerFactory: Send + Sync {
+    /// Registry name.
+    fn kind(&self) -> &str;
+    /// One line on what it does.
+    fn description(&self) -> &str;
+    /// A fresh optimiser; `startup_trials` random trials come first where that matters.
+    fn build(&self, startup_trials: usize) -> Box<dyn Optimizer>;
+}
+
+/// An unsupervised anomaly detector: fitted without labels, scores any rows (higher = more
+/// abnormal).
+pub trait AnomalyDetector: Send + Sync {
+    /// Registry name.
+    fn kind(&self) -> &str;
+    /// One line on what it is.
+    fn description(&self) -> &str;
+    /// Hyper-parameters.
+    fn space(&self) -> SearchSpace;
+    /// Fit on rows of `x`.
+    fn fit(&self, x: &Array2<f64>, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedDetector>>;
+}
+
+/// A fitted anomaly detector.
+pub trait FittedDetector: Send + Sync {
+    /// One score per row, higher = more abnormal.
+    fn score(&self, x: &Array2<f64>) -> Result<Vec<f64>>;
+}

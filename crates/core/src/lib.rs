@@ -1,0 +1,34 @@
+//! promoml-core: the shared vocabulary of promoml.
+//!
+//! [`Frame`] holds typed columns from a data source; [`Dataset`] is what models see; the
+//! component traits ([`Model`], [`Cleaner`], [`FeatureExtractor`], [`Optimizer`],
+//! [`AnomalyDetector`]) are the plugin surface; the [`Registry`] names every component; the
+//! [`metrics`] module is the one place scores are computed. The core depends on no plugin.
+//!
+//! ```
+//! use promoml_core::{Metric, Predictions};
+//! let auc = Metric::RocAuc.score(&[0.0, 1.0, 1.0], &Predictions::binary([0.2, 0.7, 0.9])).unwrap();
+//! assert_eq!(auc, 1.0);
+//! ```
+
+pub mod component;
+pub mod dataset;
+pub mod error;
+pub mod frame;
+pub mod io;
+pub mod metrics;
+pub mod params;
+pub mod registry;
+pub mod search;
+pub mod synthetic;
+
+pub use component::{
+    AnomalyDetector, Cleaner, FeatureExtractor, FitContext, FittedCleaner, FittedDetector, FittedFeatures, FittedModel,
+    InputKind, Model, Optimizer, OptimizerFactory, Rng, SettingDoc, StepContext, StepFactory,
+};
+pub use dataset::{Dataset, Predictions, Sequences, Task};
+pub use error::{Error, Result, did_you_mean};
+pub use frame::{Column, ColumnData, ColumnType, Frame};
+pub use metrics::Metric;
+pub use params::{Domain, ParamSpec, ParamValue, Params, ParamsExt, SearchSpace};
+pub use registry::{CleanerFactory, FeatureFactory, Registry};
