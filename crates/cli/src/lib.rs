@@ -1,1 +1,266 @@
-//! x
+//! The `promoml` command line, as a library so that a team can build its own binary with its
+//! own plugins added: `promoml_cli::main_with(&[my_plugin::register])`.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use promoml_core::Registry;
+use promoml_pipeline::{Observer, Pipeline, PipelineError};
+use promoml_report::Trial;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A plugin's registration function.
+pub type RegisterFn = fn(&mut Registry);
+
+/// The plugins built into the stock `promoml` binary, in registration order.
+pub const DEFAULT_PLUGINS: &[RegisterFn] =
+    &[promoml_pipeline::register, promoml_smartcore::register, promoml_linfa::register, promoml_forest::register];
+
+/// A registry with the stock plugins and then `extra`.
+pub fn registry_with(extra: &[RegisterFn]) -> Registry {
+    let mut r = Registry::new();
+    for f in DEFAULT_PLUGINS.iter().chain(extra) {
+        f(&mut r);
+    }
+    r
+}
+
+#[derive(Parser)]
+#[command(name = "promoml", version, about = "AutoML and ensembles for personalised promotions, from one TOML file")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline and write its report into a folder.
+    Run {
+        /// The pipeline TOML file.
+        pipeline: PathBuf,
+        /// Output folder (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Override any TOML value, e.g. `--set search.trials=20` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Print only errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a pipeline without running it.
+    Validate {
+        /// The pipeline TOML file.
+        pipeline: PathBuf,
+        /// Overrides, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// List every registered component with its parameters and ranges.
+    Plugins {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run the CLI with the stock plugins plus `extra`; returns the process exit code
+/// (0 success, 1 run failure, 2 invalid input).
+pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let registry = registry_with(extra);
+    match cli.command {
+        Command::Run { pipeline, out, set, quiet } => {
+            init_logging(quiet);
+            match run(&pipeline, &out, &set, &registry, quiet) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Validate { pipeline, set } => match Pipeline::load(&pipeline, &set, &registry) {
+            Ok(p) => {
+                println!(
+                    "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s))",
+                    pipeline.display(),
+                    p.task.name(),
+                    p.candidates.len(),
+                    p.cleaners.len(),
+                    p.features.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Plugins { json } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plugins_json(&registry)).expect("serialisable"));
+            } else {
+                print!("{}", plugins_text(&registry));
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn fail(e: &PipelineError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+fn init_logging(quiet: bool) {
+    let default = if quiet { "error" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOML_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Progress: a bar on a terminal, log lines otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Observer for Progress {
+    fn stage(&self, message: &str) {
+        match &self.bar {
+            Some(b) => b.set_message(message.to_string()),
+            None => tracing::info!("{message}"),
+        }
+    }
+    fn search_started(&self, total: usize) {
+        if let Some(b) = &self.bar {
+            b.set_length(total as u64);
+            b.set_message("searching");
+        } else {
+            tracing::info!("searching: up to {total} trials");
+        }
+    }
+    fn trial_done(&self, t: &Trial) {
+        let what = match (&t.score, &t.error) {
+            (Some(s), _) => format!("{} trial {}: cv {s:.4} ({:.1} s)", t.model, t.number, t.seconds),
+            (None, Some(e)) => format!("{} trial {} failed: {e}", t.model, t.number),
+            _ => format!("{} trial {}", t.model, t.number),
+        };
+        match &self.bar {
+            Some(b) => {
+                b.inc(1);
+                b.set_message(what);
+            }
+            None => tracing::info!("{what}"),
+        }
+    }
+}
+
+fn run(path: &PathBuf, out: &PathBuf, set: &[String], registry: &Registry, quiet: bool) -> Result<(), PipelineError> {
+    let pipeline = Pipeline::load(path, set, registry)?;
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+                .expect("valid template"),
+        );
+        b
+    });
+    let progress = Progress { bar };
+    let report = promoml_pipeline::run(&pipeline, &progress)?;
+    if let Some(b) = &progress.bar {
+        b.finish_and_clear();
+    }
+    let written = promoml_pipeline::write_report(&report, &pipeline.formats, out)?;
+    if !quiet {
+        println!("{}", summary(&report));
+        for w in written {
+            println!("wrote {}", w.display());
+        }
+    }
+    Ok(())
+}
+
+/// A short leaderboard for the terminal.
+pub fn summary(r: &promoml_report::Report) -> String {
+    let mut s = format!("{} ({}): final model {}\n", r.pipeline, r.task, r.final_model);
+    s.push_str(&format!("{:<32} {:>12} {:>12} {:>8}\n", "model", format!("cv {}", r.metric), format!("test {}", r.metric), "fit s"));
+    for e in &r.leaderboard {
+        s.push_str(&format!(
+            "{:<32} {:>12.4} {:>12.4} {:>8.2}\n",
+            e.name,
+            e.cv.get(&r.metric).copied().unwrap_or(f64::NAN),
+            e.test.get(&r.metric).copied().unwrap_or(f64::NAN),
+            e.fit_s
+        ));
+    }
+    for f in &r.failures {
+        s.push_str(&format!("{:<32} failed: {}\n", f.model, f.error));
+    }
+    s.push_str(&format!("total {:.1} s", r.timing.total_s));
+    s
+}
+
+/// Every registered component as JSON.
+pub fn plugins_json(r: &Registry) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = r
+        .models()
+        .map(|m| {
+            serde_json::json!({
+                "kind": m.kind(),
+                "description": m.description(),
+                "tasks": m.tasks().iter().map(|t| t.name()).collect::<Vec<_>>(),
+                "params": m.space().params,
+            })
+        })
+        .collect();
+    let steps = |it: Vec<(String, String, Vec<promoml_core::SettingDoc>)>| -> Vec<serde_json::Value> {
+        it.into_iter().map(|(k, d, s)| serde_json::json!({"kind": k, "description": d, "settings": s})).collect()
+    };
+    serde_json::json!({
+        "models": models,
+        "cleaners": steps(r.cleaners().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect()),
+        "features": steps(r.features().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect()),
+        "optimizers": r.optimizers().map(|o| serde_json::json!({"kind": o.kind(), "description": o.description()})).collect::<Vec<_>>(),
+        "anomaly_detectors": r.detectors().map(|d| serde_json::json!({"kind": d.kind(), "description": d.description(), "params": d.space().params})).collect::<Vec<_>>(),
+    })
+}
+
+/// Every registered component as text.
+pub fn plugins_text(r: &Registry) -> String {
+    let mut s = String::from("MODELS\n");
+    for m in r.models() {
+        let tasks: Vec<&str> = m.tasks().iter().map(|t| t.name()).collect();
+        s.push_str(&format!("  {}  [{}]\n    {}\n", m.kind(), tasks.join(", "), m.description()));
+        for p in m.space().params {
+            let searched = p.search.as_ref().map(|d| format!("; searched: {d}")).unwrap_or_default();
+            let cond = p.condition.as_ref().map(|(k, v)| format!("; only when {k} = {v}")).unwrap_or_default();
+            s.push_str(&format!("      {} = {}  ({}{searched}{cond})  {}\n", p.name, p.default, p.valid, p.doc));
+        }
+    }
+    let mut steps = |title: &str, items: Vec<(String, String, Vec<promoml_core::SettingDoc>)>| {
+        s.push_str(&format!("{title}\n"));
+        for (k, d, settings) in items {
+            s.push_str(&format!("  {k}\n    {d}\n"));
+            for st in settings {
+                s.push_str(&format!("      {} = {}  ({})  {}\n", st.name, st.default, st.accepts, st.doc));
+            }
+        }
+    };
+    steps("CLEANERS", r.cleaners().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect());
+    steps("FEATURES", r.features().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect());
+    s.push_str("OPTIMIZERS\n");
+    for o in r.optimizers() {
+        s.push_str(&format!("  {}\n    {}\n", o.kind(), o.description()));
+    }
+    s.push_str("ANOMALY DETECTORS\n");
+    let detectors: Vec<_> = r.detectors().collect();
+    if detectors.is_empty() {
+        s.push_str("  (none registered)\n");
+    }
+    for d in detectors {
+        s.push_str(&format!("  {}\n    {}\n", d.kind(), d.description()));
+    }
+    s
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! The stock `promoml` binary: the CLI with the built-in plugins.
+
+fn main() -> std::process::ExitCode {
+    promoml_cli::main_with(&[])
+}

@@ -1,1 +1,52 @@
-//! x
+//! promoml-pipeline: from a TOML file to a report.
+//!
+//! [`spec`] parses the file (unknown keys rejected, positions kept), [`Pipeline`] validates it
+//! against a [`Registry`], and [`run`] executes it: load and split the data, fit cleaners and
+//! features on training rows only, search each candidate with K-fold cross-validation, refit the
+//! best trial on all training rows and score it once on the test rows.
+
+pub mod clean;
+pub mod cv;
+pub mod data;
+pub mod error;
+pub mod features;
+pub mod locate;
+pub mod plan;
+pub mod prep;
+pub mod run;
+pub mod spec;
+mod steps;
+
+pub use error::{Located, PipelineError, Result};
+pub use plan::Pipeline;
+pub use run::{Observer, Silent, run};
+
+use promoml_core::Registry;
+use std::path::Path;
+
+/// Register the built-in cleaners, feature steps and the random-search optimiser.
+pub fn register(r: &mut Registry) {
+    clean::register(r);
+    features::register(r);
+    r.add_optimizer(promoml_core::search::RandomSearchFactory);
+}
+
+/// Write the report in the requested formats (`report.json` always) into `dir`.
+pub fn write_report(
+    report: &promoml_report::Report,
+    formats: &[String],
+    dir: &Path,
+) -> promoml_core::Result<Vec<std::path::PathBuf>> {
+    let io = |path: &Path, e: std::io::Error| promoml_core::Error::Io { path: path.to_path_buf(), source: e };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut written = Vec::new();
+    let json = dir.join("report.json");
+    std::fs::write(&json, report.to_json()).map_err(|e| io(&json, e))?;
+    written.push(json);
+    if formats.iter().any(|f| f == "md") {
+        let md = dir.join("report.md");
+        std::fs::write(&md, report.to_markdown()).map_err(|e| io(&md, e))?;
+        written.push(md);
+    }
+    Ok(written)
+}

@@ -1,0 +1,150 @@
+//! Loading the data a pipeline declares, cutting it into train and test, and the checks that
+//! make bad data fail early with a clear message.
+
+use crate::cv::holdout;
+use crate::plan::{DataPlan, DataSource, SplitRule};
+use promoml_core::io::read_file;
+use promoml_core::synthetic::SyntheticPromotion;
+use promoml_core::{ColumnData, Error, Frame, Result, Task};
+use std::collections::BTreeMap;
+
+/// Train and test frames, as loaded.
+pub struct Loaded {
+    /// Training rows.
+    pub train: Frame,
+    /// Test rows.
+    pub test: Frame,
+    /// Where they came from, for the report.
+    pub description: String,
+    /// Columns before `drop`.
+    pub columns: usize,
+}
+
+/// Class labels of a target column, in index order (the positive class last for binary tasks).
+pub fn class_labels(col: &ColumnData, positive: Option<&str>, task: Task, target: &str) -> Result<Vec<String>> {
+    let mut labels: Vec<String> = (0..col.len()).filter_map(|i| col.value_string(i)).collect();
+    match col {
+        ColumnData::Numeric(_) => {
+            labels.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
+        }
+        _ => labels.sort(),
+    }
+    labels.dedup();
+    if labels.len() < 2 {
+        return Err(Error::data(format!(
+            "target `{target}` has a single class ({}) in the training rows: nothing to learn",
+            labels.first().map_or("no values".into(), |l| format!("\"{l}\""))
+        )));
+    }
+    if task == Task::Binary && labels.len() > 2 {
+        return Err(Error::data(format!(
+            "target `{target}` has {} classes ({}…) but the task is binary; use task = \"multiclass\"",
+            labels.len(),
+            labels.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if let Some(p) = positive {
+        let pos = labels.iter().position(|l| l == p).ok_or_else(|| {
+            Error::config(
+                "data.positive",
+                format!("\"{p}\" is not a class of `{target}` (classes: {})", labels.join(", ")),
+            )
+        })?;
+        let l = labels.remove(pos);
+        labels.push(l);
+    }
+    Ok(labels)
+}
+
+/// Load and split the data of a pipeline.
+pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
+    let (train, test, description) = match &plan.source {
+        DataSource::Synthetic { rows, arms, split } => {
+            let frame = SyntheticPromotion { rows: *rows, arms: *arms, ..Default::default() }.generate()?;
+            let (tr, te) = split_frame(&frame, split, plan, task)?;
+            (tr, te, format!("synthetic.promotion ({rows} rows)"))
+        }
+        DataSource::File { path, split } => {
+            let frame = read_file(path, &plan.read)?;
+            let (tr, te) = split_frame(&frame, split, plan, task)?;
+            (tr, te, path.display().to_string())
+        }
+        DataSource::TrainTest { train, test } => {
+            let tr = read_file(train, &plan.read)?;
+            // Read the test file with the training file's column types, so both agree.
+            let mut opts = plan.read.clone();
+            for c in tr.columns() {
+                opts.types.entry(c.name.clone()).or_insert(c.data.column_type());
+            }
+            let te = read_file(test, &opts)?;
+            for c in tr.columns() {
+                te.require(&c.name, &format!("test file {}:", test.display()))?;
+            }
+            (tr, te, format!("{} + {}", train.display(), test.display()))
+        }
+    };
+    let columns = train.n_cols();
+    let (mut train, mut test) = (train, test);
+    for d in plan.drop.iter().chain(plan.id.iter()) {
+        train.require(d, "dropped").map_err(|e| Error::config("data.drop", e.to_string()))?;
+        train.remove(d);
+        test.remove(d);
+    }
+    check(&train, &test, plan, task)?;
+    Ok(Loaded { train, test, description, columns })
+}
+
+fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> Result<(Frame, Frame)> {
+    let n = frame.n_rows();
+    let (tr, te) = match rule {
+        SplitRule::Modulo { modulo, remainder } => {
+            let te: Vec<usize> = (0..n).filter(|i| i % modulo == *remainder).collect();
+            (crate::cv::complement(n, &te), te)
+        }
+        SplitRule::Random { test_fraction, seed } => holdout(n, *test_fraction, None, *seed),
+        SplitRule::Stratified { test_fraction, seed } => {
+            let col = &frame.require(&plan.target, "target")?.data;
+            let labels = class_labels(col, plan.positive.as_deref(), task, &plan.target)?;
+            let index: BTreeMap<String, usize> = labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect();
+            let y: Vec<usize> =
+                (0..n).map(|i| col.value_string(i).and_then(|s| index.get(&s).copied()).unwrap_or(0)).collect();
+            holdout(n, *test_fraction, Some(&y), *seed)
+        }
+    };
+    if tr.is_empty() || te.is_empty() {
+        return Err(Error::data(format!("the split leaves {} training and {} test rows", tr.len(), te.len())));
+    }
+    Ok((frame.take(&tr), frame.take(&te)))
+}
+
+fn check(train: &Frame, test: &Frame, plan: &DataPlan, task: Task) -> Result<()> {
+    let target = &plan.target;
+    let y = &train.require(target, "target")?.data;
+    test.require(target, "target (in the test rows)")?;
+    let missing = y.missing_count();
+    if missing > 0 {
+        let first = (0..y.len()).find(|&i| y.is_missing(i)).unwrap_or(0);
+        return Err(Error::data(format!(
+            "target `{target}` is missing in {missing} training rows (first: training row {}); remove them with a `filter` cleaner (op = \"not_missing\") or fix the data",
+            first + 1
+        )));
+    }
+    if task == Task::Regression && !matches!(y, ColumnData::Numeric(_) | ColumnData::Boolean(_)) {
+        return Err(Error::data(format!(
+            "target `{target}` is {:?}; a regression target must be numeric",
+            y.column_type()
+        )));
+    }
+    if task.is_classification() {
+        class_labels(y, plan.positive.as_deref(), task, target)?;
+    }
+    for c in train.columns() {
+        if c.name != *target && c.data.missing_count() == c.data.len() {
+            return Err(Error::data(format!(
+                "column `{}` has no values at all in the training rows; add it to `data.drop`",
+                c.name
+            )));
+        }
+    }
+    Ok(())
+}

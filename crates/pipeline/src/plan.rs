@@ -1,0 +1,499 @@
+//! A validated pipeline: every kind resolved in the registry, every parameter checked, every
+//! path resolved relative to the pipeline file. Built once from a [`PipelineSpec`].
+
+use crate::error::Result;
+use crate::spec::{PipelineSpec, RangeSpec, Source};
+use promoml_core::io::{CsvOptions, ReadOptions};
+use promoml_core::{
+    Cleaner, Domain, Error, FeatureExtractor, Metric, Model, OptimizerFactory, ParamValue, Params, Registry,
+    SearchSpace, Task,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A configured step with its kind.
+pub struct Step<T: ?Sized> {
+    /// Registered kind.
+    pub kind: String,
+    /// The configured step.
+    pub step: Box<T>,
+}
+
+/// A candidate model and how to search it.
+pub struct Candidate {
+    /// Leaderboard name.
+    pub name: String,
+    /// The model kind.
+    pub model: Arc<dyn Model>,
+    /// Parameters fixed in TOML, validated.
+    pub fixed: Params,
+    /// The space searched: defaults and fixed values applied, TOML ranges applied.
+    pub space: SearchSpace,
+    /// Trials to run.
+    pub trials: usize,
+}
+
+/// How train and test rows are obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSource {
+    /// The built-in `synthetic.promotion` source, cut by a split rule.
+    Synthetic {
+        /// Rows to generate.
+        rows: usize,
+        /// Treatment arms.
+        arms: usize,
+        /// How to cut it.
+        split: SplitRule,
+    },
+    /// One file cut by a split rule.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// How to cut it.
+        split: SplitRule,
+    },
+    /// Separate train and test files.
+    TrainTest {
+        /// Training file.
+        train: PathBuf,
+        /// Test file.
+        test: PathBuf,
+    },
+}
+
+/// How one table is cut into train and test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SplitRule {
+    /// Uniformly random test rows.
+    Random {
+        /// Share of test rows.
+        test_fraction: f64,
+        /// Seed.
+        seed: u64,
+    },
+    /// Random within each class of the target (classification).
+    Stratified {
+        /// Share of test rows.
+        test_fraction: f64,
+        /// Seed.
+        seed: u64,
+    },
+    /// Row `i` is a test row when `i % modulo == remainder` (the benchmark splits' rule).
+    Modulo {
+        /// Divisor.
+        modulo: usize,
+        /// Remainder marking test rows.
+        remainder: usize,
+    },
+}
+
+/// The validated `[data]` section.
+#[derive(Debug, Clone)]
+pub struct DataPlan {
+    /// Where rows come from.
+    pub source: DataSource,
+    /// Target column.
+    pub target: String,
+    /// Positive class label (binary).
+    pub positive: Option<String>,
+    /// Identifier column kept out of features.
+    pub id: Option<String>,
+    /// Columns removed at load.
+    pub drop: Vec<String>,
+    /// How files are read.
+    pub read: ReadOptions,
+}
+
+/// The validated `[search]` section.
+pub struct SearchPlan {
+    /// Optimiser kind name.
+    pub optimizer_kind: String,
+    /// Optimiser factory.
+    pub optimizer: Arc<dyn OptimizerFactory>,
+    /// Random trials first, for model-based optimisers.
+    pub startup_trials: usize,
+    /// CV folds.
+    pub cv_folds: usize,
+    /// Ranking metric.
+    pub metric: Metric,
+    /// Wall-clock budget of the run.
+    pub time_budget: Option<Duration>,
+}
+
+/// A pipeline ready to run.
+pub struct Pipeline {
+    /// The file it came from.
+    pub source: Source,
+    /// Name.
+    pub name: String,
+    /// Task.
+    pub task: Task,
+    /// Seed.
+    pub seed: u64,
+    /// Data.
+    pub data: DataPlan,
+    /// Cleaners, in order.
+    pub cleaners: Vec<Step<dyn Cleaner>>,
+    /// Feature steps, in order.
+    pub features: Vec<Step<dyn FeatureExtractor>>,
+    /// Candidate models.
+    pub candidates: Vec<Candidate>,
+    /// Search settings.
+    pub search: SearchPlan,
+    /// Report formats.
+    pub formats: Vec<String>,
+}
+
+fn toml_to_param(v: &toml::Value) -> Option<ParamValue> {
+    Some(match v {
+        toml::Value::Integer(i) => ParamValue::Int(*i),
+        toml::Value::Float(f) => ParamValue::Float(*f),
+        toml::Value::Boolean(b) => ParamValue::Bool(*b),
+        toml::Value::String(s) => ParamValue::Str(s.clone()),
+        _ => return None,
+    })
+}
+
+fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() { p.to_path_buf() } else { base.parent().unwrap_or(Path::new(".")).join(p) }
+}
+
+impl Pipeline {
+    /// Load, parse and validate a pipeline file with `--set` overrides.
+    pub fn load(path: &Path, overrides: &[String], registry: &Registry) -> Result<Pipeline> {
+        let src = Source::load(path, overrides)?;
+        let spec = src.parse()?;
+        Pipeline::from_spec(src, spec, registry)
+    }
+
+    /// Validate a parsed spec against the registry.
+    pub fn from_spec(src: Source, spec: PipelineSpec, registry: &Registry) -> Result<Pipeline> {
+        let task = match spec.pipeline.task.as_str() {
+            "binary" => Task::Binary,
+            "multiclass" => Task::Multiclass,
+            "regression" => Task::Regression,
+            other => {
+                let hint = promoml_core::did_you_mean(other, Task::NAMES)
+                    .map(|s| format!("; did you mean \"{s}\"?"))
+                    .unwrap_or_default();
+                return Err(src.error_at(
+                    "pipeline.task",
+                    format!("unknown task \"{other}\" (known: {}){hint}", Task::NAMES.join(", ")),
+                ));
+            }
+        };
+        let seed = spec.pipeline.seed;
+        let data = data_plan(&src, &spec, task, seed)?;
+        let mut cleaners = Vec::new();
+        for (i, table) in spec.clean.iter().enumerate() {
+            let (kind, settings) = split_kind(&src, table, &format!("clean[{i}]"))?;
+            let factory = registry.cleaner(&kind).map_err(|e| relocate(&src, &format!("clean[{i}].kind"), e))?;
+            let step = factory.build(&settings).map_err(|e| relocate(&src, &format!("clean[{i}]"), e))?;
+            cleaners.push(Step { kind, step });
+        }
+        let mut features = Vec::new();
+        for (i, table) in spec.features.iter().enumerate() {
+            let (kind, settings) = split_kind(&src, table, &format!("features[{i}]"))?;
+            let factory = registry.feature(&kind).map_err(|e| relocate(&src, &format!("features[{i}].kind"), e))?;
+            let step = factory.build(&settings).map_err(|e| relocate(&src, &format!("features[{i}]"), e))?;
+            features.push(Step { kind, step });
+        }
+        let s = &spec.search;
+        if s.trials == 0 {
+            return Err(src.error_at("search.trials", "must be at least 1"));
+        }
+        if s.cv_folds < 2 {
+            return Err(src.error_at("search.cv_folds", format!("{} folds: need at least 2", s.cv_folds)));
+        }
+        let metric = match &s.metric {
+            Some(m) => Metric::from_name(m).map_err(|e| relocate(&src, "search.metric", e))?,
+            None => Metric::default_for(task),
+        };
+        if !metric.applies_to(task) {
+            return Err(src.error_at(
+                "search.metric",
+                format!(
+                    "`{}` does not apply to a {} task (use one of: {})",
+                    metric.name(),
+                    task.name(),
+                    Metric::for_task(task).iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        let optimizer = registry.optimizer(&s.optimizer).map_err(|e| relocate(&src, "search.optimizer", e))?.clone();
+        let time_budget = match s.time_budget_s {
+            Some(t) if !(t > 0.0 && t.is_finite()) => {
+                return Err(src.error_at("search.time_budget_s", "must be a positive number of seconds"));
+            }
+            Some(t) => Some(Duration::from_secs_f64(t)),
+            None => None,
+        };
+        if spec.models.is_empty() {
+            return Err(src.error_at("models", "no [[models]]: add at least one candidate (see `promoml plugins`)"));
+        }
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (i, m) in spec.models.iter().enumerate() {
+            let key = format!("models[{i}]");
+            let model = registry.model(&m.kind).map_err(|e| relocate(&src, &format!("{key}.kind"), e))?.clone();
+            if !model.tasks().contains(&task) {
+                return Err(src.error_at(
+                    &format!("{key}.kind"),
+                    format!(
+                        "`{}` does not support the {} task (it supports: {})",
+                        m.kind,
+                        task.name(),
+                        model.tasks().iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            let mut given = Params::new();
+            for (k, v) in &m.params {
+                let pv = toml_to_param(v)
+                    .ok_or_else(|| src.error_at(&format!("{key}.params.{k}"), "expected a number, string or bool"))?;
+                given.insert(k.clone(), pv);
+            }
+            let base = model.space();
+            base.resolve(&given, &format!("{key}.params")).map_err(|e| relocate(&src, "", e))?;
+            let mut space = base.clone();
+            for p in &mut space.params {
+                if let Some(v) = given.get(&p.name) {
+                    p.default = base.get(&p.name).expect("declared").valid.check(v).expect("validated above");
+                    p.search = None;
+                }
+            }
+            for (name, range) in &m.search {
+                let rkey = format!("{key}.search.{name}");
+                if given.contains_key(name) {
+                    return Err(src.error_at(&rkey, format!("`{name}` is both fixed in params and searched")));
+                }
+                let Some(p) = space.params.iter_mut().find(|p| &p.name == name) else {
+                    let hint = promoml_core::did_you_mean(name, base.params.iter().map(|p| p.name.as_str()))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    return Err(src.error_at(&rkey, format!("`{}` has no parameter `{name}`{hint}", m.kind)));
+                };
+                let d = range_domain(range).map_err(|msg| src.error_at(&rkey, msg))?;
+                if !p.valid.contains_domain(&d) {
+                    return Err(src.error_at(&rkey, format!("range {d} is outside the valid {}", p.valid)));
+                }
+                p.search = Some(d);
+            }
+            let name = m.name.clone().unwrap_or_else(|| m.kind.clone());
+            if candidates.iter().any(|c| c.name == name) {
+                return Err(src.error_at(
+                    &format!("{key}.kind"),
+                    format!("two candidates are called `{name}`: give one a `name`"),
+                ));
+            }
+            let trials = m.trials.unwrap_or(s.trials).max(1);
+            candidates.push(Candidate { name, model, fixed: given, space, trials });
+        }
+        for f in &spec.report.formats {
+            if !["json", "md"].contains(&f.as_str()) {
+                return Err(src.error_at("report.formats", format!("unknown format \"{f}\" (known: json, md)")));
+            }
+        }
+        Ok(Pipeline {
+            name: spec.pipeline.name.clone(),
+            task,
+            seed,
+            data,
+            cleaners,
+            features,
+            candidates,
+            search: SearchPlan {
+                optimizer_kind: s.optimizer.clone(),
+                optimizer,
+                startup_trials: s.startup_trials.unwrap_or(10),
+                cv_folds: s.cv_folds,
+                metric,
+                time_budget,
+            },
+            formats: spec.report.formats.clone(),
+            source: src,
+        })
+    }
+}
+
+/// Re-home a core error at a TOML key: config errors get `prefix.key` and a line:col.
+fn relocate(src: &Source, prefix: &str, e: Error) -> crate::PipelineError {
+    match e {
+        Error::Config { key, message } => {
+            let full = match (prefix.is_empty(), key.is_empty() || key == "kind") {
+                (true, _) => key,
+                (false, true) => prefix.to_string(),
+                (false, false) => format!("{prefix}.{key}"),
+            };
+            src.error_at(&full, message)
+        }
+        other => src.error_at(prefix, other.to_string()),
+    }
+}
+
+fn split_kind(src: &Source, table: &toml::Table, key: &str) -> Result<(String, serde_json::Value)> {
+    let mut t = table.clone();
+    let kind = match t.remove("kind") {
+        Some(toml::Value::String(s)) => s,
+        Some(_) => return Err(src.error_at(&format!("{key}.kind"), "`kind` must be a string")),
+        None => return Err(src.error_at(key, "missing `kind` (run `promoml plugins` to list the kinds)")),
+    };
+    let json = serde_json::to_value(&t).map_err(|e| src.error_at(key, e.to_string()))?;
+    Ok((kind, json))
+}
+
+fn range_domain(r: &RangeSpec) -> std::result::Result<Domain, String> {
+    let given = usize::from(r.float.is_some()) + usize::from(r.int.is_some()) + usize::from(r.choice.is_some());
+    if given != 1 {
+        return Err("give exactly one of `float = [low, high]`, `int = [low, high]`, `choice = [...]`".into());
+    }
+    let check_log =
+        |low: f64| if r.log && low <= 0.0 { Err("a log-scaled range needs low > 0".to_string()) } else { Ok(()) };
+    if let Some([low, high]) = r.float {
+        if !(low < high) {
+            return Err(format!("empty range [{low}, {high}]"));
+        }
+        check_log(low)?;
+        return Ok(Domain::Float { low, high, log: r.log });
+    }
+    if let Some([low, high]) = r.int {
+        if low > high {
+            return Err(format!("empty range [{low}, {high}]"));
+        }
+        check_log(low as f64)?;
+        return Ok(Domain::Int { low, high, log: r.log });
+    }
+    let opts = r.choice.as_ref().expect("counted above");
+    if opts.is_empty() {
+        return Err("`choice` is empty".into());
+    }
+    let strings: Option<Vec<String>> = opts.iter().map(|v| v.as_str().map(str::to_string)).collect();
+    match strings {
+        Some(s) => Ok(Domain::Categorical(s)),
+        None if opts.iter().all(toml::Value::is_bool) => Ok(Domain::Bool),
+        None => Err("`choice` takes strings (or true/false); use `int`/`float` ranges for numbers".into()),
+    }
+}
+
+fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result<DataPlan> {
+    let d = &spec.data;
+    let base = &src.path;
+    let split = |s: &Option<crate::spec::SplitSpec>| -> Result<SplitRule> {
+        let Some(s) = s else {
+            return Ok(if task.is_classification() {
+                SplitRule::Stratified { test_fraction: 0.2, seed }
+            } else {
+                SplitRule::Random { test_fraction: 0.2, seed }
+            });
+        };
+        let frac = s.test_fraction.unwrap_or(0.2);
+        if !(frac > 0.0 && frac < 1.0) {
+            return Err(src.error_at("data.split.test_fraction", format!("{frac} is not in (0, 1)")));
+        }
+        let kind =
+            s.kind.clone().unwrap_or_else(|| if task.is_classification() { "stratified" } else { "random" }.into());
+        Ok(match kind.as_str() {
+            "random" => SplitRule::Random { test_fraction: frac, seed: s.seed.unwrap_or(seed) },
+            "stratified" if task.is_classification() => {
+                SplitRule::Stratified { test_fraction: frac, seed: s.seed.unwrap_or(seed) }
+            }
+            "stratified" => return Err(src.error_at("data.split.kind", "stratified splits need a classification task")),
+            "modulo" => {
+                let m = s.modulo.unwrap_or(5);
+                let r = s.remainder.unwrap_or(m.saturating_sub(1));
+                if m < 2 || r >= m {
+                    return Err(src.error_at(
+                        "data.split.modulo",
+                        format!("need modulo >= 2 and remainder < modulo (got {m}, {r})"),
+                    ));
+                }
+                SplitRule::Modulo { modulo: m, remainder: r }
+            }
+            other => {
+                let known = ["random", "stratified", "modulo"];
+                let hint = promoml_core::did_you_mean(other, known)
+                    .map(|s| format!("; did you mean \"{s}\"?"))
+                    .unwrap_or_default();
+                return Err(src.error_at(
+                    "data.split.kind",
+                    format!("unknown split \"{other}\" (known: random, stratified, modulo){hint}"),
+                ));
+            }
+        })
+    };
+    let file = |key: &str, p: &str| -> Result<PathBuf> {
+        let path = resolve_path(base, p);
+        if !path.is_file() {
+            return Err(src.error_at(key, format!("data file {} does not exist", path.display())));
+        }
+        Ok(path)
+    };
+    let source = match (&d.source, &d.path, &d.train, &d.test) {
+        (Some(s), None, None, None) => {
+            if s != "synthetic.promotion" {
+                let hint = promoml_core::did_you_mean(s, ["synthetic.promotion"])
+                    .map(|x| format!("; did you mean \"{x}\"?"))
+                    .unwrap_or_default();
+                return Err(
+                    src.error_at("data.source", format!("unknown source \"{s}\" (known: synthetic.promotion){hint}"))
+                );
+            }
+            let rows = d.rows.unwrap_or(5000);
+            if rows < 50 {
+                return Err(src.error_at("data.rows", format!("{rows} rows: need at least 50")));
+            }
+            DataSource::Synthetic { rows, arms: d.arms.unwrap_or(1).max(1), split: split(&d.split)? }
+        }
+        (None, Some(p), None, None) => DataSource::File { path: file("data.path", p)?, split: split(&d.split)? },
+        (None, None, Some(tr), Some(te)) => {
+            if d.split.is_some() {
+                return Err(src.error_at(
+                    "data.split",
+                    "`split` applies to `path` or `source`, not to separate train/test files",
+                ));
+            }
+            DataSource::TrainTest { train: file("data.train", tr)?, test: file("data.test", te)? }
+        }
+        _ => {
+            return Err(src.error_at(
+                "data",
+                "give exactly one of: `source = \"synthetic.promotion\"`, `path` (with an optional `split`), or `train` and `test`",
+            ));
+        }
+    };
+    let delimiter = match d.delimiter.as_deref() {
+        None | Some("auto") => None,
+        Some(",") => Some(b','),
+        Some(";") => Some(b';'),
+        Some("tab") | Some("\t") => Some(b'\t'),
+        Some("|") => Some(b'|'),
+        Some("whitespace") | Some(" ") => Some(b' '),
+        Some(other) => {
+            return Err(src.error_at(
+                "data.delimiter",
+                format!("unknown delimiter \"{other}\" (known: auto , ; tab | whitespace)"),
+            ));
+        }
+    };
+    if d.target.trim().is_empty() {
+        return Err(src.error_at("data.target", "the target column name is empty"));
+    }
+    Ok(DataPlan {
+        source,
+        target: d.target.clone(),
+        positive: d.positive.clone(),
+        id: d.id.clone(),
+        drop: d.drop.clone(),
+        read: ReadOptions {
+            csv: CsvOptions {
+                delimiter,
+                header: d.header.unwrap_or(true),
+                types: Default::default(),
+                timestamp_format: d.timestamp_format.clone(),
+                missing: d.missing.clone(),
+            },
+            types: d.types.clone(),
+        },
+    })
+}

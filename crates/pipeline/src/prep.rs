@@ -1,0 +1,176 @@
+//! Fitting cleaners and feature steps on training rows and turning frames into model-ready
+//! [`Dataset`]s. The same fitted preparation transforms validation, test and new rows.
+
+use crate::features::OneHot;
+use crate::plan::Pipeline;
+use ndarray::Array2;
+use promoml_core::{
+    ColumnData, Dataset, Error, FeatureExtractor as _, FittedCleaner, FittedFeatures, Frame, Result, StepContext, Task,
+};
+use std::collections::HashMap;
+
+/// Fitted cleaners, feature steps and encodings.
+pub struct Prepared {
+    cleaners: Vec<Box<dyn FittedCleaner>>,
+    features: Vec<Box<dyn FittedFeatures>>,
+    target: String,
+    task: Task,
+    classes: Vec<String>,
+    feature_names: Vec<String>,
+}
+
+/// How the target is encoded, decided once on all training rows so every fold agrees.
+#[derive(Debug, Clone)]
+pub struct TargetEncoding {
+    /// Target column.
+    pub column: String,
+    /// Task.
+    pub task: Task,
+    /// Class labels by index (classification).
+    pub classes: Vec<String>,
+}
+
+impl Prepared {
+    /// Fit every step on `train` (which may lose rows to cleaners) and build its dataset.
+    /// Returns the preparation, the training dataset and the number of rows cleaners dropped.
+    pub fn fit(p: &Pipeline, target: &TargetEncoding, train: Frame) -> Result<(Prepared, Dataset, usize)> {
+        let ctx =
+            StepContext { target: Some(target.column.clone()), protected: vec![target.column.clone()], seed: p.seed };
+        let rows_in = train.n_rows();
+        let mut frame = train;
+        let mut cleaners = Vec::new();
+        for s in &p.cleaners {
+            let fitted = s.step.fit(&frame, &ctx).map_err(|e| in_step("clean", &s.kind, e))?;
+            frame = fitted.apply_train(frame).map_err(|e| in_step("clean", &s.kind, e))?;
+            cleaners.push(fitted);
+        }
+        let dropped = rows_in - frame.n_rows();
+        let mut features = Vec::new();
+        for s in &p.features {
+            let fitted = s.step.fit(&frame, &ctx).map_err(|e| in_step("features", &s.kind, e))?;
+            frame = fitted.transform(frame).map_err(|e| in_step("features", &s.kind, e))?;
+            features.push(fitted);
+        }
+        // Categorical columns no step encoded: one-hot them (20 most frequent levels).
+        if frame.columns().iter().any(|c| matches!(c.data, ColumnData::Categorical { .. }) && c.name != target.column) {
+            let auto = OneHot { columns: None, max_levels: 20, min_frequency: 1 };
+            let fitted = auto.fit(&frame, &ctx)?;
+            frame = fitted.transform(frame)?;
+            features.push(fitted);
+        }
+        let feature_names: Vec<String> =
+            frame.names().into_iter().filter(|n| *n != target.column).map(str::to_string).collect();
+        if feature_names.is_empty() {
+            return Err(Error::data("no feature columns are left after cleaning (only the target remains)"));
+        }
+        let prepared = Prepared {
+            cleaners,
+            features,
+            target: target.column.clone(),
+            task: target.task,
+            classes: target.classes.clone(),
+            feature_names,
+        };
+        let ds = prepared.encode(&frame, "training")?;
+        Ok((prepared, ds, dropped))
+    }
+
+    /// Clean, transform and encode rows to predict (never drops a row). The target is encoded
+    /// when the frame has it.
+    pub fn transform(&self, frame: Frame, what: &str) -> Result<Dataset> {
+        let mut frame = frame;
+        for c in &self.cleaners {
+            frame = c.apply_predict(frame)?;
+        }
+        for f in &self.features {
+            frame = f.transform(frame)?;
+        }
+        self.encode(&frame, what)
+    }
+
+    /// Names of the model features, in column order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    fn encode(&self, frame: &Frame, what: &str) -> Result<Dataset> {
+        let n = frame.n_rows();
+        let mut x = Array2::zeros((n, self.feature_names.len()));
+        for (j, name) in self.feature_names.iter().enumerate() {
+            let col = frame.column(name).ok_or_else(|| {
+                Error::data(format!("the {what} rows have no column `{name}` (the training rows had it)"))
+            })?;
+            let mut missing = 0;
+            let mut first = 0;
+            for i in 0..n {
+                let v = match &col.data {
+                    ColumnData::Timestamp(t) => t[i].map_or(f64::NAN, |t| t as f64 / 86_400.0),
+                    ColumnData::Categorical { .. } => {
+                        return Err(Error::data(format!(
+                            "column `{name}` is still categorical: encode it with a `one_hot` or `ordinal` feature step"
+                        )));
+                    }
+                    d => d.value_f64(i),
+                };
+                if !v.is_finite() {
+                    if missing == 0 {
+                        first = i;
+                    }
+                    missing += 1;
+                }
+                x[[i, j]] = v;
+            }
+            if missing > 0 {
+                return Err(Error::data(format!(
+                    "column `{name}` has {missing} missing or non-finite values in the {what} rows (first: row {}); add a cleaner such as [[clean]] kind = \"impute\"",
+                    first + 1
+                )));
+            }
+        }
+        let y = match frame.column(&self.target) {
+            None => None,
+            Some(c) if self.task.is_classification() => {
+                let index: HashMap<&str, usize> =
+                    self.classes.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+                let mut y = Vec::with_capacity(n);
+                for i in 0..n {
+                    let label = c.data.value_string(i).ok_or_else(|| {
+                        Error::data(format!("target `{}` is missing in {what} row {}", self.target, i + 1))
+                    })?;
+                    let k = index.get(label.as_str()).ok_or_else(|| {
+                        Error::data(format!(
+                            "target `{}` has class \"{label}\" in {what} row {} that the training rows do not have (classes: {})",
+                            self.target,
+                            i + 1,
+                            self.classes.join(", ")
+                        ))
+                    })?;
+                    y.push(*k as f64);
+                }
+                Some(y)
+            }
+            Some(c) => {
+                let y: Vec<f64> = (0..n).map(|i| c.data.value_f64(i)).collect();
+                if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::data(format!("target `{}` is missing in {what} row {}", self.target, i + 1)));
+                }
+                Some(y)
+            }
+        };
+        let mut ds = Dataset::from_x(x, self.feature_names.clone());
+        ds.y = y;
+        ds.classes = self.classes.clone();
+        Ok(ds)
+    }
+}
+
+fn in_step(section: &str, kind: &str, e: Error) -> Error {
+    match e {
+        Error::Config { key, message } => Error::config(
+            if key.is_empty() { section.to_string() } else { format!("{section}.{key}") },
+            format!("{kind}: {message}"),
+        ),
+        Error::Data(m) => Error::Data(format!("{section} step `{kind}`: {m}")),
+        other => other,
+    }
+}

@@ -1,0 +1,373 @@
+//! The raw pipeline file as written by a user: serde structs that reject unknown keys.
+//! [`crate::Pipeline::from_spec`] turns a [`PipelineSpec`] into a validated pipeline.
+
+use crate::error::{Located, PipelineError, Result};
+use crate::locate::{line_col, locate};
+use promoml_core::ColumnType;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A whole pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// `[pipeline]`: name, task, seed.
+    pub pipeline: PipelineSection,
+    /// `[data]`: where the data comes from and what the target is.
+    pub data: DataSpec,
+    /// `[[clean]]` steps, in order.
+    #[serde(default)]
+    pub clean: Vec<toml::Table>,
+    /// `[[features]]` steps, in order.
+    #[serde(default)]
+    pub features: Vec<toml::Table>,
+    /// `[[models]]`: the candidate models.
+    #[serde(default)]
+    pub models: Vec<ModelSpec>,
+    /// `[search]`: budget, CV and metric.
+    #[serde(default)]
+    pub search: SearchSpec,
+    /// `[report]`: output formats.
+    #[serde(default)]
+    pub report: ReportSpec,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Name shown in reports.
+    pub name: String,
+    /// `binary`, `multiclass` or `regression`.
+    pub task: String,
+    /// Seed of every random choice in the run.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// A built-in source instead of files: `synthetic.promotion`.
+    pub source: Option<String>,
+    /// Rows of a synthetic source.
+    pub rows: Option<usize>,
+    /// Treatment arms of a synthetic source (besides control).
+    pub arms: Option<usize>,
+    /// One data file, cut by `split`.
+    pub path: Option<String>,
+    /// How to cut `path` (or a synthetic source) into train and test.
+    pub split: Option<SplitSpec>,
+    /// Training file (with `test`).
+    pub train: Option<String>,
+    /// Test file (with `train`).
+    pub test: Option<String>,
+    /// The column to predict.
+    pub target: String,
+    /// For binary targets: the label of the positive class.
+    pub positive: Option<String>,
+    /// An identifier column: kept out of the features.
+    pub id: Option<String>,
+    /// Columns removed before anything else (e.g. outcomes that would leak).
+    #[serde(default)]
+    pub drop: Vec<String>,
+    /// Declared column types, overriding inference.
+    #[serde(default)]
+    pub types: BTreeMap<String, ColumnType>,
+    /// CSV delimiter: `auto` (default), `,`, `;`, `tab`, `|` or `whitespace`.
+    pub delimiter: Option<String>,
+    /// Whether CSV files have a header line (default true).
+    pub header: Option<bool>,
+    /// Format of timestamp columns, e.g. `%Y%m%d`.
+    pub timestamp_format: Option<String>,
+    /// Extra text values meaning "missing".
+    #[serde(default)]
+    pub missing: Vec<String>,
+}
+
+/// `[data.split]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSpec {
+    /// `stratified` (default for classification), `random`, or `modulo`.
+    pub kind: Option<String>,
+    /// Share of rows in the test split (random and stratified).
+    pub test_fraction: Option<f64>,
+    /// Seed of the split (the pipeline seed when absent).
+    pub seed: Option<u64>,
+    /// For `modulo`: row `i` (0-based) is a test row when `i % modulo == remainder`.
+    pub modulo: Option<usize>,
+    /// For `modulo`: see `modulo`.
+    pub remainder: Option<usize>,
+}
+
+/// One `[[models]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Registered model kind, e.g. `forest.random_forest`.
+    pub kind: String,
+    /// Name on the leaderboard (the kind when absent).
+    pub name: Option<String>,
+    /// Fixed hyper-parameters (not searched).
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+    /// Search ranges overriding the model's default search space.
+    #[serde(default)]
+    pub search: BTreeMap<String, RangeSpec>,
+    /// Trials for this model (overrides `search.trials`).
+    pub trials: Option<usize>,
+}
+
+/// A search range: exactly one of `float`, `int`, `choice`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeSpec {
+    /// Real range `[low, high]`.
+    pub float: Option<[f64; 2]>,
+    /// Integer range `[low, high]`.
+    pub int: Option<[i64; 2]>,
+    /// Options.
+    pub choice: Option<Vec<toml::Value>>,
+    /// Sample on a log scale.
+    #[serde(default)]
+    pub log: bool,
+}
+
+/// `[search]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    /// Optimiser kind (`random`, or any registered one).
+    #[serde(default = "default_optimizer")]
+    pub optimizer: String,
+    /// Trials per model; the first trial always uses the model's defaults and fixed params.
+    #[serde(default = "default_trials")]
+    pub trials: usize,
+    /// Random trials before a model-based optimiser starts modelling.
+    pub startup_trials: Option<usize>,
+    /// Folds of cross-validation on the training split.
+    #[serde(default = "default_folds")]
+    pub cv_folds: usize,
+    /// Metric that ranks candidates (default: roc_auc for classification, rmse for regression).
+    pub metric: Option<String>,
+    /// Wall-clock budget of the whole run, in seconds.
+    pub time_budget_s: Option<f64>,
+}
+
+impl Default for SearchSpec {
+    fn default() -> Self {
+        SearchSpec {
+            optimizer: default_optimizer(),
+            trials: default_trials(),
+            startup_trials: None,
+            cv_folds: default_folds(),
+            metric: None,
+            time_budget_s: None,
+        }
+    }
+}
+
+fn default_optimizer() -> String {
+    "random".into()
+}
+fn default_trials() -> usize {
+    1
+}
+fn default_folds() -> usize {
+    5
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// Files to write: `json` (always written) and `md`.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
+}
+
+impl Default for ReportSpec {
+    fn default() -> Self {
+        ReportSpec { formats: default_formats() }
+    }
+}
+
+fn default_formats() -> Vec<String> {
+    vec!["json".into(), "md".into()]
+}
+
+/// A pipeline file's text (after `--set` overrides) and where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Path of the file as given.
+    pub path: PathBuf,
+    /// The TOML text the spec was parsed from.
+    pub text: String,
+}
+
+impl Source {
+    /// Read `path` and apply `key=value` overrides.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Source> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            PipelineError::Config(Located {
+                file: path.display().to_string(),
+                at: None,
+                key: None,
+                message: format!("cannot read the pipeline file: {e}"),
+            })
+        })?;
+        Source::from_text(path, text, overrides)
+    }
+
+    /// Use `text` as the content of `path` and apply overrides.
+    pub fn from_text(path: &Path, text: String, overrides: &[String]) -> Result<Source> {
+        let mut src = Source { path: path.to_path_buf(), text };
+        if !overrides.is_empty() {
+            src.text = apply_overrides(&src, overrides)?;
+        }
+        Ok(src)
+    }
+
+    /// A configuration error at `key` (located in the text when possible).
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> PipelineError {
+        PipelineError::Config(Located {
+            file: self.path.display().to_string(),
+            at: locate(&self.text, key),
+            key: Some(key.to_string()),
+            message: message.into(),
+        })
+    }
+
+    /// Parse into a [`PipelineSpec`]; errors carry line and column and a "did you mean".
+    pub fn parse(&self) -> Result<PipelineSpec> {
+        toml::from_str(&self.text).map_err(|e| {
+            let at = e.span().map(|s| line_col(&self.text, s.start));
+            PipelineError::Config(Located {
+                file: self.path.display().to_string(),
+                at,
+                key: None,
+                message: with_suggestion(e.message()),
+            })
+        })
+    }
+}
+
+/// Add "did you mean" to serde's `unknown field `x`, expected one of `a`, `b`` and
+/// `unknown variant` messages.
+pub fn with_suggestion(message: &str) -> String {
+    let msg = message.trim().to_string();
+    let Some(start) = msg.find("unknown field `").or_else(|| msg.find("unknown variant `")) else { return msg };
+    let rest = &msg[start..];
+    let Some(open) = rest.find('`') else { return msg };
+    let Some(close) = rest[open + 1..].find('`') else { return msg };
+    let word = &rest[open + 1..open + 1 + close];
+    let expected: Vec<&str> = rest.split('`').skip(3).step_by(2).collect();
+    match promoml_core::did_you_mean(word, expected.iter().copied()) {
+        Some(s) => format!("{msg}; did you mean `{s}`?"),
+        None => msg,
+    }
+}
+
+/// Apply `a.b[0].c=value` overrides to the TOML text (values parse as TOML, else as strings).
+fn apply_overrides(src: &Source, overrides: &[String]) -> Result<String> {
+    use toml_edit::{DocumentMut, Item, Table, Value};
+    let cli_err = |o: &str, m: String| {
+        PipelineError::Config(Located { file: "--set".into(), at: None, key: Some(o.to_string()), message: m })
+    };
+    let mut doc: DocumentMut = src.text.parse().map_err(|e: toml_edit::TomlError| {
+        PipelineError::Config(Located {
+            file: src.path.display().to_string(),
+            at: e.span().map(|s| line_col(&src.text, s.start)),
+            key: None,
+            message: e.message().to_string(),
+        })
+    })?;
+    for o in overrides {
+        let (key, raw) = o.split_once('=').ok_or_else(|| cli_err(o, "expected KEY=VALUE".into()))?;
+        let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        let mut item: &mut Item = doc.as_item_mut();
+        for (i, part) in parts.iter().enumerate() {
+            let (name, index) = match part.find('[') {
+                Some(p) => (&part[..p], part[p + 1..].trim_end_matches(']').parse::<usize>().ok()),
+                None => (*part, None),
+            };
+            let last = i + 1 == parts.len() && index.is_none();
+            let table =
+                item.as_table_like_mut().ok_or_else(|| cli_err(o, format!("`{name}` is not inside a table")))?;
+            if last {
+                table.insert(name, Item::Value(value.clone()));
+                break;
+            }
+            if table.get(name).is_none() {
+                table.insert(name, Item::Table(Table::new()));
+            }
+            item = table.get_mut(name).expect("just inserted");
+            if let Some(ix) = index {
+                let Item::ArrayOfTables(a) = item else {
+                    return Err(cli_err(o, format!("`{name}` is not an array of tables")));
+                };
+                let n = a.len();
+                let t = a.get_mut(ix).ok_or_else(|| cli_err(o, format!("`{name}` has {n} entries")))?;
+                set_in_table(t, &parts[i + 1..], value.clone()).map_err(|m| cli_err(o, m))?;
+                break;
+            }
+        }
+    }
+    Ok(doc.to_string())
+}
+
+fn set_in_table(t: &mut toml_edit::Table, path: &[&str], value: toml_edit::Value) -> std::result::Result<(), String> {
+    use toml_edit::{Item, Table};
+    let Some((last, head)) = path.split_last() else { return Err("nothing to set".into()) };
+    let mut table: &mut dyn toml_edit::TableLike = t;
+    for name in head {
+        if table.get(name).is_none() {
+            table.insert(name, Item::Table(Table::new()));
+        }
+        table =
+            table.get_mut(name).and_then(Item::as_table_like_mut).ok_or_else(|| format!("`{name}` is not a table"))?;
+    }
+    table.insert(last, Item::Value(value));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "[pipeline]\nname = \"t\"\ntask = \"binary\"\n\n[data]\nsource = \"synthetic.promotion\"\ntarget = \"purchase\"\n\n[[models]]\nkind = \"a\"\n\n[search]\ntrials = 3\n";
+
+    #[test]
+    fn unknown_key_is_located_with_suggestion() {
+        let src = Source::from_text(Path::new("p.toml"), format!("{MIN}cv_fold = 3\n"), &[]).unwrap();
+        let e = src.parse().unwrap_err().to_string();
+        assert!(e.starts_with("p.toml:14:1: unknown field `cv_fold`"), "{e}");
+        assert!(e.contains("did you mean `cv_folds`?"), "{e}");
+    }
+
+    #[test]
+    fn overrides_set_nested_values() {
+        let src = Source::from_text(
+            Path::new("p.toml"),
+            MIN.to_string(),
+            &["search.trials=20".into(), "models[0].params.n_trees=7".into(), "pipeline.seed=9".into()],
+        )
+        .unwrap();
+        let spec = src.parse().unwrap();
+        assert_eq!(spec.search.trials, 20);
+        assert_eq!(spec.pipeline.seed, 9);
+        assert_eq!(spec.models[0].params["n_trees"], toml::Value::Integer(7));
+        let e = Source::from_text(Path::new("p.toml"), MIN.to_string(), &["search.trials".into()]).unwrap_err();
+        assert!(e.to_string().contains("expected KEY=VALUE"));
+    }
+}
