@@ -1,0 +1,121 @@
+//! `smartcore.ridge`: L2-penalised least squares.
+
+use crate::common::{Standardizer, check_features, check_task, sc_err, to_dense, value_targets};
+use ndarray::{Array1, Axis};
+use promoml_core::{
+    Dataset, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace, Task,
+};
+use smartcore::linalg::basic::arrays::Array as _;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::linear::ridge_regression::{RidgeRegression, RidgeRegressionParameters, RidgeRegressionSolverName};
+
+const KIND: &str = "smartcore.ridge";
+
+/// Ridge regression (smartcore): minimises `|y - X w|^2 + alpha |w|^2` on standardised features
+/// with a centred target (so the intercept is the training mean and is not penalised).
+///
+/// Columns that are constant in the training rows are left out. smartcore solves the normal
+/// equations by Cholesky decomposition (SVD when `alpha` is 0) and needs more rows than features.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ridge;
+
+impl Model for Ridge {
+    fn kind(&self) -> &str {
+        KIND
+    }
+    fn description(&self) -> &str {
+        "ridge regression (smartcore) on standardised features"
+    }
+    fn tasks(&self) -> &[Task] {
+        &[Task::Regression]
+    }
+    fn space(&self) -> SearchSpace {
+        SearchSpace::new(vec![
+            ParamSpec::float(
+                "alpha",
+                "L2 penalty on the coefficients of the standardised features (added to the summed squared error)",
+                1.0,
+                0.0,
+                1e6,
+            )
+            .search_float(1e-3, 1e3, true),
+        ])
+    }
+    fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
+        check_task(KIND, self.tasks(), data)?;
+        let y = value_targets(KIND, data)?;
+        let alpha = params.f64("alpha")?;
+        let st = Standardizer::fit(&data.x);
+        let keep: Vec<usize> = (0..data.n_features()).filter(|&j| !st.constant()[j]).collect();
+        let mean = y.iter().sum::<f64>() / y.len() as f64;
+        let mut w = Array1::zeros(keep.len());
+        if !keep.is_empty() {
+            let z = st.transform(&data.x).select(Axis(1), &keep);
+            let x = to_dense(KIND, &z)?;
+            let yc: Vec<f64> = y.iter().map(|v| v - mean).collect();
+            let solver =
+                if alpha > 0.0 { RidgeRegressionSolverName::Cholesky } else { RidgeRegressionSolverName::SVD };
+            let p = RidgeRegressionParameters::default().with_alpha(alpha).with_normalize(false).with_solver(solver);
+            ctx.check_deadline(KIND)?;
+            let m: RidgeRegression<f64, f64, DenseMatrix<f64>, Vec<f64>> =
+                RidgeRegression::fit(&x, &yc, p).map_err(sc_err(KIND))?;
+            let coef = m.coefficients();
+            for (j, wj) in w.iter_mut().enumerate() {
+                *wj = *coef.get((j, 0));
+            }
+            if w.iter().any(|v: &f64| !v.is_finite()) {
+                return Err(promoml_core::Error::model(KIND, "singular system; use alpha > 0"));
+            }
+        }
+        Ok(Box::new(FittedRidge { st, keep, w, mean }))
+    }
+}
+
+struct FittedRidge {
+    st: Standardizer,
+    keep: Vec<usize>,
+    w: Array1<f64>,
+    mean: f64,
+}
+
+impl FittedModel for FittedRidge {
+    fn predict(&self, data: &Dataset) -> Result<Predictions> {
+        check_features(KIND, self.st.n_features(), data)?;
+        if self.keep.is_empty() {
+            return Ok(Predictions::Values(vec![self.mean; data.n_rows()]));
+        }
+        let z = self.st.transform(&data.x).select(Axis(1), &self.keep);
+        Ok(Predictions::Values(z.dot(&self.w).iter().map(|v| v + self.mean).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::testutil::*;
+    use promoml_core::{Metric, ParamValue};
+
+    #[test]
+    fn hold_out_quality_and_constant_columns() {
+        let mut ds = linear(400, 5, 0.5, 1);
+        ds.x.column_mut(4).fill(7.0); // constant column
+        let (train, test) = split(&ds, 0.75);
+        let pred = fit_predict(&Ridge, &train, &test, &Params::new(), 1);
+        let r2 = score(Metric::R2, &test, &pred);
+        assert!(r2 > 0.95, "r2 {r2}");
+        let rmse = score(Metric::Rmse, &test, &pred);
+        assert!(rmse < 0.65, "rmse {rmse}");
+        let ols = fit_predict(&Ridge, &train, &test, &params(&[("alpha", ParamValue::Float(0.0))]), 1);
+        assert!(score(Metric::R2, &test, &ols) > 0.95);
+        assert_eq!(pred, fit_predict(&Ridge, &train, &test, &Params::new(), 1));
+    }
+
+    #[test]
+    fn params_and_task_checked() {
+        check_space(&Ridge);
+        rejects(&Ridge, "alpha", ParamValue::Float(-0.1));
+        rejects(&Ridge, "lambda", ParamValue::Float(1.0));
+        let e = Ridge.fit(&blobs(40, 2, 2, 1.0, 1), &Ridge.space().defaults(), &FitContext::new(0)).err().unwrap();
+        assert!(e.to_string().contains("does not support binary"), "{e}");
+    }
+}
