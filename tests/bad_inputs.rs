@@ -8,7 +8,8 @@ use common::*;
 #[test]
 fn bad_inputs_fail_clearly() {
     let dir = root().join("tests/bad-inputs");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     cases.sort();
     assert!(cases.len() >= 15, "only {} bad-input cases", cases.len());
     let out = tempfile::tempdir().unwrap();

@@ -32,7 +32,7 @@ fn demo_runs_on_built_in_data_and_learns() {
     assert_eq!(r["trials"].as_array().unwrap().len(), 9);
     assert!(r["trials"].as_array().unwrap().iter().all(|t| t["fold_scores"].as_array().unwrap().len() == 5));
     let auc = r["test"]["roc_auc"].as_f64().unwrap();
-    assert!(auc > 0.75, "demo test roc_auc {auc}");
+    assert!(auc > 0.7, "demo test roc_auc {auc}");
     assert_eq!(r["test"], board[0]["test"]);
     assert!(dir.path().join("report.md").is_file());
 }

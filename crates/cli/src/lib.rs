@@ -118,7 +118,12 @@ fn init_logging(quiet: bool) {
     let default = if quiet { "error" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOML_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
 }
 
 /// Progress: a bar on a terminal, log lines otherwise.
@@ -185,7 +190,13 @@ fn run(path: &PathBuf, out: &PathBuf, set: &[String], registry: &Registry, quiet
 /// A short leaderboard for the terminal.
 pub fn summary(r: &promoml_report::Report) -> String {
     let mut s = format!("{} ({}): final model {}\n", r.pipeline, r.task, r.final_model);
-    s.push_str(&format!("{:<32} {:>12} {:>12} {:>8}\n", "model", format!("cv {}", r.metric), format!("test {}", r.metric), "fit s"));
+    s.push_str(&format!(
+        "{:<32} {:>12} {:>12} {:>8}\n",
+        "model",
+        format!("cv {}", r.metric),
+        format!("test {}", r.metric),
+        "fit s"
+    ));
     for e in &r.leaderboard {
         s.push_str(&format!(
             "{:<32} {:>12.4} {:>12.4} {:>8.2}\n",
@@ -248,8 +259,14 @@ pub fn plugins_text(r: &Registry) -> String {
             }
         }
     };
-    steps("CLEANERS", r.cleaners().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect());
-    steps("FEATURES", r.features().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect());
+    steps(
+        "CLEANERS",
+        r.cleaners().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect(),
+    );
+    steps(
+        "FEATURES",
+        r.features().map(|c| (c.kind().to_string(), c.description().to_string(), c.settings())).collect(),
+    );
     s.push_str("OPTIMIZERS\n");
     for o in r.optimizers() {
         s.push_str(&format!("  {}\n    {}\n", o.kind(), o.description()));

@@ -6,11 +6,11 @@
 //! dynamically; the model then appears in `promoml-example plugins` and runs from TOML as
 //! `kind = "example.gaussian_nb"`.
 
-use stats::column_stats;
 use promoml_core::{
-    Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Registry, Result, SearchSpace,
-    Task,
+    Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Registry, Result,
+    SearchSpace, Task,
 };
+use stats::column_stats;
 
 /// Register the example model.
 pub fn register(registry: &mut Registry) {
@@ -35,8 +35,14 @@ impl Model for GaussianNb {
     }
     fn space(&self) -> SearchSpace {
         SearchSpace::new(vec![
-            ParamSpec::float("var_smoothing", "share of the largest feature variance added to every variance", 1e-9, 0.0, 1.0)
-                .search_float(1e-12, 1e-1, true),
+            ParamSpec::float(
+                "var_smoothing",
+                "share of the largest feature variance added to every variance",
+                1e-9,
+                0.0,
+                1.0,
+            )
+            .search_float(1e-12, 1e-1, true),
         ])
     }
     fn fit(&self, data: &Dataset, params: &Params, _ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
@@ -82,7 +88,9 @@ impl FittedModel for FittedNb {
                         + stats
                             .iter()
                             .enumerate()
-                            .map(|(j, (m, v))| -0.5 * ((2.0 * std::f64::consts::PI * v).ln() + (data.x[[i, j]] - m).powi(2) / v))
+                            .map(|(j, (m, v))| {
+                                -0.5 * ((2.0 * std::f64::consts::PI * v).ln() + (data.x[[i, j]] - m).powi(2) / v)
+                            })
                             .sum::<f64>()
                 })
                 .collect();

@@ -47,9 +47,13 @@ cv_folds = 3
     )
     .unwrap();
     let out_dir = dir.path().join("out");
-    let out = Command::new(BIN).args(["run", toml.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", toml.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["leaderboard"][0]["kind"], "example.gaussian_nb");
     let auc = report["test"]["roc_auc"].as_f64().unwrap();
     // Naive Bayes on the synthetic shoppers: clearly better than chance on unseen rows.

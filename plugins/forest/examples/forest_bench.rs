@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p promoml-forest --example forest_bench -- /work/shared/data/bench/online-shoppers \
-//!     [--trees 500] [--threads 2] [--runs 3] [--smartcore-trees 100] [--no-smartcore]
+//!     [--trees 500] [--threads 2] [--runs 3] [--smartcore-trees 100] [--no-smartcore] [--only random_forest]
 //! ```
 //!
 //! Categorical columns get ordinal codes in the order their levels first appear in the training
@@ -12,7 +12,9 @@
 
 use ndarray::Array2;
 use promoml_core::io::{CsvOptions, read_csv};
-use promoml_core::{ColumnData, Dataset, FitContext, FittedModel, Frame, Metric, Model, ParamValue, Params, Predictions};
+use promoml_core::{
+    ColumnData, Dataset, FitContext, FittedModel, Frame, Metric, Model, ParamValue, Params, Predictions,
+};
 use promoml_forest::{Forest, fit_forest};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ struct Args {
     runs: usize,
     smartcore_trees: u16,
     smartcore: bool,
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 3,
         smartcore_trees: 100,
         smartcore: true,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -49,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
                 args.smartcore_trees = value("--smartcore-trees")?.parse().map_err(|e| format!("{e}"))?
             }
             "--no-smartcore" => args.smartcore = false,
+            "--only" => args.only = Some(value("--only")?),
             s if !s.starts_with("--") => args.dir = PathBuf::from(s),
             s => return Err(format!("unknown option {s}")),
         }
@@ -101,6 +106,15 @@ fn to_dataset(frame: &Frame, levels: &Levels) -> Result<Dataset, String> {
     Ok(d)
 }
 
+/// CPU seconds used so far by this process, all threads (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
 fn main() -> Result<(), String> {
     let args = parse_args()?;
     let read = |f: &str| read_csv(&args.dir.join(f), &CsvOptions::default()).map_err(|e| e.to_string());
@@ -120,9 +134,15 @@ fn main() -> Result<(), String> {
         args.runs
     );
 
-    println!("{:<28} {:>4} {:>9} {:>11} {:>8} {:>9}", "model", "run", "fit s", "predict s", "roc_auc", "nodes");
+    println!(
+        "{:<28} {:>4} {:>9} {:>9} {:>11} {:>8} {:>9}",
+        "model", "run", "fit s", "fit cpu s", "predict s", "roc_auc", "nodes"
+    );
     for model in [Forest::random_forest(), Forest::extra_trees()] {
         let kind = model.kind();
+        if args.only.as_ref().is_some_and(|o| !kind.contains(o.as_str())) {
+            continue;
+        }
         // scikit-learn's defaults: unlimited depth, one row per leaf, sqrt(features) per node.
         let mut given = Params::new();
         given.insert("n_trees".into(), ParamValue::Int(args.trees));
@@ -133,9 +153,9 @@ fn main() -> Result<(), String> {
         let cfg = model.config(&params).map_err(|e| e.to_string())?;
         for run in 0..args.runs {
             let ctx = FitContext { threads: args.threads, ..FitContext::new(run as u64) };
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), cpu_seconds());
             let fitted = fit_forest(kind, &train, &cfg, &ctx).map_err(|e| e.to_string())?;
-            let fit_s = t.elapsed().as_secs_f64();
+            let (fit_s, fit_cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
             let t = Instant::now();
             let pred = rayon::ThreadPoolBuilder::new()
                 .num_threads(args.threads)
@@ -145,7 +165,10 @@ fn main() -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let predict_s = t.elapsed().as_secs_f64();
             let auc = Metric::RocAuc.score(&y_test, &pred).map_err(|e| e.to_string())?;
-            println!("{kind:<28} {run:>4} {fit_s:>9.3} {predict_s:>11.3} {auc:>8.4} {:>9}", fitted.n_nodes());
+            println!(
+                "{kind:<28} {run:>4} {fit_s:>9.3} {fit_cpu:>9.2} {predict_s:>11.3} {auc:>8.4} {:>9}",
+                fitted.n_nodes()
+            );
             if run == 0 && kind == "forest.random_forest" {
                 let mut imp: Vec<(f64, &str)> = fitted
                     .feature_importances()
@@ -161,9 +184,7 @@ fn main() -> Result<(), String> {
     }
 
     if args.smartcore {
-        use smartcore::ensemble::random_forest_classifier::{
-            RandomForestClassifier, RandomForestClassifierParameters,
-        };
+        use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
         use smartcore::linalg::basic::matrix::DenseMatrix;
         let dense = |d: &Dataset| {
             let (n, p) = d.x.dim();
@@ -178,15 +199,15 @@ fn main() -> Result<(), String> {
                 .with_n_trees(args.smartcore_trees)
                 .with_m(m)
                 .with_seed(run as u64);
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), cpu_seconds());
             let rf = RandomForestClassifier::fit(&xtr, &ytr, params).map_err(|e| e.to_string())?;
-            let fit_s = t.elapsed().as_secs_f64();
+            let (fit_s, fit_cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
             let t = Instant::now();
             let labels: Vec<u32> = rf.predict(&xte).map_err(|e| e.to_string())?;
             let predict_s = t.elapsed().as_secs_f64();
             let pred = Predictions::binary(labels.iter().map(|&l| f64::from(l)));
             let auc = Metric::RocAuc.score(&y_test, &pred).map_err(|e| e.to_string())?;
-            println!("{label:<28} {run:>4} {fit_s:>9.3} {predict_s:>11.3} {auc:>8.4} {:>9}", "-");
+            println!("{label:<28} {run:>4} {fit_s:>9.3} {fit_cpu:>9.2} {predict_s:>11.3} {auc:>8.4} {:>9}", "-");
         }
     }
     Ok(())

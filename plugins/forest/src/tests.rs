@@ -290,15 +290,23 @@ fn depth_and_leaf_size_limits_hold() {
     assert!(f.trees().iter().any(|t| t.depth() == 3));
 
     // Without bootstrap every training row is in every tree, so leaf sizes are exact.
-    let cfg = ForestConfig { n_trees: 3, min_samples_leaf: 20, bootstrap: false, ..ForestConfig::random_forest() };
-    let f = fit_forest("t", &data, &cfg, &FitContext::new(2)).unwrap();
     let rows: Vec<Vec<f64>> = data.x.rows().into_iter().map(|r| r.to_vec()).collect();
-    for t in f.trees() {
-        let mut counts = std::collections::HashMap::new();
-        for r in &rows {
-            *counts.entry(t.leaf(r)).or_insert(0) += 1;
+    for random_splits in [false, true] {
+        let cfg = ForestConfig {
+            n_trees: 3,
+            min_samples_leaf: 20,
+            bootstrap: false,
+            random_splits,
+            ..ForestConfig::random_forest()
+        };
+        let f = fit_forest("t", &data, &cfg, &FitContext::new(2)).unwrap();
+        for t in f.trees() {
+            let mut counts = std::collections::HashMap::new();
+            for r in &rows {
+                *counts.entry(t.leaf(r)).or_insert(0) += 1;
+            }
+            assert!(counts.len() > 3 && counts.values().all(|&c| c >= 20), "{counts:?}");
         }
-        assert!(counts.values().all(|&c| c >= 20), "{counts:?}");
     }
     // A single unlimited tree without bootstrap and with all features memorises the data.
     let cfg =

@@ -67,32 +67,32 @@ impl Tree {
     }
 }
 
-/// What a tree predicts and how it scores splits. Node statistics are `width()` numbers that
+/// What a tree predicts and how it scores splits. Split statistics are `width()` numbers that
 /// add up over rows.
 pub(crate) trait Criterion: Sync {
     /// Per-row target.
     type Y: Copy + PartialEq + Send + Sync;
-    /// Number of statistics per node.
+    /// Number of split statistics.
     fn width(&self) -> usize;
     /// Number of outputs per leaf.
     fn out_width(&self) -> usize;
-    /// Add a row with target `y` and weight `w`.
+    /// Add a row with target `y` and weight `w` (> 0).
     fn add(&self, s: &mut [f64], y: Self::Y, w: f64);
-    /// Split score of one child; a split maximises the sum over both children (which is the
-    /// same as minimising their weighted impurity).
-    fn proxy(&self, s: &[f64]) -> f64;
-    /// Impurity of a node (for importances).
-    fn impurity(&self, s: &[f64]) -> f64;
-    /// Total weight of a node.
+    /// Total weight.
     fn weight(&self, s: &[f64]) -> f64;
+    /// Split score of one child; a split maximises the sum over both children, which is the
+    /// same as minimising their weighted impurity.
+    fn proxy(&self, s: &[f64]) -> f64;
+    /// Impurity of a node with statistics `s` and rows `ys`, `ws` (for importances).
+    fn impurity(&self, s: &[f64], ys: &[Self::Y], ws: &[f64]) -> f64;
     /// Whether nothing is left to separate.
     fn pure(&self, s: &[f64], ys: &[Self::Y]) -> bool;
     /// Append a leaf's outputs.
     fn leaf(&self, s: &[f64], out: &mut Vec<f64>);
 }
 
-/// Classification: statistics are the weight of each class, then the total weight. Gini
-/// impurity, or entropy when `ENTROPY`.
+/// Classification: statistics are the weight of each class. Gini impurity, or entropy when
+/// `ENTROPY`.
 pub(crate) struct Classes<const ENTROPY: bool> {
     pub k: usize,
 }
@@ -105,7 +105,7 @@ fn xlogx(x: f64) -> f64 {
 impl<const ENTROPY: bool> Criterion for Classes<ENTROPY> {
     type Y = u32;
     fn width(&self) -> usize {
-        self.k + 1
+        self.k
     }
     fn out_width(&self) -> usize {
         self.k
@@ -113,43 +113,41 @@ impl<const ENTROPY: bool> Criterion for Classes<ENTROPY> {
     #[inline]
     fn add(&self, s: &mut [f64], y: u32, w: f64) {
         s[y as usize] += w;
-        s[self.k] += w;
+    }
+    #[inline]
+    fn weight(&self, s: &[f64]) -> f64 {
+        s.iter().sum()
     }
     #[inline]
     fn proxy(&self, s: &[f64]) -> f64 {
-        let (c, total) = s.split_at(self.k);
         if ENTROPY {
-            c.iter().map(|&v| xlogx(v)).sum::<f64>() - xlogx(total[0])
+            s.iter().map(|&v| xlogx(v)).sum::<f64>() - xlogx(self.weight(s))
         } else {
-            c.iter().map(|&v| v * v).sum::<f64>() / total[0]
+            s.iter().map(|&v| v * v).sum::<f64>() / self.weight(s)
         }
     }
-    fn impurity(&self, s: &[f64]) -> f64 {
-        let (c, total) = s.split_at(self.k);
-        let w = total[0];
+    fn impurity(&self, s: &[f64], _ys: &[u32], _ws: &[f64]) -> f64 {
+        let w = self.weight(s);
         if w <= 0.0 {
             return 0.0;
         }
         if ENTROPY {
-            -c.iter().map(|&v| xlogx(v / w)).sum::<f64>()
+            -s.iter().map(|&v| xlogx(v / w)).sum::<f64>()
         } else {
-            1.0 - c.iter().map(|&v| (v / w) * (v / w)).sum::<f64>()
+            1.0 - s.iter().map(|&v| (v / w) * (v / w)).sum::<f64>()
         }
     }
-    fn weight(&self, s: &[f64]) -> f64 {
-        s[self.k]
-    }
     fn pure(&self, s: &[f64], _ys: &[u32]) -> bool {
-        s[..self.k].iter().filter(|&&v| v > 0.0).count() <= 1
+        s.iter().filter(|&&v| v > 0.0).count() <= 1
     }
     fn leaf(&self, s: &[f64], out: &mut Vec<f64>) {
-        let w = s[self.k];
-        out.extend(s[..self.k].iter().map(|&v| v / w));
+        let w = self.weight(s);
+        out.extend(s.iter().map(|&v| v / w));
     }
 }
 
-/// Regression by squared error: statistics are total weight, weighted sum and weighted sum of
-/// squares of the (centred) target; leaves predict the weighted mean plus `offset`.
+/// Regression by squared error: statistics are the total weight and the weighted sum of the
+/// (centred) target; leaves predict the weighted mean plus `offset`.
 pub(crate) struct Squared {
     pub offset: f64,
 }
@@ -157,7 +155,7 @@ pub(crate) struct Squared {
 impl Criterion for Squared {
     type Y = f64;
     fn width(&self) -> usize {
-        3
+        2
     }
     fn out_width(&self) -> usize {
         1
@@ -166,21 +164,21 @@ impl Criterion for Squared {
     fn add(&self, s: &mut [f64], y: f64, w: f64) {
         s[0] += w;
         s[1] += w * y;
-        s[2] += w * y * y;
+    }
+    #[inline]
+    fn weight(&self, s: &[f64]) -> f64 {
+        s[0]
     }
     #[inline]
     fn proxy(&self, s: &[f64]) -> f64 {
         s[1] * s[1] / s[0]
     }
-    fn impurity(&self, s: &[f64]) -> f64 {
+    fn impurity(&self, s: &[f64], ys: &[f64], ws: &[f64]) -> f64 {
         if s[0] <= 0.0 {
             return 0.0;
         }
         let m = s[1] / s[0];
-        (s[2] / s[0] - m * m).max(0.0)
-    }
-    fn weight(&self, s: &[f64]) -> f64 {
-        s[0]
+        ys.iter().zip(ws).map(|(&y, &w)| w * (y - m) * (y - m)).sum::<f64>() / s[0]
     }
     fn pure(&self, _s: &[f64], ys: &[f64]) -> bool {
         ys.iter().all(|&y| y == ys[0])
@@ -224,23 +222,24 @@ struct Grower<'a, C: Criterion> {
     data: &'a Binned,
     p: &'a GrowParams,
     w: usize,
-    /// Dense histogram: rows per bin, statistics per bin (kept all-zero between uses).
+    /// Dense histogram: rows per bin (only counted when min_samples_leaf > 1) and statistics
+    /// per bin; all zero between uses.
     hist_n: Vec<u32>,
     hist_s: Vec<f64>,
     /// (bin, position) of a small node's rows.
     pairs: Vec<(u8, u32)>,
-    /// Occupied bins of the node for one feature, in increasing order.
+    /// Occupied bins of the node for one feature, in increasing order, with their row counts
+    /// (when counted) and statistics.
     ent_bin: Vec<u8>,
     ent_n: Vec<u32>,
     ent_s: Vec<f64>,
     node: Vec<f64>,
     left: Vec<f64>,
     right: Vec<f64>,
-    best_left: Vec<f64>,
     feats: Vec<u32>,
 }
 
-impl<'a, C: Criterion> Grower<'a, C> {
+impl<C: Criterion> Grower<'_, C> {
     /// Score a candidate split whose left child has statistics `self.left`.
     #[inline]
     fn consider(&mut self, feature: usize, bin: usize, best: &mut Option<Split>) {
@@ -250,7 +249,6 @@ impl<'a, C: Criterion> Grower<'a, C> {
         let score = self.crit.proxy(&self.left) + self.crit.proxy(&self.right);
         if best.is_none_or(|b| score > b.score) {
             *best = Some(Split { feature, bin, score });
-            self.best_left.copy_from_slice(&self.left);
         }
     }
 
@@ -261,6 +259,7 @@ impl<'a, C: Criterion> Grower<'a, C> {
         let nb = self.data.features[f].n_bins();
         let w = self.w;
         let n = rows.len();
+        let count = self.p.min_samples_leaf > 1;
         self.ent_bin.clear();
         self.ent_n.clear();
         self.ent_s.clear();
@@ -282,31 +281,31 @@ impl<'a, C: Criterion> Grower<'a, C> {
                 let at = self.ent_s.len() - w;
                 self.crit.add(&mut self.ent_s[at..], ys[i as usize], ws[i as usize]);
             }
-        } else {
-            let (mut lo, mut hi) = (usize::MAX, 0usize);
+            return true;
+        }
+        if count {
             for ((&r, &y), &wt) in rows.iter().zip(ys).zip(ws) {
                 let b = col[r as usize] as usize;
                 self.hist_n[b] += 1;
                 self.crit.add(&mut self.hist_s[b * w..(b + 1) * w], y, wt);
-                lo = lo.min(b);
-                hi = hi.max(b);
             }
-            if lo == hi {
-                self.hist_n[lo] = 0;
-                self.hist_s[lo * w..(lo + 1) * w].fill(0.0);
-                return false;
-            }
-            for b in lo..=hi {
-                if self.hist_n[b] > 0 {
-                    self.ent_bin.push(b as u8);
-                    self.ent_n.push(self.hist_n[b]);
-                    self.ent_s.extend_from_slice(&self.hist_s[b * w..(b + 1) * w]);
-                    self.hist_n[b] = 0;
-                    self.hist_s[b * w..(b + 1) * w].fill(0.0);
-                }
+        } else {
+            for ((&r, &y), &wt) in rows.iter().zip(ys).zip(ws) {
+                let b = col[r as usize] as usize * w;
+                self.crit.add(&mut self.hist_s[b..b + w], y, wt);
             }
         }
-        true
+        for b in 0..nb {
+            let s = &mut self.hist_s[b * w..(b + 1) * w];
+            if self.crit.weight(s) > 0.0 {
+                self.ent_bin.push(b as u8);
+                self.ent_n.push(self.hist_n[b]);
+                self.ent_s.extend_from_slice(s);
+                s.fill(0.0);
+                self.hist_n[b] = 0;
+            }
+        }
+        self.ent_bin.len() > 1
     }
 
     /// Best threshold of feature `f`; false when the feature is constant in the node.
@@ -322,11 +321,13 @@ impl<'a, C: Criterion> Grower<'a, C> {
             for (l, &s) in self.left.iter_mut().zip(&self.ent_s[e * w..(e + 1) * w]) {
                 *l += s;
             }
-            if nl < msl {
-                continue;
-            }
-            if n - nl < msl {
-                break;
+            if msl > 1 {
+                if nl < msl {
+                    continue;
+                }
+                if n - nl < msl {
+                    break;
+                }
             }
             self.consider(f, self.ent_bin[e] as usize, best);
         }
@@ -351,14 +352,14 @@ impl<'a, C: Criterion> Grower<'a, C> {
             lo = lo.min(b);
             hi = hi.max(b);
         }
-        if lo == hi {
+        if lo >= hi {
             return false;
         }
         let (lo, hi) = (lo as usize, hi as usize);
         let fb = &self.data.features[f];
         let (vlo, vhi) = (fb.lo[lo], fb.hi[hi]);
         let t = vlo + rng.random::<f64>() * (vhi - vlo);
-        // The last bin wholly below the threshold (at least the lowest occupied bin).
+        // The left side takes the bins wholly below the threshold (at least the lowest one).
         let bin = lo + fb.hi[lo..hi].partition_point(|&h| h < t).saturating_sub(1);
         self.left.fill(0.0);
         let mut nl = 0usize;
@@ -438,15 +439,15 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
         node: vec![0.0; w],
         left: vec![0.0; w],
         right: vec![0.0; w],
-        best_left: vec![0.0; w],
         feats: candidates.to_vec(),
     };
     let mut nodes = vec![Node { threshold: 0.0, feature: LEAF, index: 0 }];
     let mut values = Vec::new();
     let mut importances = vec![0.0; n_features];
-    let mut stack = vec![(0usize, 0usize, rows.len(), 0usize)];
+    // (node, rows a..b, depth, feature of the parent's split or LEAF for the root)
+    let mut stack = vec![(0usize, 0usize, rows.len(), 0usize, LEAF)];
     let mut done = 0usize;
-    while let Some((id, a, b, depth)) = stack.pop() {
+    while let Some((id, a, b, depth, parent)) = stack.pop() {
         done += 1;
         if done.is_multiple_of(DEADLINE_EVERY) {
             ctx.check_deadline(who)?;
@@ -457,6 +458,12 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
         }
         let n = b - a;
         let stop = depth >= p.max_depth || n < 2 * p.min_samples_leaf || crit.pure(&g.node, &ys[a..b]);
+        // Importance: a split adds its node's weighted impurity to its feature, each child
+        // takes its own off again.
+        let weighted_impurity = crit.weight(&g.node) * crit.impurity(&g.node, &ys[a..b], &ws[a..b]);
+        if parent != LEAF {
+            importances[parent as usize] -= weighted_impurity;
+        }
         let split = if stop { None } else { g.find_split(&rows[a..b], &ys[a..b], &ws[a..b], rng) };
         let Some(split) = split else {
             let leaf = values.len() / crit.out_width();
@@ -464,6 +471,7 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
             nodes[id] = Node { threshold: 0.0, feature: LEAF, index: leaf as u32 };
             continue;
         };
+        importances[split.feature] += weighted_impurity;
         // Partition the node's rows: bin <= split.bin to the left.
         let col = data.column(split.feature);
         let (mut i, mut j) = (a, b);
@@ -477,13 +485,6 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
                 ws.swap(i, j);
             }
         }
-        for ((r, &t), &l) in g.right.iter_mut().zip(&g.node).zip(&g.best_left) {
-            *r = t - l;
-        }
-        let decrease = crit.weight(&g.node) * crit.impurity(&g.node)
-            - crit.weight(&g.best_left) * crit.impurity(&g.best_left)
-            - crit.weight(&g.right) * crit.impurity(&g.right);
-        importances[split.feature] += decrease.max(0.0);
         let child = nodes.len();
         nodes.push(Node { threshold: 0.0, feature: LEAF, index: 0 });
         nodes.push(Node { threshold: 0.0, feature: LEAF, index: 0 });
@@ -492,8 +493,10 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
             feature: split.feature as u32,
             index: child as u32,
         };
-        stack.push((child + 1, i, b, depth + 1));
-        stack.push((child, a, i, depth + 1));
+        let f = split.feature as u32;
+        stack.push((child + 1, i, b, depth + 1, f));
+        stack.push((child, a, i, depth + 1, f));
     }
+    importances.iter_mut().for_each(|v| *v = v.max(0.0));
     Ok(Tree { nodes, values, importances })
 }

@@ -257,7 +257,13 @@ pub(crate) mod testutil {
 
     /// Fit `model` on `train` with `given` parameters (validated) and predict `test`, checking
     /// shapes and that probability rows sum to one.
-    pub(crate) fn fit_predict(model: &dyn Model, train: &Dataset, test: &Dataset, given: &Params, seed: u64) -> Predictions {
+    pub(crate) fn fit_predict(
+        model: &dyn Model,
+        train: &Dataset,
+        test: &Dataset,
+        given: &Params,
+        seed: u64,
+    ) -> Predictions {
         let p = model.space().resolve(given, "params").expect("valid params");
         let fitted = model.fit(train, &p, &promoml_core::FitContext::new(seed)).expect("fit");
         let mut x_only = test.clone();
@@ -296,5 +302,73 @@ pub(crate) mod testutil {
         let given = params(&[(name, value.clone())]);
         let e = model.space().resolve(&given, "m");
         assert!(e.is_err(), "{} accepted {name} = {value}", model.kind());
+    }
+
+    /// The online-shoppers benchmark (`/work/shared/data/bench/online-shoppers`), if present:
+    /// numeric columns as they are, `Month` and `VisitorType` one-hot, `Weekend` 0/1, target
+    /// `Revenue`.
+    pub(crate) fn online_shoppers() -> Option<(Dataset, Dataset)> {
+        let dir = std::path::Path::new("/work/shared/data/bench/online-shoppers");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+        let (train, test) = (read("train.csv")?, read("test.csv")?);
+        let header: Vec<String> = train.lines().next()?.split(',').map(str::to_string).collect();
+        let cats = ["Month", "VisitorType"];
+        let mut levels: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+        for line in train.lines().skip(1) {
+            for (j, v) in line.split(',').enumerate() {
+                if cats.contains(&header[j].as_str()) && !levels[j].iter().any(|l| l == v) {
+                    levels[j].push(v.to_string());
+                }
+            }
+        }
+        let parse = |text: &str| {
+            let mut rows: Vec<Vec<f64>> = Vec::new();
+            let mut y = Vec::new();
+            for line in text.lines().skip(1) {
+                let mut row = Vec::new();
+                for (j, v) in line.split(',').enumerate() {
+                    match header[j].as_str() {
+                        "Revenue" => y.push(if v == "TRUE" { 1.0 } else { 0.0 }),
+                        "Weekend" => row.push(if v == "TRUE" { 1.0 } else { 0.0 }),
+                        h if cats.contains(&h) => row.extend(levels[j].iter().map(|l| f64::from(u8::from(l == v)))),
+                        _ => row.push(v.parse::<f64>().unwrap_or(0.0)),
+                    }
+                }
+                rows.push(row);
+            }
+            let p = rows[0].len();
+            let x = Array2::from_shape_fn((rows.len(), p), |(i, j)| rows[i][j]);
+            let mut ds = Dataset::from_x(x, (0..p).map(|j| format!("f{j}")).collect());
+            ds.y = Some(y);
+            ds.classes = vec!["no".into(), "yes".into()];
+            ds
+        };
+        Some((parse(&train), parse(&test)))
+    }
+
+    /// Fit and score `model` with `given` on the benchmark, printing times and scores.
+    pub(crate) fn bench(model: &dyn Model, given: &Params) {
+        let Some((train, test)) = online_shoppers() else {
+            eprintln!("online-shoppers data not found; skipped");
+            return;
+        };
+        let p = model.space().resolve(given, "params").unwrap();
+        let t0 = std::time::Instant::now();
+        let fitted = model.fit(&train, &p, &promoml_core::FitContext::new(42)).unwrap();
+        let fit_s = t0.elapsed().as_secs_f64();
+        let t1 = std::time::Instant::now();
+        let pred = fitted.predict(&test).unwrap();
+        let pred_s = t1.elapsed().as_secs_f64();
+        println!(
+            "BENCH {:32} {:40} rows {}x{} fit {:7.2}s predict {:6.2}s roc_auc {:.4} log_loss {:.4}",
+            model.kind(),
+            format!("{given:?}"),
+            train.n_rows(),
+            train.n_features(),
+            fit_s,
+            pred_s,
+            score(Metric::RocAuc, &test, &pred),
+            score(Metric::LogLoss, &test, &pred)
+        );
     }
 }

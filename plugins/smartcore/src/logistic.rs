@@ -53,14 +53,18 @@ impl Model for LogisticRegression {
         let yi: Vec<i32> = y.iter().map(|&c| c as i32).collect();
         ctx.check_deadline(KIND)?;
         let model: ScLogistic<f64, i32, DenseMatrix<f64>, Vec<i32>> =
-            ScLogistic::fit(&x, &yi, LogisticRegressionParameters::default().with_alpha(alpha)).map_err(sc_err(KIND))?;
+            ScLogistic::fit(&x, &yi, LogisticRegressionParameters::default().with_alpha(alpha))
+                .map_err(sc_err(KIND))?;
         ctx.check_deadline(KIND)?;
         let classes: Vec<usize> = model.classes().iter().map(|&c| c as usize).collect();
         let coef = model.coefficients();
         let icpt = model.intercept();
         let (rows, p) = coef.shape();
         if p != data.n_features() {
-            return Err(Error::model(KIND, format!("smartcore returned {p} coefficients for {} features", data.n_features())));
+            return Err(Error::model(
+                KIND,
+                format!("smartcore returned {p} coefficients for {} features", data.n_features()),
+            ));
         }
         let weights = Array2::from_shape_fn((rows, p), |(i, j)| *coef.get((i, j)));
         let bias: Vec<f64> = (0..rows).map(|i| *icpt.get((i, 0))).collect();

@@ -53,8 +53,7 @@ impl Model for Ridge {
             let z = st.transform(&data.x).select(Axis(1), &keep);
             let x = to_dense(KIND, &z)?;
             let yc: Vec<f64> = y.iter().map(|v| v - mean).collect();
-            let solver =
-                if alpha > 0.0 { RidgeRegressionSolverName::Cholesky } else { RidgeRegressionSolverName::SVD };
+            let solver = if alpha > 0.0 { RidgeRegressionSolverName::Cholesky } else { RidgeRegressionSolverName::SVD };
             let p = RidgeRegressionParameters::default().with_alpha(alpha).with_normalize(false).with_solver(solver);
             ctx.check_deadline(KIND)?;
             let m: RidgeRegression<f64, f64, DenseMatrix<f64>, Vec<f64>> =

@@ -9,9 +9,7 @@
 //! (the decision is then `b + w_r`). That relies only on the SVM's defining formula
 //! `f(x) = b + sum_i w_i K(x, sv_i)`, and the copy predicts exactly like the original.
 
-use crate::common::{
-    Standardizer, check_features, check_task, class_targets, derive_seed, sc_err, sigmoid, to_dense,
-};
+use crate::common::{Standardizer, check_features, check_task, class_targets, derive_seed, sc_err, sigmoid, to_dense};
 use ndarray::{Array1, Array2, Axis};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
@@ -253,8 +251,9 @@ fn folds(y: &[usize], k: usize, rng: &mut promoml_core::Rng) -> Vec<usize> {
 /// A binary support vector classifier (linear or RBF kernel) from smartcore.
 ///
 /// Features are standardised with the training mean and standard deviation. Training rows
-/// beyond `max_rows` are dropped by a seeded stratified subsample (kernel SVM training is
-/// O(n²)). Probabilities come from Platt scaling: a sigmoid fitted on out-of-fold decision values
+/// beyond `max_rows` are dropped by a seeded stratified subsample: smartcore's SMO solver scales
+/// worse than O(n²) (on a 28-feature benchmark one linear machine took 1.6 s on 1000 rows and
+/// 26 s on 2000; larger `c` is slower still), so the default is 1000 rows. Probabilities come from Platt scaling: a sigmoid fitted on out-of-fold decision values
 /// of a stratified 3-fold cross-validation of the (subsampled) training rows; the final machine
 /// is then fitted on all of them. So a fit trains four machines.
 #[derive(Debug, Clone, Copy)]
@@ -289,8 +288,14 @@ impl Model for Svm {
     }
     fn space(&self) -> SearchSpace {
         let mut params = vec![
-            ParamSpec::float("c", "penalty on margin violations (larger = fit the training rows harder)", 1.0, 1e-6, 1e6)
-                .search_float(1e-2, 100.0, true),
+            ParamSpec::float(
+                "c",
+                "penalty on margin violations (larger = fit the training rows harder)",
+                1.0,
+                1e-6,
+                1e6,
+            )
+            .search_float(1e-2, 100.0, true),
         ];
         if self.rbf {
             params.push(
@@ -307,8 +312,9 @@ impl Model for Svm {
         params.extend([
             ParamSpec::int(
                 "max_rows",
-                "train on a seeded stratified subsample of at most this many rows (training is O(n^2))",
-                3000,
+                "train on a seeded stratified subsample of at most this many rows (smartcore's solver \
+                 slows down steeply with rows: seconds at 1000, minutes at 3000)",
+                1000,
                 20,
                 1_000_000,
             ),
@@ -486,7 +492,12 @@ mod tests {
             for (i, row) in z.rows().into_iter().enumerate() {
                 let row = row.to_vec();
                 let f = m.b
-                    + m.sv.rows().into_iter().zip(&m.coef).map(|(s, c)| c * kernel.eval(&row, &s.to_vec())).sum::<f64>();
+                    + m.sv
+                        .rows()
+                        .into_iter()
+                        .zip(&m.coef)
+                        .map(|(s, c)| c * kernel.eval(&row, &s.to_vec()))
+                        .sum::<f64>();
                 assert!((f - direct[i]).abs() < 1e-9 * (1.0 + f.abs()), "{kernel:?} row {i}: {f} vs {}", direct[i]);
             }
         }

@@ -1,0 +1,331 @@
+//! Helpers shared by the linfa models: task and target checks and standardisation.
+
+use ndarray::{Array1, Array2, Axis};
+use promoml_core::{Dataset, Error, Result, Task};
+
+/// The task a dataset poses: no classes means regression.
+pub(crate) fn task_of(data: &Dataset) -> Task {
+    match data.n_classes() {
+        0 => Task::Regression,
+        2 => Task::Binary,
+        _ => Task::Multiclass,
+    }
+}
+
+/// The dataset's task, or an error when the model does not support it.
+pub(crate) fn check_task(kind: &str, supported: &[Task], data: &Dataset) -> Result<Task> {
+    let task = task_of(data);
+    if data.n_classes() == 1 {
+        return Err(Error::model(kind, "the target has a single class; classification needs at least two"));
+    }
+    if !supported.contains(&task) {
+        let names: Vec<&str> = supported.iter().map(|t| t.name()).collect();
+        return Err(Error::model(
+            kind,
+            format!("does not support {} tasks (supported: {})", task.name(), names.join(", ")),
+        ));
+    }
+    if data.n_rows() == 0 || data.n_features() == 0 {
+        return Err(Error::model(
+            kind,
+            format!("needs at least one row and one feature, got {}x{}", data.n_rows(), data.n_features()),
+        ));
+    }
+    Ok(task)
+}
+
+/// Class indices of a classification target, checked to lie in `0..k`, with at least two
+/// distinct classes present.
+pub(crate) fn class_targets(kind: &str, data: &Dataset) -> Result<Vec<usize>> {
+    let y = data.target(kind)?;
+    let k = data.n_classes();
+    if y.len() != data.n_rows() {
+        return Err(Error::model(kind, format!("{} targets for {} rows", y.len(), data.n_rows())));
+    }
+    let mut present = vec![false; k];
+    let mut out = Vec::with_capacity(y.len());
+    for (i, &v) in y.iter().enumerate() {
+        if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && (v as usize) < k) {
+            return Err(Error::model(kind, format!("row {i}: target {v} is not a class index in 0..{k}")));
+        }
+        present[v as usize] = true;
+        out.push(v as usize);
+    }
+    let n_present = present.iter().filter(|p| **p).count();
+    if n_present < 2 {
+        return Err(Error::model(
+            kind,
+            format!("the training rows hold {n_present} class(es); at least two distinct classes are needed"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A regression target, checked to be finite.
+pub(crate) fn value_targets(kind: &str, data: &Dataset) -> Result<Vec<f64>> {
+    let y = data.target(kind)?;
+    if y.len() != data.n_rows() {
+        return Err(Error::model(kind, format!("{} targets for {} rows", y.len(), data.n_rows())));
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::model(kind, format!("row {i}: target {} is not finite", y[i])));
+    }
+    Ok(y.to_vec())
+}
+
+/// An error when prediction data has a different number of features from training data.
+pub(crate) fn check_features(kind: &str, expected: usize, data: &Dataset) -> Result<()> {
+    if data.n_features() != expected {
+        return Err(Error::model(
+            kind,
+            format!("was fitted on {expected} features but asked to predict rows with {}", data.n_features()),
+        ));
+    }
+    Ok(())
+}
+
+/// Per-column centring and scaling learnt on training rows. Constant columns keep scale 1,
+/// so they become all-zero columns.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Standardizer {
+    mean: Array1<f64>,
+    scale: Array1<f64>,
+}
+
+impl Standardizer {
+    /// Learn means and standard deviations of the columns of `x`.
+    pub(crate) fn fit(x: &Array2<f64>) -> Standardizer {
+        let n = x.nrows().max(1) as f64;
+        let mean = x.sum_axis(Axis(0)) / n;
+        let mut scale = Array1::ones(x.ncols());
+        for (j, col) in x.axis_iter(Axis(1)).enumerate() {
+            let m = mean[j];
+            let var = col.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n;
+            let sd = var.sqrt();
+            if sd > 1e-12 * (1.0 + m.abs()) && sd.is_finite() {
+                scale[j] = sd;
+            }
+        }
+        Standardizer { mean, scale }
+    }
+    /// Number of columns it was fitted on.
+    pub(crate) fn n_features(&self) -> usize {
+        self.mean.len()
+    }
+    /// Standardised copy of `x`.
+    pub(crate) fn transform(&self, x: &Array2<f64>) -> Array2<f64> {
+        let mut z = x.to_owned();
+        for mut row in z.axis_iter_mut(Axis(0)) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - self.mean[j]) / self.scale[j];
+            }
+        }
+        z
+    }
+}
+
+/// Numerically stable logistic function.
+pub(crate) fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// In-place softmax of one row of scores.
+pub(crate) fn softmax(v: &mut [f64]) {
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Seeded synthetic problems for the tests of every model.
+
+    use ndarray::Array2;
+    use promoml_core::{Dataset, Metric, Model, ParamValue, Params, Predictions};
+    use rand::{Rng, SeedableRng};
+
+    fn normal(rng: &mut rand_chacha::ChaCha8Rng) -> f64 {
+        // Box-Muller; rand_distr is not a dependency of the plugin.
+        let u1: f64 = rng.random::<f64>().max(1e-300);
+        let u2: f64 = rng.random();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// `k` Gaussian blobs in `d` dimensions (centres `sep` apart on the first axes), `n` rows,
+    /// features on very different scales so that standardisation matters.
+    pub(crate) fn blobs(n: usize, d: usize, k: usize, sep: f64, seed: u64) -> Dataset {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut x = Array2::zeros((n, d));
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = i % k;
+            for j in 0..d {
+                let centre = if j < k && j == c { sep } else { 0.0 };
+                let scale = if j % 2 == 0 { 1.0 } else { 100.0 };
+                x[[i, j]] = (centre + normal(&mut rng)) * scale + if j == 1 { 1000.0 } else { 0.0 };
+            }
+            y.push(c as f64);
+        }
+        let mut ds = Dataset::from_x(x, (0..d).map(|j| format!("f{j}")).collect());
+        ds.y = Some(y);
+        ds.classes = (0..k).map(|c| format!("c{c}")).collect();
+        ds
+    }
+
+    /// `y = 3 x0 - 2 x1 + 0.5 x2 + 10 + noise` with `d >= 3` features.
+    pub(crate) fn linear(n: usize, d: usize, noise: f64, seed: u64) -> Dataset {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut x = Array2::zeros((n, d));
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            for j in 0..d {
+                x[[i, j]] = normal(&mut rng);
+            }
+            y.push(3.0 * x[[i, 0]] - 2.0 * x[[i, 1]] + 0.5 * x[[i, 2]] + 10.0 + noise * normal(&mut rng));
+        }
+        let mut ds = Dataset::from_x(x, (0..d).map(|j| format!("f{j}")).collect());
+        ds.y = Some(y);
+        ds
+    }
+
+    /// Rows `[0, cut)` and `[cut, n)`.
+    pub(crate) fn split(ds: &Dataset, frac: f64) -> (Dataset, Dataset) {
+        let cut = (ds.n_rows() as f64 * frac) as usize;
+        let a: Vec<usize> = (0..cut).collect();
+        let b: Vec<usize> = (cut..ds.n_rows()).collect();
+        (ds.subset(&a), ds.subset(&b))
+    }
+
+    /// Parameters from name/value pairs.
+    pub(crate) fn params(pairs: &[(&str, ParamValue)]) -> Params {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    /// Fit `model` on `train` with `given` parameters (validated) and predict `test`, checking
+    /// shapes and that probability rows sum to one.
+    pub(crate) fn fit_predict(
+        model: &dyn Model,
+        train: &Dataset,
+        test: &Dataset,
+        given: &Params,
+        seed: u64,
+    ) -> Predictions {
+        let p = model.space().resolve(given, "params").expect("valid params");
+        let fitted = model.fit(train, &p, &promoml_core::FitContext::new(seed)).expect("fit");
+        let mut x_only = test.clone();
+        x_only.y = None;
+        let pred = fitted.predict(&x_only).expect("predict");
+        pred.check(test.n_rows(), model.kind()).expect("valid predictions");
+        if let Predictions::Proba(pr) = &pred {
+            assert_eq!(pr.ncols(), train.n_classes());
+            for row in pr.rows() {
+                assert!((row.sum() - 1.0).abs() < 1e-9, "row sums to {}", row.sum());
+            }
+        }
+        pred
+    }
+
+    /// Score on held-out rows.
+    pub(crate) fn score(metric: Metric, test: &Dataset, pred: &Predictions) -> f64 {
+        metric.score(test.y.as_ref().unwrap(), pred).unwrap()
+    }
+
+    /// Every declared search range lies in the valid range, and defaults are valid.
+    pub(crate) fn check_space(model: &dyn Model) {
+        let space = model.space();
+        for p in &space.params {
+            assert!(p.valid.check(&p.default).is_ok(), "{}: default {} invalid", p.name, p.default);
+            if let Some(s) = &p.search {
+                assert!(p.valid.contains_domain(s), "{}: search range outside valid range", p.name);
+            }
+            assert!(!p.doc.is_empty());
+        }
+        space.resolve(&Params::new(), "params").unwrap();
+    }
+
+    /// `resolve` rejects `value` for parameter `name`.
+    pub(crate) fn rejects(model: &dyn Model, name: &str, value: ParamValue) {
+        let given = params(&[(name, value.clone())]);
+        let e = model.space().resolve(&given, "m");
+        assert!(e.is_err(), "{} accepted {name} = {value}", model.kind());
+    }
+
+    /// The online-shoppers benchmark (`/work/shared/data/bench/online-shoppers`), if present:
+    /// numeric columns as they are, `Month` and `VisitorType` one-hot, `Weekend` 0/1, target
+    /// `Revenue`.
+    pub(crate) fn online_shoppers() -> Option<(Dataset, Dataset)> {
+        let dir = std::path::Path::new("/work/shared/data/bench/online-shoppers");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+        let (train, test) = (read("train.csv")?, read("test.csv")?);
+        let header: Vec<String> = train.lines().next()?.split(',').map(str::to_string).collect();
+        let cats = ["Month", "VisitorType"];
+        let mut levels: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+        for line in train.lines().skip(1) {
+            for (j, v) in line.split(',').enumerate() {
+                if cats.contains(&header[j].as_str()) && !levels[j].iter().any(|l| l == v) {
+                    levels[j].push(v.to_string());
+                }
+            }
+        }
+        let parse = |text: &str| {
+            let mut rows: Vec<Vec<f64>> = Vec::new();
+            let mut y = Vec::new();
+            for line in text.lines().skip(1) {
+                let mut row = Vec::new();
+                for (j, v) in line.split(',').enumerate() {
+                    match header[j].as_str() {
+                        "Revenue" => y.push(if v == "TRUE" { 1.0 } else { 0.0 }),
+                        "Weekend" => row.push(if v == "TRUE" { 1.0 } else { 0.0 }),
+                        h if cats.contains(&h) => row.extend(levels[j].iter().map(|l| f64::from(u8::from(l == v)))),
+                        _ => row.push(v.parse::<f64>().unwrap_or(0.0)),
+                    }
+                }
+                rows.push(row);
+            }
+            let p = rows[0].len();
+            let x = Array2::from_shape_fn((rows.len(), p), |(i, j)| rows[i][j]);
+            let mut ds = Dataset::from_x(x, (0..p).map(|j| format!("f{j}")).collect());
+            ds.y = Some(y);
+            ds.classes = vec!["no".into(), "yes".into()];
+            ds
+        };
+        Some((parse(&train), parse(&test)))
+    }
+
+    /// Fit and score `model` with `given` on the benchmark, printing times and scores.
+    pub(crate) fn bench(model: &dyn Model, given: &Params) {
+        let Some((train, test)) = online_shoppers() else {
+            eprintln!("online-shoppers data not found; skipped");
+            return;
+        };
+        let p = model.space().resolve(given, "params").unwrap();
+        let t0 = std::time::Instant::now();
+        let fitted = model.fit(&train, &p, &promoml_core::FitContext::new(42)).unwrap();
+        let fit_s = t0.elapsed().as_secs_f64();
+        let t1 = std::time::Instant::now();
+        let pred = fitted.predict(&test).unwrap();
+        let pred_s = t1.elapsed().as_secs_f64();
+        println!(
+            "BENCH {:32} {:40} rows {}x{} fit {:7.2}s predict {:6.2}s roc_auc {:.4} log_loss {:.4}",
+            model.kind(),
+            format!("{given:?}"),
+            train.n_rows(),
+            train.n_features(),
+            fit_s,
+            pred_s,
+            score(Metric::RocAuc, &test, &pred),
+            score(Metric::LogLoss, &test, &pred)
+        );
+    }
+}
