@@ -7,7 +7,7 @@ use promoml_core::Registry;
 use promoml_pipeline::{Observer, Pipeline, PipelineError};
 use promoml_report::Trial;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// A plugin's registration function.
@@ -162,7 +162,7 @@ impl Observer for Progress {
     }
 }
 
-fn run(path: &PathBuf, out: &PathBuf, set: &[String], registry: &Registry, quiet: bool) -> Result<(), PipelineError> {
+fn run(path: &Path, out: &Path, set: &[String], registry: &Registry, quiet: bool) -> Result<(), PipelineError> {
     let pipeline = Pipeline::load(path, set, registry)?;
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);

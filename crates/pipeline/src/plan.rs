@@ -351,7 +351,7 @@ fn range_domain(r: &RangeSpec) -> std::result::Result<Domain, String> {
     let check_log =
         |low: f64| if r.log && low <= 0.0 { Err("a log-scaled range needs low > 0".to_string()) } else { Ok(()) };
     if let Some([low, high]) = r.float {
-        if !(low < high) {
+        if low.partial_cmp(&high) != Some(std::cmp::Ordering::Less) {
             return Err(format!("empty range [{low}, {high}]"));
         }
         check_log(low)?;
