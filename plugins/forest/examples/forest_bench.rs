@@ -34,7 +34,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
-        dir: PathBuf::from("/work/shared/data/bench/online-shoppers"),
+        dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/bench/online-shoppers")),
         trees: 500,
         threads: 2,
         runs: 3,

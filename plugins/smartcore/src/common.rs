@@ -304,11 +304,11 @@ pub(crate) mod testutil {
         assert!(e.is_err(), "{} accepted {name} = {value}", model.kind());
     }
 
-    /// The online-shoppers benchmark (`/work/shared/data/bench/online-shoppers`), if present:
+    /// The online-shoppers benchmark (`../shared/data/bench/online-shoppers` beside the workspace), if present:
     /// numeric columns as they are, `Month` and `VisitorType` one-hot, `Weekend` 0/1, target
     /// `Revenue`.
     pub(crate) fn online_shoppers() -> Option<(Dataset, Dataset)> {
-        let dir = std::path::Path::new("/work/shared/data/bench/online-shoppers");
+        let dir = &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/bench/online-shoppers");
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
         let (train, test) = (read("train.csv")?, read("test.csv")?);
         let header: Vec<String> = train.lines().next()?.split(',').map(str::to_string).collect();

@@ -72,7 +72,7 @@ mod bench {
     use promoml_core::{ParamValue, Params};
 
     #[test]
-    #[ignore = "slow; reads /work/shared/data"]
+    #[ignore = "benchmark, not a test: slow; run with --ignored --nocapture to print timings on ../shared/data"]
     fn bench_online_shoppers() {
         bench(&crate::LogisticRegression, &Params::new());
         bench(&crate::Knn, &Params::new());
