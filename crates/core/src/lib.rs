@@ -17,6 +17,7 @@ pub mod error;
 pub mod frame;
 pub mod io;
 pub mod metrics;
+pub mod model_util;
 pub mod params;
 pub mod registry;
 pub mod search;

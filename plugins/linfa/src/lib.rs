@@ -99,7 +99,7 @@ mod robustness {
         super::register(&mut r);
         for (name, data) in cases() {
             for m in r.models() {
-                let task = crate::common::task_of(&data);
+                let task = promoml_core::model_util::task_of(&data);
                 if !m.tasks().contains(&task) {
                     continue;
                 }

@@ -1,0 +1,157 @@
+//! Helpers for model plugins: task and target checks, feature standardisation, sigmoid and
+//! softmax. Shared so every plugin checks its inputs the same way.
+
+use crate::{Dataset, Error, Result, Task};
+use ndarray::{Array1, Array2, Axis};
+
+/// The task a dataset poses: no classes means regression.
+pub fn task_of(data: &Dataset) -> Task {
+    match data.n_classes() {
+        0 => Task::Regression,
+        2 => Task::Binary,
+        _ => Task::Multiclass,
+    }
+}
+
+/// The dataset's task, or an error when the model does not support it.
+pub fn check_task(kind: &str, supported: &[Task], data: &Dataset) -> Result<Task> {
+    let task = task_of(data);
+    if data.n_classes() == 1 {
+        return Err(Error::model(kind, "the target has a single class; classification needs at least two"));
+    }
+    if !supported.contains(&task) {
+        let names: Vec<&str> = supported.iter().map(|t| t.name()).collect();
+        return Err(Error::model(
+            kind,
+            format!("does not support {} tasks (supported: {})", task.name(), names.join(", ")),
+        ));
+    }
+    if data.n_rows() == 0 || data.n_features() == 0 {
+        return Err(Error::model(
+            kind,
+            format!("needs at least one row and one feature, got {}x{}", data.n_rows(), data.n_features()),
+        ));
+    }
+    Ok(task)
+}
+
+/// Class indices of a classification target, checked to lie in `0..k`, with at least two
+/// distinct classes present.
+pub fn class_targets(kind: &str, data: &Dataset) -> Result<Vec<usize>> {
+    let y = data.target(kind)?;
+    let k = data.n_classes();
+    if y.len() != data.n_rows() {
+        return Err(Error::model(kind, format!("{} targets for {} rows", y.len(), data.n_rows())));
+    }
+    let mut present = vec![false; k];
+    let mut out = Vec::with_capacity(y.len());
+    for (i, &v) in y.iter().enumerate() {
+        if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && (v as usize) < k) {
+            return Err(Error::model(kind, format!("row {i}: target {v} is not a class index in 0..{k}")));
+        }
+        present[v as usize] = true;
+        out.push(v as usize);
+    }
+    let n_present = present.iter().filter(|p| **p).count();
+    if n_present < 2 {
+        return Err(Error::model(
+            kind,
+            format!("the training rows hold {n_present} class(es); at least two distinct classes are needed"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A regression target, checked to be finite.
+pub fn value_targets(kind: &str, data: &Dataset) -> Result<Vec<f64>> {
+    let y = data.target(kind)?;
+    if y.len() != data.n_rows() {
+        return Err(Error::model(kind, format!("{} targets for {} rows", y.len(), data.n_rows())));
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::model(kind, format!("row {i}: target {} is not finite", y[i])));
+    }
+    Ok(y.to_vec())
+}
+
+/// An error when prediction data has a different number of features from training data.
+pub fn check_features(kind: &str, expected: usize, data: &Dataset) -> Result<()> {
+    if data.n_features() != expected {
+        return Err(Error::model(
+            kind,
+            format!("was fitted on {expected} features but asked to predict rows with {}", data.n_features()),
+        ));
+    }
+    Ok(())
+}
+
+/// Per-column centring and scaling learnt on training rows. Constant columns keep scale 1,
+/// so they become all-zero columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardizer {
+    mean: Array1<f64>,
+    scale: Array1<f64>,
+    constant: Vec<bool>,
+}
+
+impl Standardizer {
+    /// Learn means and standard deviations of the columns of `x`.
+    pub fn fit(x: &Array2<f64>) -> Standardizer {
+        let n = x.nrows().max(1) as f64;
+        let mean = x.sum_axis(Axis(0)) / n;
+        let mut scale = Array1::ones(x.ncols());
+        let mut constant = vec![false; x.ncols()];
+        for (j, col) in x.axis_iter(Axis(1)).enumerate() {
+            let m = mean[j];
+            let var = col.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n;
+            let sd = var.sqrt();
+            if sd > 1e-12 * (1.0 + m.abs()) && sd.is_finite() {
+                scale[j] = sd;
+            } else {
+                constant[j] = true;
+            }
+        }
+        Standardizer { mean, scale, constant }
+    }
+    /// Number of columns it was fitted on.
+    pub fn n_features(&self) -> usize {
+        self.mean.len()
+    }
+    /// Which columns were constant in the training rows (they standardise to zero).
+    pub fn constant(&self) -> &[bool] {
+        &self.constant
+    }
+    /// Standardised copy of `x`.
+    pub fn transform(&self, x: &Array2<f64>) -> Array2<f64> {
+        let mut z = x.to_owned();
+        for mut row in z.axis_iter_mut(Axis(0)) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - self.mean[j]) / self.scale[j];
+            }
+        }
+        z
+    }
+}
+
+/// Numerically stable logistic function.
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// In-place softmax of one row of scores.
+pub fn softmax(v: &mut [f64]) {
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
