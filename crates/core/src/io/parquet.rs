@@ -141,3 +141,73 @@ pub fn read_parquet(path: &Path, types: &BTreeMap<String, ColumnType>) -> Result
     }
     Frame::new(columns)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    /// Write a small file with a double (one null), a string (one null), a boolean and an
+    /// integer code column.
+    fn write(path: &Path) {
+        let schema = Arc::new(
+            parse_message_type(
+                "message t { optional double x; optional binary c (UTF8); required boolean b; required int64 code; }",
+            )
+            .unwrap(),
+        );
+        let mut w =
+            SerializedFileWriter::new(std::fs::File::create(path).unwrap(), schema, Default::default()).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut i = 0;
+        while let Some(mut col) = rg.next_column().unwrap() {
+            match i {
+                0 => {
+                    col.typed::<DoubleType>().write_batch(&[1.5, -2.0], Some(&[1, 0, 1]), None).unwrap();
+                }
+                1 => {
+                    let v = [ByteArray::from("a"), ByteArray::from("b")];
+                    col.typed::<ByteArrayType>().write_batch(&v, Some(&[1, 1, 0]), None).unwrap();
+                }
+                2 => {
+                    col.typed::<BoolType>().write_batch(&[true, false, true], None, None).unwrap();
+                }
+                _ => {
+                    col.typed::<Int64Type>().write_batch(&[7, 8, 7], None, None).unwrap();
+                }
+            }
+            col.close().unwrap();
+            i += 1;
+        }
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn reads_types_missing_values_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write(&path);
+        let mut types = BTreeMap::new();
+        types.insert("code".to_string(), ColumnType::Categorical);
+        let f = read_parquet(&path, &types).unwrap();
+        assert_eq!(f.names(), vec!["x", "c", "b", "code"]);
+        let ColumnData::Numeric(x) = &f.column("x").unwrap().data else { panic!("x numeric") };
+        assert_eq!((x[0], x[2]), (1.5, -2.0));
+        assert!(x[1].is_nan(), "null kept as missing");
+        assert_eq!(f.column("c").unwrap().data.value_string(1).as_deref(), Some("b"));
+        assert!(f.column("c").unwrap().data.is_missing(2));
+        assert_eq!(f.column("b").unwrap().data, ColumnData::Boolean(vec![Some(true), Some(false), Some(true)]));
+        assert_eq!(f.column("code").unwrap().data.column_type(), ColumnType::Categorical);
+        assert_eq!(f.column("code").unwrap().data.value_string(2).as_deref(), Some("7"));
+        // Through the extension-dispatching reader too, and a clear error for a non-Parquet file.
+        let g = crate::io::read_file(&path, &crate::io::ReadOptions::default()).unwrap();
+        assert_eq!(g.n_rows(), 3);
+        let bad = dir.path().join("bad.parquet");
+        std::fs::write(&bad, "not parquet").unwrap();
+        assert!(read_parquet(&bad, &BTreeMap::new()).unwrap_err().to_string().contains("not a Parquet file"));
+    }
+}
