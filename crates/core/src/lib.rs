@@ -22,6 +22,8 @@ pub mod params;
 pub mod registry;
 pub mod search;
 pub mod synthetic;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use component::{
     AnomalyDetector, Cleaner, FeatureExtractor, FitContext, FittedCleaner, FittedDetector, FittedFeatures, FittedModel,
