@@ -23,17 +23,7 @@ pub fn derive_seed(seed: u64, parts: &[u64]) -> u64 {
 pub fn folds(n: usize, k: usize, labels: Option<&[usize]>, seed: u64) -> Vec<Vec<usize>> {
     let mut rng = Rng::seed_from_u64(seed);
     let mut out = vec![Vec::new(); k];
-    let mut groups: Vec<Vec<usize>> = match labels {
-        Some(l) => {
-            let classes = l.iter().copied().max().map_or(0, |m| m + 1);
-            let mut g = vec![Vec::new(); classes];
-            for (i, &c) in l.iter().enumerate() {
-                g[c].push(i);
-            }
-            g
-        }
-        None => vec![(0..n).collect()],
-    };
+    let mut groups = by_label(n, labels);
     let mut offset = 0;
     for g in &mut groups {
         g.shuffle(&mut rng);
@@ -46,6 +36,21 @@ pub fn folds(n: usize, k: usize, labels: Option<&[usize]>, seed: u64) -> Vec<Vec
         f.sort_unstable();
     }
     out
+}
+
+/// Rows grouped by class label (one group of all rows without labels).
+fn by_label(n: usize, labels: Option<&[usize]>) -> Vec<Vec<usize>> {
+    match labels {
+        Some(l) => {
+            let classes = l.iter().copied().max().map_or(0, |m| m + 1);
+            let mut g = vec![Vec::new(); classes];
+            for (i, &c) in l.iter().enumerate() {
+                g[c].push(i);
+            }
+            g
+        }
+        None => vec![(0..n).collect()],
+    }
 }
 
 /// The rows not in `val`, sorted.
@@ -61,17 +66,7 @@ pub fn complement(n: usize, val: &[usize]) -> Vec<usize> {
 pub fn holdout(n: usize, test_fraction: f64, labels: Option<&[usize]>, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = Rng::seed_from_u64(seed);
     let mut test = Vec::new();
-    let groups: Vec<Vec<usize>> = match labels {
-        Some(l) => {
-            let classes = l.iter().copied().max().map_or(0, |m| m + 1);
-            let mut g = vec![Vec::new(); classes];
-            for (i, &c) in l.iter().enumerate() {
-                g[c].push(i);
-            }
-            g
-        }
-        None => vec![(0..n).collect()],
-    };
+    let groups = by_label(n, labels);
     for mut g in groups {
         g.shuffle(&mut rng);
         let take = ((g.len() as f64) * test_fraction).round() as usize;

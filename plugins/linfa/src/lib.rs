@@ -63,55 +63,8 @@ mod bench {
 mod robustness {
     //! Degenerate data must give predictions or clear errors, never panics.
 
-    use ndarray::Array2;
-    use promoml_core::{Dataset, FitContext, Registry};
-
-    fn cases() -> Vec<(&'static str, Dataset)> {
-        let mk = |x: Array2<f64>, y: Vec<f64>, k: usize| {
-            let mut d = Dataset::from_x(x.clone(), (0..x.ncols()).map(|j| format!("f{j}")).collect());
-            d.y = Some(y);
-            d.classes = (0..k).map(|c| format!("c{c}")).collect();
-            d
-        };
-        let n = 12;
-        let alt: Vec<f64> = (0..n).map(|i| (i % 2) as f64).collect();
-        vec![
-            ("constant features", mk(Array2::from_elem((n, 3), 5.0), alt.clone(), 2)),
-            ("identical rows per class", mk(Array2::from_shape_fn((n, 2), |(i, _)| (i % 2) as f64), alt.clone(), 2)),
-            (
-                "more features than rows",
-                mk(Array2::from_shape_fn((n, 30), |(i, j)| ((i * j) % 7) as f64), alt.clone(), 2),
-            ),
-            ("two rows", mk(Array2::from_shape_vec((2, 1), vec![0.0, 1.0]).unwrap(), vec![0.0, 1.0], 2)),
-            (
-                "huge values",
-                mk(Array2::from_shape_fn((n, 2), |(i, j)| (i as f64 - 6.0) * 1e150 * (j + 1) as f64), alt.clone(), 2),
-            ),
-            ("regression constant", mk(Array2::from_shape_fn((n, 2), |(i, _)| i as f64), vec![3.0; n], 0)),
-            ("regression one row", mk(Array2::from_elem((1, 2), 1.0), vec![3.0], 0)),
-            ("one class absent", mk(Array2::from_shape_fn((n, 2), |(i, j)| (i + j) as f64), alt, 3)),
-        ]
-    }
-
     #[test]
     fn no_panics_on_degenerate_data() {
-        let mut r = Registry::new();
-        super::register(&mut r);
-        for (name, data) in cases() {
-            for m in r.models() {
-                let task = promoml_core::model_util::task_of(&data);
-                if !m.tasks().contains(&task) {
-                    continue;
-                }
-                let p = m.space().defaults();
-                match m.fit(&data, &p, &FitContext::new(1)) {
-                    Ok(f) => {
-                        let pred = f.predict(&data).unwrap_or_else(|e| panic!("{} on {name}: {e}", m.kind()));
-                        pred.check(data.n_rows(), m.kind()).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    }
-                    Err(e) => println!("{} on {name}: {e}", m.kind()),
-                }
-            }
-        }
+        promoml_core::testing::assert_no_panics_on_degenerate_data(super::register);
     }
 }
