@@ -66,12 +66,23 @@ pub trait Model: Send + Sync {
     fn input(&self) -> InputKind {
         InputKind::Tabular
     }
+    /// Rebuild a fitted model from the bytes its [`FittedModel::save`] wrote (for artifacts).
+    /// The default refuses: a plugin that supports artifacts overrides both.
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        let _ = bytes;
+        Err(crate::Error::model(self.kind(), "this model cannot be loaded from an artifact"))
+    }
 }
 
 /// A fitted model: predicts new rows.
 pub trait FittedModel: Send + Sync {
     /// Probabilities (classification) or values (regression), one per row of `data`.
     fn predict(&self, data: &Dataset) -> Result<Predictions>;
+    /// Fitted parameters only (never training rows), as bytes that [`Model::load`] of the same
+    /// kind reads back; predictions after a round trip must be bit-identical.
+    fn save(&self) -> Result<Vec<u8>> {
+        Err(crate::Error::model("fitted model", "this model cannot be saved into an artifact"))
+    }
 }
 
 /// Facts about the frame a cleaner or feature step is fitted on.
@@ -167,10 +178,19 @@ pub trait AnomalyDetector: Send + Sync {
     fn space(&self) -> SearchSpace;
     /// Fit on rows of `x`.
     fn fit(&self, x: &Array2<f64>, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedDetector>>;
+    /// Rebuild a fitted detector from the bytes its [`FittedDetector::save`] wrote.
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedDetector>> {
+        let _ = bytes;
+        Err(crate::Error::model(self.kind(), "this detector cannot be loaded from an artifact"))
+    }
 }
 
 /// A fitted anomaly detector.
 pub trait FittedDetector: Send + Sync {
     /// One score per row, higher = more abnormal.
     fn score(&self, x: &Array2<f64>) -> Result<Vec<f64>>;
+    /// Fitted parameters as bytes that [`AnomalyDetector::load`] reads back.
+    fn save(&self) -> Result<Vec<u8>> {
+        Err(crate::Error::model("fitted detector", "this detector cannot be saved into an artifact"))
+    }
 }
