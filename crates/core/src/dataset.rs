@@ -13,17 +13,24 @@ pub enum Task {
     Multiclass,
     /// A real-valued target.
     Regression,
+    /// The effect of a treatment (promotion) on an outcome: meta-learners over base models.
+    Uplift,
+    /// Unsupervised anomaly detection: detectors fitted without labels; a label column, when
+    /// given, only scores them.
+    Anomaly,
 }
 
 impl Task {
     /// All tasks, as written in TOML.
-    pub const NAMES: [&'static str; 3] = ["binary", "multiclass", "regression"];
+    pub const NAMES: [&'static str; 5] = ["binary", "multiclass", "regression", "uplift", "anomaly"];
     /// The TOML name of the task.
     pub fn name(self) -> &'static str {
         match self {
             Task::Binary => "binary",
             Task::Multiclass => "multiclass",
             Task::Regression => "regression",
+            Task::Uplift => "uplift",
+            Task::Anomaly => "anomaly",
         }
     }
     /// Whether the target is a class.

@@ -73,8 +73,9 @@ impl Metric {
     /// Whether the metric applies to `task`.
     pub fn applies_to(self, task: Task) -> bool {
         match self {
-            Metric::RocAuc | Metric::LogLoss | Metric::Accuracy | Metric::F1 => task.is_classification(),
-            Metric::PrAuc => task == Task::Binary,
+            Metric::RocAuc => task.is_classification() || task == Task::Anomaly,
+            Metric::LogLoss | Metric::Accuracy | Metric::F1 => task.is_classification(),
+            Metric::PrAuc => matches!(task, Task::Binary | Task::Anomaly),
             Metric::Rmse | Metric::Mae | Metric::R2 => task == Task::Regression,
         }
     }
@@ -87,6 +88,11 @@ impl Metric {
         match task {
             Task::Binary | Task::Multiclass => Metric::RocAuc,
             Task::Regression => Metric::Rmse,
+            // Uplift pipelines rank by Qini AUC (computed by the uplift runner, not a `Metric`);
+            // this is the metric of their base classifiers.
+            Task::Uplift => Metric::RocAuc,
+            // Detectors' scores against the label column (when one is given).
+            Task::Anomaly => Metric::RocAuc,
         }
     }
     /// Score predictions against true targets (class indices or values).
@@ -243,6 +249,21 @@ pub fn average_precision(y: &[f64], s: &[f64]) -> Result<f64> {
     Ok(ap)
 }
 
+/// Precision among the `k` highest scores (ties at the cut broken by row order): the share of
+/// true positives among the rows a detector flags when it flags `k` of them. PyOD reports it with
+/// `k` = the number of positives ("precision @ n"); the anomaly task uses the contamination share.
+pub fn precision_at_k(y: &[f64], s: &[f64], k: usize) -> Result<f64> {
+    if y.len() != s.len() {
+        return Err(Error::data(format!("{} labels but {} scores", y.len(), s.len())));
+    }
+    if k == 0 || k > y.len() {
+        return Err(Error::data(format!("precision at k needs 1 <= k <= {} rows, got k = {k}", y.len())));
+    }
+    let mut idx: Vec<usize> = (0..y.len()).collect();
+    idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+    Ok(idx[..k].iter().filter(|&&i| y[i] == 1.0).count() as f64 / k as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +279,14 @@ mod tests {
         assert!(
             (average_precision(&[0., 0., 1., 1.], &[0.1, 0.4, 0.35, 0.8]).unwrap() - 0.833_333_333_333).abs() < 1e-9
         );
+    }
+
+    #[test]
+    fn precision_at_k_counts_positives_among_the_top_scores() {
+        let (y, s) = ([0., 1., 1., 0., 1.], [0.9, 0.8, 0.1, 0.2, 0.7]);
+        assert_eq!(precision_at_k(&y, &s, 1).unwrap(), 0.0);
+        assert!((precision_at_k(&y, &s, 3).unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        assert!(precision_at_k(&y, &s, 0).is_err() && precision_at_k(&y, &s, 6).is_err());
     }
 
     #[test]
