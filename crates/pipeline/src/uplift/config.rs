@@ -1,0 +1,458 @@
+//! The `[data] treatment`, `[uplift]` and `[policy]` sections: as written in TOML (serde structs
+//! that reject unknown keys) and validated into an [`UpliftPlan`].
+
+use crate::error::Result;
+use crate::spec::{PipelineSpec, Source};
+use promoml_core::{Model, Registry, Task};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// `[data] treatment = { column, control, arms }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreatmentSpec {
+    /// The column holding each row's arm.
+    pub column: String,
+    /// The value of `column` that marks control rows.
+    pub control: String,
+    /// The treatment arms to model (default: every other value in the training rows). Rows of
+    /// arms not listed are left out of training and test.
+    #[serde(default)]
+    pub arms: Vec<String>,
+}
+
+/// `[uplift]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpliftSpec {
+    /// Meta-learners: `s`, `t`, `x`, `ct` (class transformation, binary outcomes). Default `["s", "t"]`.
+    pub learners: Option<Vec<String>>,
+    /// `binary` (0/1 or true/false; default) or `continuous` (e.g. spend).
+    pub outcome: Option<String>,
+    /// `"frequency"` (default: randomised, propensity = arm share of the training rows),
+    /// `"model"` (estimated by `propensity_model`), or a table arm → probability (given).
+    pub propensity: Option<toml::Value>,
+    /// Classifier kind that estimates propensities when `propensity = "model"`.
+    pub propensity_model: Option<String>,
+    /// Average the uplift of the best `ensemble` learner×model candidates (by CV) into one more
+    /// candidate; 0 or 1 turns it off. Default 3.
+    pub ensemble: Option<usize>,
+    /// Bootstrap resamples of the test rows for intervals (default 200; 0 turns them off).
+    pub bootstrap: Option<usize>,
+    /// Share targeted by `uplift_at_k` (default 0.3; reported as `uplift_at_30`).
+    pub k: Option<f64>,
+    /// Points per curve in the report (default 101).
+    pub curve_points: Option<usize>,
+    /// Campaign KPI columns observed per arm on the test rows: `participation` (e.g. `visit`),
+    /// `conversion`, `order_value` (e.g. `spend`). They are kept out of the features.
+    #[serde(default)]
+    pub kpis: BTreeMap<String, String>,
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Value of one unit of outcome: a number for every arm, or a table arm → value (the margin
+    /// left at that arm's price, for discount arms). Default 1.
+    pub value_per_outcome: Option<toml::Value>,
+    /// Cost of giving one customer an arm, arm → cost (default 0).
+    #[serde(default)]
+    pub cost: BTreeMap<String, f64>,
+    /// `{ max_treated_share = 0.5 }` or `{ max_total_cost = 1000.0 }` (over the customers the
+    /// policy is applied to). Default: no budget.
+    pub budget: Option<BudgetSpec>,
+    /// Columns with each row's true expected outcome under each arm, arm → column (simulated
+    /// data only); they are kept out of the features and give the policy's true value.
+    #[serde(default)]
+    pub true_outcome: BTreeMap<String, String>,
+    /// A column written into the assignment CSV to identify customers (kept out of the
+    /// features). Without it the CSV identifies rows by their position in the test split.
+    pub key: Option<String>,
+    /// Write `assignments.csv` (default true).
+    pub assignments: Option<bool>,
+}
+
+/// `[policy] budget`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Largest share of customers given any treatment arm.
+    pub max_treated_share: Option<f64>,
+    /// Largest total cost over the customers the policy is applied to.
+    pub max_total_cost: Option<f64>,
+}
+
+/// A meta-learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnerKind {
+    /// One model on features plus treatment indicators; effect = prediction with the arm minus
+    /// prediction with control.
+    S,
+    /// One model per arm (control included); effect = difference of their predictions.
+    T,
+    /// T-learner first, then regressors on imputed individual effects, blended by propensity.
+    X,
+    /// Class transformation (binary outcomes): one classifier of "treated responder or control
+    /// non-responder"; effect = 2 p - 1.
+    ClassTransformation,
+}
+
+impl LearnerKind {
+    /// Short name, as in TOML and on the leaderboard.
+    pub fn name(self) -> &'static str {
+        match self {
+            LearnerKind::S => "s",
+            LearnerKind::T => "t",
+            LearnerKind::X => "x",
+            LearnerKind::ClassTransformation => "ct",
+        }
+    }
+    /// Tasks its base model must support, for an outcome fitted as `outcome`.
+    pub fn base_tasks(self, outcome: Task) -> Vec<Task> {
+        match self {
+            LearnerKind::S | LearnerKind::T => vec![outcome],
+            LearnerKind::X if outcome == Task::Regression => vec![Task::Regression],
+            LearnerKind::X => vec![outcome, Task::Regression],
+            LearnerKind::ClassTransformation => vec![Task::Binary],
+        }
+    }
+}
+
+/// How propensities (probability of each arm given the features) are known.
+#[derive(Clone)]
+pub enum Propensity {
+    /// Randomised: each arm's share of the training rows.
+    Frequency,
+    /// Given per arm (normalised over the modelled arms and control).
+    Given(BTreeMap<String, f64>),
+    /// Estimated by a classifier of the arm.
+    Model(Arc<dyn Model>),
+}
+
+/// The budget of a policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    /// No limit.
+    None,
+    /// At most this share of customers treated.
+    TreatedShare(f64),
+    /// At most this total cost.
+    TotalCost(f64),
+}
+
+/// The validated `[policy]`.
+#[derive(Debug, Clone)]
+pub struct PolicyPlan {
+    /// Value per unit of outcome, by arm (control included); `default_value` for arms not listed.
+    pub value: BTreeMap<String, f64>,
+    /// Value per unit of outcome for arms not in `value`.
+    pub default_value: f64,
+    /// Cost per customer, by arm.
+    pub cost: BTreeMap<String, f64>,
+    /// Budget.
+    pub budget: Budget,
+    /// True expected outcome columns by arm (simulated data).
+    pub true_outcome: BTreeMap<String, String>,
+    /// Key column for the assignment CSV.
+    pub key: Option<String>,
+    /// Whether to write `assignments.csv`.
+    pub write_assignments: bool,
+}
+
+impl PolicyPlan {
+    /// Value per unit of outcome under `arm`.
+    pub fn value_of(&self, arm: &str) -> f64 {
+        self.value.get(arm).copied().unwrap_or(self.default_value)
+    }
+    /// Cost of giving `arm` to one customer.
+    pub fn cost_of(&self, arm: &str) -> f64 {
+        self.cost.get(arm).copied().unwrap_or(0.0)
+    }
+}
+
+/// The validated uplift settings of a pipeline.
+#[derive(Clone)]
+pub struct UpliftPlan {
+    /// Treatment column.
+    pub column: String,
+    /// Control value.
+    pub control: String,
+    /// Arms to model (empty: every non-control value of the training rows).
+    pub arms: Vec<String>,
+    /// `Task::Binary` for 0/1 outcomes, `Task::Regression` for continuous ones: the task the base
+    /// models are fitted for.
+    pub outcome: Task,
+    /// Meta-learners to try.
+    pub learners: Vec<LearnerKind>,
+    /// Propensities.
+    pub propensity: Propensity,
+    /// Metric that ranks candidates by cross-validation.
+    pub metric: UpliftMetric,
+    /// Share for `uplift_at_k`.
+    pub k: f64,
+    /// Candidates averaged into the uplift ensemble (0: none).
+    pub ensemble: usize,
+    /// Bootstrap resamples.
+    pub bootstrap: usize,
+    /// Points per curve.
+    pub curve_points: usize,
+    /// KPI name (`participation`, `conversion`, `order_value`) → column.
+    pub kpis: BTreeMap<String, String>,
+    /// The policy, if declared.
+    pub policy: Option<PolicyPlan>,
+}
+
+/// The metric ranking uplift candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpliftMetric {
+    /// `qini_auc`.
+    QiniAuc,
+    /// `uplift_auc` (binary outcomes).
+    UpliftAuc,
+    /// `uplift_at_30` (the configured k).
+    UpliftAtK,
+}
+
+impl UpliftMetric {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpliftMetric::QiniAuc => "qini_auc",
+            UpliftMetric::UpliftAuc => "uplift_auc",
+            UpliftMetric::UpliftAtK => "uplift_at_k",
+        }
+    }
+}
+
+impl UpliftPlan {
+    /// Columns the uplift runner keeps out of the features (treatment, KPIs, truth, key).
+    pub fn reserved_columns(&self) -> Vec<String> {
+        let mut v = vec![self.column.clone()];
+        v.extend(self.kpis.values().cloned());
+        if let Some(p) = &self.policy {
+            v.extend(p.true_outcome.values().cloned());
+            v.extend(p.key.iter().cloned());
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// Validate the uplift sections of `spec` for an uplift task.
+pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<UpliftPlan> {
+    let t = spec.data.treatment.as_ref().ok_or_else(|| {
+        src.error_at("data", "an uplift task needs `treatment = { column = \"...\", control = \"...\" }` in [data]")
+    })?;
+    if t.column.trim().is_empty() {
+        return Err(src.error_at("data.treatment.column", "the treatment column name is empty"));
+    }
+    if t.arms.iter().any(|a| *a == t.control) {
+        return Err(src.error_at("data.treatment.arms", format!("\"{}\" is the control value, not an arm", t.control)));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(a) = t.arms.iter().find(|a| !seen.insert(a.as_str())) {
+        return Err(src.error_at("data.treatment.arms", format!("arm \"{a}\" is listed twice")));
+    }
+    let u = spec.uplift.clone().unwrap_or_default();
+    let outcome = match u.outcome.as_deref().unwrap_or("binary") {
+        "binary" => Task::Binary,
+        "continuous" => Task::Regression,
+        other => {
+            return Err(
+                src.error_at("uplift.outcome", format!("unknown outcome \"{other}\" (known: binary, continuous)"))
+            );
+        }
+    };
+    let names = u.learners.clone().unwrap_or_else(|| vec!["s".into(), "t".into()]);
+    if names.is_empty() {
+        return Err(src.error_at("uplift.learners", "no learners: give some of \"s\", \"t\", \"x\", \"ct\""));
+    }
+    let mut learners = Vec::new();
+    for n in &names {
+        let l = match n.as_str() {
+            "s" => LearnerKind::S,
+            "t" => LearnerKind::T,
+            "x" => LearnerKind::X,
+            "ct" | "class_transformation" => LearnerKind::ClassTransformation,
+            other => {
+                return Err(
+                    src.error_at("uplift.learners", format!("unknown learner \"{other}\" (known: s, t, x, ct)"))
+                );
+            }
+        };
+        if l == LearnerKind::ClassTransformation && outcome != Task::Binary {
+            return Err(
+                src.error_at("uplift.learners", "the class-transformation learner (\"ct\") needs a binary outcome")
+            );
+        }
+        if !learners.contains(&l) {
+            learners.push(l);
+        }
+    }
+    for (i, m) in spec.models.iter().enumerate() {
+        let Ok(model) = registry.model(&m.kind) else { continue };
+        for l in &learners {
+            for task in l.base_tasks(outcome) {
+                if !model.tasks().contains(&task) {
+                    return Err(src.error_at(
+                        &format!("models[{i}].kind"),
+                        format!(
+                            "the `{}` learner needs a {} model and `{}` supports only {}",
+                            l.name(),
+                            task.name(),
+                            m.kind,
+                            model.tasks().iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let propensity = match &u.propensity {
+        None => Propensity::Frequency,
+        Some(toml::Value::String(s)) if s == "frequency" => Propensity::Frequency,
+        Some(toml::Value::String(s)) if s == "model" => {
+            let kind = u.propensity_model.as_deref().ok_or_else(|| {
+                src.error_at("uplift.propensity_model", "`propensity = \"model\"` needs a classifier kind here")
+            })?;
+            let model =
+                registry.model(kind).map_err(|e| src.error_at("uplift.propensity_model", e.to_string()))?.clone();
+            if !model.tasks().contains(&Task::Binary) || !model.tasks().contains(&Task::Multiclass) {
+                return Err(src.error_at(
+                    "uplift.propensity_model",
+                    format!("`{kind}` must be a binary and multiclass classifier"),
+                ));
+            }
+            Propensity::Model(model)
+        }
+        Some(toml::Value::Table(tab)) => {
+            let mut given = BTreeMap::new();
+            for (arm, v) in tab {
+                let p = v.as_float().or_else(|| v.as_integer().map(|i| i as f64)).unwrap_or(f64::NAN);
+                if !(p > 0.0 && p < 1.0) {
+                    return Err(
+                        src.error_at(&format!("uplift.propensity.{arm}"), "a propensity must be a number in (0, 1)")
+                    );
+                }
+                given.insert(arm.clone(), p);
+            }
+            Propensity::Given(given)
+        }
+        Some(_) => {
+            return Err(
+                src.error_at("uplift.propensity", "expected \"frequency\", \"model\" or a table arm = probability")
+            );
+        }
+    };
+    if u.propensity_model.is_some() && !matches!(propensity, Propensity::Model(_)) {
+        return Err(src.error_at("uplift.propensity_model", "only used with `propensity = \"model\"`"));
+    }
+    let metric = match spec.search.metric.as_deref().unwrap_or("qini_auc") {
+        "qini_auc" => UpliftMetric::QiniAuc,
+        "uplift_auc" if outcome == Task::Binary => UpliftMetric::UpliftAuc,
+        "uplift_auc" => return Err(src.error_at("search.metric", "`uplift_auc` needs a binary outcome")),
+        "uplift_at_k" | "uplift_at_30" => UpliftMetric::UpliftAtK,
+        other => {
+            return Err(src.error_at(
+                "search.metric",
+                format!("`{other}` does not apply to an uplift task (use one of: qini_auc, uplift_auc, uplift_at_k)"),
+            ));
+        }
+    };
+    let k = u.k.unwrap_or(0.3);
+    if !(k > 0.0 && k < 1.0) {
+        return Err(src.error_at("uplift.k", format!("{k} is not in (0, 1)")));
+    }
+    for name in u.kpis.keys() {
+        if !["participation", "conversion", "order_value"].contains(&name.as_str()) {
+            return Err(src.error_at(
+                &format!("uplift.kpis.{name}"),
+                "unknown KPI (known: participation, conversion, order_value)",
+            ));
+        }
+    }
+    let policy = match &spec.policy {
+        None => None,
+        Some(p) => Some(policy_plan(src, p, &t.control)?),
+    };
+    let curve_points = u.curve_points.unwrap_or(101);
+    if curve_points < 2 {
+        return Err(src.error_at("uplift.curve_points", "need at least 2 points"));
+    }
+    Ok(UpliftPlan {
+        column: t.column.clone(),
+        control: t.control.clone(),
+        arms: t.arms.clone(),
+        outcome,
+        learners,
+        propensity,
+        metric,
+        k,
+        ensemble: u.ensemble.unwrap_or(3),
+        bootstrap: u.bootstrap.unwrap_or(200),
+        curve_points,
+        kpis: u.kpis.clone(),
+        policy,
+    })
+}
+
+fn policy_plan(src: &Source, p: &PolicySpec, control: &str) -> Result<PolicyPlan> {
+    let finite = |key: &str, v: &toml::Value| -> Result<f64> {
+        v.as_float()
+            .or_else(|| v.as_integer().map(|i| i as f64))
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| src.error_at(key, "expected a number"))
+    };
+    let (value, default_value) = match &p.value_per_outcome {
+        None => (BTreeMap::new(), 1.0),
+        Some(toml::Value::Table(t)) => {
+            let mut m = BTreeMap::new();
+            for (arm, v) in t {
+                m.insert(arm.clone(), finite(&format!("policy.value_per_outcome.{arm}"), v)?);
+            }
+            (m, 1.0)
+        }
+        Some(v) => (BTreeMap::new(), finite("policy.value_per_outcome", v)?),
+    };
+    for (arm, c) in &p.cost {
+        if !(c.is_finite() && *c >= 0.0) {
+            return Err(src.error_at(&format!("policy.cost.{arm}"), "a cost must be a finite number >= 0"));
+        }
+        if arm == control && *c != 0.0 {
+            return Err(src.error_at(&format!("policy.cost.{arm}"), "the control arm costs nothing"));
+        }
+    }
+    let budget = match &p.budget {
+        None => Budget::None,
+        Some(BudgetSpec { max_treated_share: Some(s), max_total_cost: None }) => {
+            if !(*s > 0.0 && *s <= 1.0) {
+                return Err(src.error_at("policy.budget.max_treated_share", format!("{s} is not in (0, 1]")));
+            }
+            Budget::TreatedShare(*s)
+        }
+        Some(BudgetSpec { max_treated_share: None, max_total_cost: Some(c) }) => {
+            if !(c.is_finite() && *c >= 0.0) {
+                return Err(src.error_at("policy.budget.max_total_cost", "must be a finite number >= 0"));
+            }
+            if p.cost.values().all(|&c| c == 0.0) {
+                return Err(src.error_at("policy.budget.max_total_cost", "no arm has a cost: set `policy.cost`"));
+            }
+            Budget::TotalCost(*c)
+        }
+        Some(_) => {
+            return Err(src.error_at("policy.budget", "give exactly one of `max_treated_share` and `max_total_cost`"));
+        }
+    };
+    Ok(PolicyPlan {
+        value,
+        default_value,
+        cost: p.cost.clone(),
+        budget,
+        true_outcome: p.true_outcome.clone(),
+        key: p.key.clone(),
+        write_assignments: p.assignments.unwrap_or(true),
+    })
+}

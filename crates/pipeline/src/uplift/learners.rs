@@ -1,0 +1,402 @@
+//! Meta-learners over any registered model: S, T, X and class transformation. Each wraps base
+//! models fitted through [`Model::fit`] on [`Dataset`]s, so every plugin's classifiers and
+//! regressors can estimate effects.
+
+use super::config::LearnerKind;
+use crate::cv::derive_seed;
+use ndarray::{Array2, Axis};
+use promoml_core::{Dataset, Error, FitContext, FittedModel, Model, Params, Result, Task};
+
+/// Training rows of an uplift problem.
+pub struct UpliftData<'a> {
+    /// Features (and the outcome in `y`).
+    pub data: &'a Dataset,
+    /// Arm per row: 0 = control, 1..=arms = treatment arms.
+    pub arm: &'a [usize],
+    /// Number of treatment arms (besides control).
+    pub arms: usize,
+    /// Propensity of each arm (control first) per row: `propensity[row][arm]`.
+    pub propensity: &'a [Vec<f64>],
+}
+
+/// Predicted effects on some rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effects {
+    /// `tau[a][row]`: predicted effect of arm `a + 1` versus control.
+    pub tau: Vec<Vec<f64>>,
+    /// `mu[a][row]`: predicted outcome under arm `a` (control first), when the learner has an
+    /// outcome model (S, T, X).
+    pub mu: Option<Vec<Vec<f64>>>,
+}
+
+impl Effects {
+    /// The mean of several effect predictions (the uplift ensemble); outcome models are averaged
+    /// when all have one.
+    pub fn average(all: &[&Effects]) -> Effects {
+        let k = all.len() as f64;
+        let mean = |get: &dyn Fn(&Effects) -> &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            let first = get(all[0]);
+            (0..first.len())
+                .map(|a| (0..first[a].len()).map(|i| all.iter().map(|e| get(e)[a][i]).sum::<f64>() / k).collect())
+                .collect()
+        };
+        let tau = mean(&|e| &e.tau);
+        let mu = all.iter().all(|e| e.mu.is_some()).then(|| mean(&|e| e.mu.as_ref().expect("checked")));
+        Effects { tau, mu }
+    }
+}
+
+/// A meta-learner fitted on training rows.
+pub struct FittedLearner {
+    kind: LearnerKind,
+    outcome: Task,
+    arms: usize,
+    /// S: one model; T: one per arm (control first); X: T-models then (tau0, tau1) per arm;
+    /// class transformation: one per arm.
+    models: Vec<Box<dyn FittedModel>>,
+    /// X-learner blend weight of the control-side regressor per arm (training propensity share).
+    blend: Vec<f64>,
+}
+
+fn base_dataset(x: Array2<f64>, names: &[String], y: Vec<f64>, task: Task) -> Dataset {
+    let mut ds = Dataset::from_x(x, names.to_vec());
+    ds.y = Some(y);
+    if task == Task::Binary {
+        ds.classes = vec!["0".into(), "1".into()];
+    }
+    ds
+}
+
+fn fit_base(
+    model: &dyn Model,
+    params: &Params,
+    ds: &Dataset,
+    task: Task,
+    ctx: &FitContext,
+    part: u64,
+    what: &str,
+) -> Result<Box<dyn FittedModel>> {
+    let n = ds.n_rows();
+    if task == Task::Binary {
+        let y = ds.target(model.kind())?;
+        let pos = y.iter().filter(|&&v| v == 1.0).count();
+        if pos == 0 || pos == n {
+            return Err(Error::model(
+                model.kind(),
+                format!("{what}: all {n} rows have outcome {}; nothing to learn", if pos == 0 { 0 } else { 1 }),
+            ));
+        }
+    }
+    if n < 2 {
+        return Err(Error::model(model.kind(), format!("{what}: only {n} training rows")));
+    }
+    let c = FitContext { seed: derive_seed(ctx.seed, &[part]), ..ctx.clone() };
+    model.fit(ds, params, &c).map_err(|e| match e {
+        Error::Model { model, message } => Error::model(model, format!("{what}: {message}")),
+        other => other,
+    })
+}
+
+fn predict_base(m: &dyn FittedModel, ds: &Dataset, who: &str) -> Result<Vec<f64>> {
+    let p = m.predict(ds)?;
+    p.check(ds.n_rows(), who)?;
+    Ok(p.scores())
+}
+
+fn rows_where(arm: &[usize], keep: impl Fn(usize) -> bool) -> Vec<usize> {
+    (0..arm.len()).filter(|&i| keep(arm[i])).collect()
+}
+
+/// Features plus one indicator column per treatment arm (the S-learner's input).
+fn with_arm(x: &Array2<f64>, arms: usize, arm_of_row: impl Fn(usize) -> usize) -> Array2<f64> {
+    let n = x.nrows();
+    let mut out = Array2::zeros((n, x.ncols() + arms));
+    for ((i, j), v) in x.indexed_iter() {
+        out[[i, j]] = *v;
+    }
+    for i in 0..n {
+        let a = arm_of_row(i);
+        if a > 0 {
+            out[[i, x.ncols() + a - 1]] = 1.0;
+        }
+    }
+    out
+}
+
+fn arm_names(names: &[String], arms: usize) -> Vec<String> {
+    let mut v = names.to_vec();
+    v.extend((1..=arms).map(|a| format!("__arm_{a}")));
+    v
+}
+
+/// Fit a meta-learner with base model `model` and its parameters.
+pub fn fit(
+    kind: LearnerKind,
+    model: &dyn Model,
+    params: &Params,
+    outcome: Task,
+    d: &UpliftData<'_>,
+    ctx: &FitContext,
+) -> Result<FittedLearner> {
+    let ds = d.data;
+    let y = ds.target("uplift learner")?;
+    let names = &ds.feature_names;
+    let k = d.arms;
+    let mut models = Vec::new();
+    let mut blend = Vec::new();
+    match kind {
+        LearnerKind::S => {
+            let x = with_arm(&ds.x, k, |i| d.arm[i]);
+            let base = base_dataset(x, &arm_names(names, k), y.to_vec(), outcome);
+            models.push(fit_base(model, params, &base, outcome, ctx, 0, "S-learner")?);
+        }
+        LearnerKind::T | LearnerKind::X => {
+            for a in 0..=k {
+                let rows = rows_where(d.arm, |v| v == a);
+                let sub = ds.subset(&rows);
+                let what = format!("{}-learner, arm {a} model", kind.name().to_uppercase());
+                models.push(fit_base(model, params, &sub, outcome, ctx, a as u64, &what)?);
+            }
+            if kind == LearnerKind::X {
+                for a in 1..=k {
+                    let treated = rows_where(d.arm, |v| v == a);
+                    let control = rows_where(d.arm, |v| v == 0);
+                    let xt = ds.x.select(Axis(0), &treated);
+                    let xc = ds.x.select(Axis(0), &control);
+                    let plain = |x: &Array2<f64>| Dataset::from_x(x.clone(), names.clone());
+                    let mu0_t = predict_base(models[0].as_ref(), &plain(&xt), model.kind())?;
+                    let mua_c = predict_base(models[a].as_ref(), &plain(&xc), model.kind())?;
+                    let d1: Vec<f64> = treated.iter().zip(&mu0_t).map(|(&i, m)| y[i] - m).collect();
+                    let d0: Vec<f64> = control.iter().zip(&mua_c).map(|(&i, m)| m - y[i]).collect();
+                    let tau0 = base_dataset(xc, names, d0, Task::Regression);
+                    let tau1 = base_dataset(xt, names, d1, Task::Regression);
+                    let part = 100 + 2 * a as u64;
+                    models.push(fit_base(
+                        model,
+                        params,
+                        &tau0,
+                        Task::Regression,
+                        ctx,
+                        part,
+                        "X-learner, control effects",
+                    )?);
+                    models.push(fit_base(
+                        model,
+                        params,
+                        &tau1,
+                        Task::Regression,
+                        ctx,
+                        part + 1,
+                        "X-learner, treated effects",
+                    )?);
+                    // g = e_a / (e_a + e_0): weight of the control-side estimate.
+                    let g: f64 = (0..ds.n_rows())
+                        .filter(|&i| d.arm[i] == 0 || d.arm[i] == a)
+                        .map(|i| d.propensity[i][a] / (d.propensity[i][a] + d.propensity[i][0]))
+                        .sum::<f64>()
+                        / (treated.len() + control.len()) as f64;
+                    blend.push(g);
+                }
+            }
+        }
+        LearnerKind::ClassTransformation => {
+            for a in 1..=k {
+                let rows = rows_where(d.arm, |v| v == 0 || v == a);
+                let mut sub = ds.subset(&rows);
+                let z: Vec<f64> = rows
+                    .iter()
+                    .map(|&i| {
+                        let treated = d.arm[i] == a;
+                        f64::from(u8::from((treated && y[i] == 1.0) || (!treated && y[i] == 0.0)))
+                    })
+                    .collect();
+                sub.y = Some(z);
+                sub.classes = vec!["0".into(), "1".into()];
+                models.push(fit_base(model, params, &sub, Task::Binary, ctx, a as u64, "class transformation")?);
+            }
+        }
+    }
+    Ok(FittedLearner { kind, outcome, arms: k, models, blend })
+}
+
+impl FittedLearner {
+    /// Predicted effects (and outcomes, where the learner has them) on `ds`'s rows.
+    pub fn effects(&self, ds: &Dataset) -> Result<Effects> {
+        let who = format!("{}-learner", self.kind.name());
+        let k = self.arms;
+        let plain = Dataset::from_x(ds.x.clone(), ds.feature_names.clone());
+        match self.kind {
+            LearnerKind::S => {
+                let names = arm_names(&ds.feature_names, k);
+                let mut mu = Vec::new();
+                for a in 0..=k {
+                    let x = with_arm(&ds.x, k, |_| a);
+                    mu.push(predict_base(self.models[0].as_ref(), &Dataset::from_x(x, names.clone()), &who)?);
+                }
+                Ok(from_mu(mu))
+            }
+            LearnerKind::T => {
+                let mu = (0..=k).map(|a| predict_base(self.models[a].as_ref(), &plain, &who)).collect::<Result<_>>()?;
+                Ok(from_mu(mu))
+            }
+            LearnerKind::X => {
+                let mu: Vec<Vec<f64>> =
+                    (0..=k).map(|a| predict_base(self.models[a].as_ref(), &plain, &who)).collect::<Result<_>>()?;
+                let mut tau = Vec::new();
+                for a in 1..=k {
+                    let t0 = predict_base(self.models[k + 1 + 2 * (a - 1)].as_ref(), &plain, &who)?;
+                    let t1 = predict_base(self.models[k + 2 + 2 * (a - 1)].as_ref(), &plain, &who)?;
+                    let g = self.blend[a - 1];
+                    tau.push(t0.iter().zip(&t1).map(|(x0, x1)| g * x0 + (1.0 - g) * x1).collect());
+                }
+                Ok(Effects { tau, mu: Some(mu) })
+            }
+            LearnerKind::ClassTransformation => {
+                let tau = (1..=k)
+                    .map(|a| {
+                        Ok(predict_base(self.models[a - 1].as_ref(), &plain, &who)?
+                            .iter()
+                            .map(|p| 2.0 * p - 1.0)
+                            .collect())
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(Effects { tau, mu: None })
+            }
+        }
+    }
+
+    /// The outcome task of the base models.
+    pub fn outcome(&self) -> Task {
+        self.outcome
+    }
+}
+
+fn from_mu(mu: Vec<Vec<f64>>) -> Effects {
+    let tau = mu[1..].iter().map(|m| m.iter().zip(&mu[0]).map(|(a, c)| a - c).collect()).collect();
+    Effects { tau, mu: Some(mu) }
+}
+
+/// An outcome model for the control arm alone (the policy needs outcome levels when arms have
+/// different values per unit and the learner has no outcome model).
+pub fn fit_control_model(
+    model: &dyn Model,
+    params: &Params,
+    outcome: Task,
+    d: &UpliftData<'_>,
+    ctx: &FitContext,
+) -> Result<Box<dyn FittedModel>> {
+    let rows = rows_where(d.arm, |v| v == 0);
+    fit_base(model, params, &d.data.subset(&rows), outcome, ctx, 999, "control outcome model")
+}
+
+/// Predictions of a model fitted by [`fit_control_model`].
+pub fn predict_control(m: &dyn FittedModel, ds: &Dataset) -> Result<Vec<f64>> {
+    predict_base(m, &Dataset::from_x(ds.x.clone(), ds.feature_names.clone()), "control outcome model")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promoml_core::{FittedModel, Predictions, SearchSpace};
+
+    /// A base "model" that predicts the mean outcome of training rows with the same value of
+    /// feature 0 (and, for the S-learner, the same arm indicators): exact on discrete data.
+    struct CellMean;
+    struct FittedCellMean(Vec<(Vec<i64>, f64)>, Task);
+    impl Model for CellMean {
+        fn kind(&self) -> &str {
+            "test.cell_mean"
+        }
+        fn description(&self) -> &str {
+            "mean outcome per cell"
+        }
+        fn tasks(&self) -> &[Task] {
+            &[Task::Binary, Task::Regression]
+        }
+        fn space(&self) -> SearchSpace {
+            SearchSpace::new(vec![])
+        }
+        fn fit(&self, data: &Dataset, _p: &Params, _c: &FitContext) -> Result<Box<dyn FittedModel>> {
+            let y = data.target("cell")?;
+            let key = |i: usize| data.x.row(i).iter().map(|v| (v * 1000.0) as i64).collect::<Vec<_>>();
+            let mut cells: Vec<(Vec<i64>, f64, f64)> = Vec::new();
+            for i in 0..data.n_rows() {
+                let k = key(i);
+                match cells.iter_mut().find(|c| c.0 == k) {
+                    Some(c) => {
+                        c.1 += y[i];
+                        c.2 += 1.0;
+                    }
+                    None => cells.push((k, y[i], 1.0)),
+                }
+            }
+            let task = if data.classes.is_empty() { Task::Regression } else { Task::Binary };
+            Ok(Box::new(FittedCellMean(cells.into_iter().map(|c| (c.0, c.1 / c.2)).collect(), task)))
+        }
+    }
+    impl FittedModel for FittedCellMean {
+        fn predict(&self, data: &Dataset) -> Result<Predictions> {
+            let v: Vec<f64> = (0..data.n_rows())
+                .map(|i| {
+                    let k: Vec<i64> = data.x.row(i).iter().map(|v| (v * 1000.0) as i64).collect();
+                    self.0.iter().find(|c| c.0 == k).map_or(0.5, |c| c.1)
+                })
+                .collect();
+            Ok(if self.1 == Task::Binary { Predictions::binary(v) } else { Predictions::Values(v) })
+        }
+    }
+
+    /// Two segments (feature 0 = 0 or 1); the treatment lifts segment 1 from 0.2 to 0.6 and
+    /// leaves segment 0 at 0.3. Outcomes are laid out to hit those rates exactly.
+    fn problem() -> (Dataset, Vec<usize>) {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        let mut arm = Vec::new();
+        for seg in 0..2 {
+            for a in 0..2usize {
+                let rate = match (seg, a) {
+                    (0, _) => 0.3,
+                    (1, 0) => 0.2,
+                    _ => 0.6,
+                };
+                for i in 0..10 {
+                    x.push(seg as f64);
+                    y.push(f64::from(u8::from((i as f64) < rate * 10.0)));
+                    arm.push(a);
+                }
+            }
+        }
+        let mut ds = Dataset::from_x(Array2::from_shape_vec((40, 1), x).unwrap(), vec!["seg".into()]);
+        ds.y = Some(y);
+        ds.classes = vec!["0".into(), "1".into()];
+        (ds, arm)
+    }
+
+    #[test]
+    fn every_learner_recovers_segment_effects() {
+        let (ds, arm) = problem();
+        let prop = vec![vec![0.5, 0.5]; 40];
+        let d = UpliftData { data: &ds, arm: &arm, arms: 1, propensity: &prop };
+        let test = Dataset::from_x(Array2::from_shape_vec((2, 1), vec![0.0, 1.0]).unwrap(), vec!["seg".into()]);
+        for kind in [LearnerKind::S, LearnerKind::T, LearnerKind::X, LearnerKind::ClassTransformation] {
+            let f = fit(kind, &CellMean, &Params::new(), Task::Binary, &d, &FitContext::new(1)).unwrap();
+            let e = f.effects(&test).unwrap();
+            assert!((e.tau[0][0] - 0.0).abs() < 1e-9, "{kind:?} segment 0: {:?}", e.tau);
+            assert!((e.tau[0][1] - 0.4).abs() < 1e-9, "{kind:?} segment 1: {:?}", e.tau);
+            assert_eq!(e.mu.is_some(), kind != LearnerKind::ClassTransformation);
+        }
+    }
+
+    #[test]
+    fn a_single_class_arm_is_a_clear_error() {
+        let (mut ds, arm) = problem();
+        ds.y = Some(arm.iter().map(|&a| a as f64).collect());
+        let prop = vec![vec![0.5, 0.5]; 40];
+        let d = UpliftData { data: &ds, arm: &arm, arms: 1, propensity: &prop };
+        let e = fit(LearnerKind::T, &CellMean, &Params::new(), Task::Binary, &d, &FitContext::new(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("T-learner, arm 0 model: all 20 rows have outcome 0"), "{e}");
+    }
+}

@@ -1,0 +1,18 @@
+//! Uplift (promotion effect) modelling and promotion-policy optimisation, for
+//! `task = "uplift"` pipelines.
+//!
+//! * [`config`]: the `[data] treatment`, `[uplift]` and `[policy]` sections.
+//! * [`learners`]: S-, T-, X-learners and class transformation over any registered model.
+//! * [`metrics`]: Qini and uplift curves, `qini_auc`, `uplift_auc`, `uplift_at_k` as
+//!   scikit-uplift defines them, average treatment effects.
+//! * [`policy`]: budgeted assignment of one arm (or none) per customer, valued off-policy by
+//!   inverse-propensity weighting and doubly robust estimates.
+//! * [`runner`]: the uplift pipeline run (search by cross-validated Qini, refit, test, report).
+
+pub mod config;
+pub mod learners;
+pub mod metrics;
+pub mod policy;
+pub mod runner;
+
+pub use config::{LearnerKind, UpliftPlan};

@@ -1,0 +1,1003 @@
+//! Running an uplift pipeline: load, take the treatment (and KPI, truth, key) columns out of
+//! the features, search every learner × base model by cross-validated Qini with the configured
+//! optimiser, refit the best trial of each on all training rows, score it once on the test rows
+//! with bootstrap intervals, average the best into an uplift ensemble, and optimise the policy.
+
+use super::config::{Budget, LearnerKind, PolicyPlan, Propensity, UpliftMetric, UpliftPlan};
+use super::learners::{self, Effects, UpliftData};
+use super::metrics as um;
+use super::policy::{self, Gains, Logged};
+use crate::cv::{complement, derive_seed, folds};
+use crate::data;
+use crate::plan::{Candidate, Pipeline};
+use crate::prep::{Prepared, TargetEncoding};
+use crate::run::Observer;
+use promoml_core::{ColumnData, Dataset, Error, FitContext, Frame, Params, Result, Rng, Task};
+use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing, Trial};
+use rand::{Rng as _, SeedableRng};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Columns taken out of a frame before preparation.
+struct Reserved {
+    arm: Vec<usize>,
+    kpis: BTreeMap<String, Vec<f64>>,
+    truth: BTreeMap<String, Vec<f64>>,
+    key: Option<Vec<String>>,
+}
+
+/// One row-subset of the problem, ready for learners.
+struct Part {
+    ds: Dataset,
+    arm: Vec<usize>,
+    propensity: Vec<Vec<f64>>,
+}
+
+impl Part {
+    fn view(&self, arms: usize) -> UpliftData<'_> {
+        UpliftData { data: &self.ds, arm: &self.arm, arms, propensity: &self.propensity }
+    }
+}
+
+fn numeric_column(frame: &Frame, name: &str, role: &str) -> Result<Vec<f64>> {
+    let c = frame.require(name, role)?;
+    match &c.data {
+        ColumnData::Numeric(_) | ColumnData::Boolean(_) => Ok((0..c.data.len()).map(|i| c.data.value_f64(i)).collect()),
+        other => Err(Error::data(format!(
+            "{role} `{name}` is {:?}, not numeric: an uplift outcome must be a number (0/1 or true/false for binary outcomes)",
+            other.column_type()
+        ))),
+    }
+}
+
+/// Arms of the plan in index order (control first), resolving an empty list from the data.
+fn resolve_arms(u: &UpliftPlan, train: &Frame) -> Result<Vec<String>> {
+    let col = train.column(&u.column).ok_or_else(|| {
+        let hint = promoml_core::did_you_mean(&u.column, train.names())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        Error::config(
+            "data.treatment.column",
+            format!("treatment column `{}` is not in the training data{hint}", u.column),
+        )
+    })?;
+    let mut values: Vec<String> = Vec::new();
+    for i in 0..col.data.len() {
+        match col.data.value_string(i) {
+            Some(v) => values.push(v),
+            None => {
+                return Err(Error::data(format!(
+                    "treatment column `{}` is missing in training row {}; every row needs its arm",
+                    u.column,
+                    i + 1
+                )));
+            }
+        }
+    }
+    values.sort();
+    values.dedup();
+    if !values.contains(&u.control) {
+        return Err(Error::config(
+            "data.treatment.control",
+            format!(
+                "control value \"{}\" does not occur in treatment column `{}` of the training rows (values: {})",
+                u.control,
+                u.column,
+                values.join(", ")
+            ),
+        ));
+    }
+    let arms: Vec<String> =
+        if u.arms.is_empty() { values.iter().filter(|v| **v != u.control).cloned().collect() } else { u.arms.clone() };
+    if arms.is_empty() {
+        return Err(Error::data(format!("treatment column `{}` holds only the control value", u.column)));
+    }
+    for a in &arms {
+        if !values.contains(a) {
+            return Err(Error::config(
+                "data.treatment.arms",
+                format!(
+                    "arm \"{a}\" has no rows in the training data (values of `{}`: {})",
+                    u.column,
+                    values.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut all = vec![u.control.clone()];
+    all.extend(arms);
+    Ok(all)
+}
+
+/// Keep the rows of modelled arms, take the reserved columns out, and return the frame with
+/// each row's arm index.
+fn reserve(frame: &Frame, u: &UpliftPlan, target: &str, arms: &[String], what: &str) -> Result<(Frame, Reserved)> {
+    let col = frame.require(&u.column, "treatment")?;
+    let mut keep = Vec::new();
+    let mut arm = Vec::new();
+    for i in 0..frame.n_rows() {
+        let v = col.data.value_string(i).ok_or_else(|| {
+            Error::data(format!("treatment column `{}` is missing in {what} row {}", u.column, i + 1))
+        })?;
+        if let Some(a) = arms.iter().position(|x| *x == v) {
+            keep.push(i);
+            arm.push(a);
+        }
+    }
+    for (a, name) in arms.iter().enumerate() {
+        if !arm.contains(&a) {
+            return Err(Error::data(format!("arm \"{name}\" of `{}` has no {what} rows", u.column)));
+        }
+    }
+    let mut f = frame.take(&keep);
+    f.remove(&u.column);
+    let mut kpis = BTreeMap::new();
+    for (name, c) in &u.kpis {
+        kpis.insert(name.clone(), numeric_column(&f, c, &format!("KPI column ({name})"))?);
+    }
+    let mut truth = BTreeMap::new();
+    let mut key = None;
+    if let Some(p) = &u.policy {
+        for (a, c) in &p.true_outcome {
+            if !arms.contains(a) {
+                return Err(Error::config(
+                    format!("policy.true_outcome.{a}"),
+                    format!("\"{a}\" is not a modelled arm (arms: {})", arms.join(", ")),
+                ));
+            }
+            truth.insert(a.clone(), numeric_column(&f, c, "true outcome column")?);
+        }
+        if let Some(k) = &p.key {
+            let c = f.require(k, "policy key")?;
+            key = Some((0..c.data.len()).map(|i| c.data.value_string(i).unwrap_or_default()).collect());
+        }
+    }
+    for c in u.reserved_columns() {
+        if c != target {
+            f.remove(&c);
+        }
+    }
+    Ok((f, Reserved { arm, kpis, truth, key }))
+}
+
+fn propensities(
+    u: &UpliftPlan,
+    arms: &[String],
+    train: &Part,
+    others: &[&Dataset],
+    seed: u64,
+) -> Result<Vec<Vec<Vec<f64>>>> {
+    let k = arms.len();
+    let constant = |p: Vec<f64>| -> Vec<Vec<Vec<f64>>> {
+        std::iter::once(train.ds.n_rows())
+            .chain(others.iter().map(|d| d.n_rows()))
+            .map(|n| vec![p.clone(); n])
+            .collect()
+    };
+    match &u.propensity {
+        Propensity::Frequency => {
+            let n = train.arm.len() as f64;
+            Ok(constant((0..k).map(|a| train.arm.iter().filter(|&&x| x == a).count() as f64 / n).collect()))
+        }
+        Propensity::Given(g) => {
+            let mut p = Vec::new();
+            for a in arms {
+                p.push(*g.get(a).ok_or_else(|| {
+                    Error::config(format!("uplift.propensity.{a}"), format!("no propensity given for arm \"{a}\""))
+                })?);
+            }
+            let s: f64 = p.iter().sum();
+            Ok(constant(p.into_iter().map(|v| v / s).collect()))
+        }
+        Propensity::Model(model) => {
+            let mut ds = train.ds.clone();
+            ds.y = Some(train.arm.iter().map(|&a| a as f64).collect());
+            ds.classes = arms.to_vec();
+            let fitted = model.fit(&ds, &model.space().defaults(), &FitContext::new(derive_seed(seed, &[7])))?;
+            let mut out = Vec::new();
+            for d in std::iter::once(&train.ds).chain(others.iter().copied()) {
+                let plain = Dataset::from_x(d.x.clone(), d.feature_names.clone());
+                let pred = fitted.predict(&plain)?;
+                pred.check(d.n_rows(), model.kind())?;
+                let promoml_core::Predictions::Proba(pr) = pred else {
+                    return Err(Error::model(model.kind(), "a propensity model must return class probabilities"));
+                };
+                out.push(
+                    pr.rows()
+                        .into_iter()
+                        .map(|r| {
+                            let v: Vec<f64> = r.iter().map(|p| p.clamp(0.01, 1.0)).collect();
+                            let s: f64 = v.iter().sum();
+                            v.into_iter().map(|p| p / s).collect()
+                        })
+                        .collect(),
+                );
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Scores of effects against outcomes, averaged over the arms (each arm versus control).
+fn score(eff: &Effects, y: &[f64], arm: &[usize], rows: &[usize], outcome: Task, k: f64) -> Result<Scores> {
+    let mut s = Scores::new();
+    let n_arms = eff.tau.len();
+    for a in 1..=n_arms {
+        let r: Vec<usize> = rows.iter().copied().filter(|&i| arm[i] == 0 || arm[i] == a).collect();
+        let ys: Vec<f64> = r.iter().map(|&i| y[i]).collect();
+        let ts: Vec<u8> = r.iter().map(|&i| u8::from(arm[i] == a)).collect();
+        let us: Vec<f64> = r.iter().map(|&i| eff.tau[a - 1][i]).collect();
+        let mut add = |name: &str, v: f64| *s.entry(name.to_string()).or_insert(0.0) += v / n_arms as f64;
+        add("qini_auc", um::qini_auc_score(&ys, &us, &ts)?);
+        if outcome == Task::Binary {
+            add("uplift_auc", um::uplift_auc_score(&ys, &us, &ts)?);
+        }
+        add(&at_k_name(k), um::uplift_at_k(&ys, &us, &ts, k)?);
+    }
+    Ok(s)
+}
+
+fn at_k_name(k: f64) -> String {
+    format!("uplift_at_{}", (k * 100.0).round() as u32)
+}
+
+fn metric_key(m: UpliftMetric, k: f64) -> String {
+    match m {
+        UpliftMetric::UpliftAtK => at_k_name(k),
+        other => other.name().to_string(),
+    }
+}
+
+fn params_json(p: &Params) -> BTreeMap<String, serde_json::Value> {
+    p.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null))).collect()
+}
+
+struct Fold {
+    train: Part,
+    valid: Part,
+}
+
+struct Searched {
+    learner: LearnerKind,
+    ci: usize,
+    name: String,
+    params: Params,
+    cv: Scores,
+    cv_std: f64,
+    score: f64,
+    fold_effects: Vec<Effects>,
+    trials: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_one(
+    p: &Pipeline,
+    u: &UpliftPlan,
+    learner: LearnerKind,
+    ci: usize,
+    cand: &Candidate,
+    index: u64,
+    folds: &[Fold],
+    n_arms: usize,
+    deadline: Option<Instant>,
+    obs: &dyn Observer,
+    trials: &mut Vec<Trial>,
+) -> Result<Searched> {
+    let name = format!("{}-learner/{}", learner.name(), cand.name);
+    let key = metric_key(u.metric, u.k);
+    let mut optimizer = p.search.optimizer.build(p.search.startup_trials);
+    let mut rng = Rng::seed_from_u64(derive_seed(p.seed, &[2, index]));
+    let mut best: Option<Searched> = None;
+    let mut last_error = None;
+    let mut n_trials = 0;
+    for t in 0..cand.trials {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let params = if t == 0 { cand.space.defaults() } else { optimizer.ask(&cand.space, &mut rng) };
+        let started = Instant::now();
+        let per_fold: Result<Vec<(Scores, Effects)>> = folds
+            .par_iter()
+            .enumerate()
+            .map(|(f, fold)| {
+                let ctx = FitContext {
+                    seed: derive_seed(p.seed, &[3, index, t as u64, f as u64]),
+                    deadline,
+                    ..FitContext::new(p.seed)
+                };
+                let fitted =
+                    learners::fit(learner, cand.model.as_ref(), &params, u.outcome, &fold.train.view(n_arms), &ctx)?;
+                let eff = fitted.effects(&fold.valid.ds)?;
+                let rows: Vec<usize> = (0..fold.valid.arm.len()).collect();
+                let y = fold.valid.ds.target("validation")?;
+                Ok((score(&eff, y, &fold.valid.arm, &rows, u.outcome, u.k)?, eff))
+            })
+            .collect();
+        let seconds = started.elapsed().as_secs_f64();
+        n_trials += 1;
+        let trial = match per_fold {
+            Ok(res) => {
+                let fold_scores: Vec<f64> = res.iter().map(|(s, _)| s[&key]).collect();
+                let mean = fold_scores.iter().sum::<f64>() / fold_scores.len() as f64;
+                let sd =
+                    (fold_scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / fold_scores.len() as f64).sqrt();
+                optimizer.tell(&params, Some(-mean));
+                if best.as_ref().is_none_or(|b| mean > b.score) {
+                    let mut cv = Scores::new();
+                    for m in res[0].0.keys() {
+                        cv.insert(m.clone(), res.iter().map(|(s, _)| s[m]).sum::<f64>() / res.len() as f64);
+                    }
+                    best = Some(Searched {
+                        learner,
+                        ci,
+                        name: name.clone(),
+                        params: params.clone(),
+                        cv,
+                        cv_std: sd,
+                        score: mean,
+                        fold_effects: res.into_iter().map(|(_, e)| e).collect(),
+                        trials: 0,
+                    });
+                }
+                Trial {
+                    model: name.clone(),
+                    number: t,
+                    params: params_json(&params),
+                    fold_scores,
+                    score: Some(mean),
+                    seconds,
+                    error: None,
+                    pruned: false,
+                }
+            }
+            Err(e) => {
+                optimizer.tell(&params, None);
+                let msg = e.to_string();
+                last_error = Some(e);
+                Trial {
+                    model: name.clone(),
+                    number: t,
+                    params: params_json(&params),
+                    fold_scores: vec![],
+                    score: None,
+                    seconds,
+                    error: Some(msg),
+                    pruned: false,
+                }
+            }
+        };
+        obs.trial_done(&trial);
+        trials.push(trial);
+    }
+    let mut b = best.ok_or_else(|| {
+        last_error.unwrap_or_else(|| Error::Budget(format!("no trial of `{name}` finished within the time budget")))
+    })?;
+    b.trials = n_trials;
+    Ok(b)
+}
+
+/// A value with its bootstrap interval.
+#[derive(Debug, Clone, Serialize)]
+struct Interval {
+    value: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    low: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    high: Option<f64>,
+}
+
+/// Bootstrap resamples of `n` rows (seeded).
+fn resamples(n: usize, b: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = Rng::seed_from_u64(seed);
+    (0..b).map(|_| (0..n).map(|_| rng.random_range(0..n)).collect()).collect()
+}
+
+fn interval(value: f64, boot: &[Vec<usize>], f: &(dyn Fn(&[usize]) -> Option<f64> + Sync)) -> Interval {
+    if boot.is_empty() {
+        return Interval { value, low: None, high: None };
+    }
+    let mut v: Vec<f64> = boot.par_iter().filter_map(|r| f(r)).filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    if v.len() < boot.len() / 2 {
+        return Interval { value, low: None, high: None };
+    }
+    Interval { value, low: Some(um::percentile(&v, 0.025)), high: Some(um::percentile(&v, 0.975)) }
+}
+
+#[derive(Serialize)]
+struct ArmMetrics {
+    arm: String,
+    test_rows: usize,
+    qini_auc: Interval,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uplift_auc: Option<Interval>,
+    uplift_at_k: Interval,
+    ate_observed: Interval,
+    ate_predicted: f64,
+    qini_curve: Vec<[f64; 2]>,
+    uplift_curve: Vec<[f64; 2]>,
+    perfect_qini_curve: Vec<[f64; 2]>,
+}
+
+#[derive(Serialize)]
+struct ArmKpis {
+    arm: String,
+    customers: usize,
+    outcome_mean: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicted_outcome_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    participation_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversion_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    average_order_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revenue_per_customer: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct UpliftSection {
+    treatment: String,
+    control: String,
+    arms: Vec<String>,
+    outcome: String,
+    outcome_kind: &'static str,
+    propensity: BTreeMap<String, f64>,
+    propensity_source: &'static str,
+    final_model: String,
+    k: f64,
+    bootstrap: usize,
+    metrics: Vec<ArmMetrics>,
+    kpis: Vec<ArmKpis>,
+}
+
+#[derive(Serialize)]
+struct PolicyRow {
+    policy: String,
+    ipw: Interval,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dr: Option<Interval>,
+    incremental_ipw: Interval,
+    treated_share: f64,
+    cost_per_customer: f64,
+    arm_shares: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    true_value: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct PolicySection {
+    model: String,
+    budget: String,
+    lambda: f64,
+    value_per_outcome: BTreeMap<String, f64>,
+    cost: BTreeMap<String, f64>,
+    customers: usize,
+    policies: Vec<PolicyRow>,
+    best_single_arm: String,
+    gain_vs_best_single_arm_ipw: Interval,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gain_vs_best_single_arm_dr: Option<Interval>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oracle_true_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oracle_share_recovered: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignments_file: Option<String>,
+}
+
+/// Run an uplift pipeline end to end.
+pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
+    let u = p.uplift.as_ref().ok_or_else(|| Error::config("pipeline.task", "an uplift task needs its uplift plan"))?;
+    let t0 = Instant::now();
+    let deadline = p.search.time_budget.map(|b| t0 + b);
+    obs.stage("loading data");
+    let loaded = data::load(&p.data, p.task)?;
+    let arms = resolve_arms(u, &loaded.train)?;
+    let n_arms = arms.len() - 1;
+    let (train_frame, train_r) = reserve(&loaded.train, u, &p.data.target, &arms, "training")?;
+    let (test_frame, test_r) = reserve(&loaded.test, u, &p.data.target, &arms, "test")?;
+    let y_train = numeric_column(&train_frame, &p.data.target, "outcome")?;
+    numeric_column(&test_frame, &p.data.target, "outcome")?;
+    if u.outcome == Task::Binary
+        && let Some(i) = y_train.iter().position(|&v| v != 0.0 && v != 1.0)
+    {
+        return Err(Error::data(format!(
+            "outcome `{}` has value {} in training row {} (after keeping the modelled arms): a binary outcome must be 0/1; set `uplift.outcome = \"continuous\"` for amounts",
+            p.data.target,
+            y_train[i],
+            i + 1
+        )));
+    }
+    let load_s = t0.elapsed().as_secs_f64();
+
+    let t_prep = Instant::now();
+    obs.stage("preparing features");
+    let target = TargetEncoding { column: p.data.target.clone(), task: Task::Regression, classes: vec![] };
+    let (full, train_ds, dropped) = Prepared::fit(p, &target, train_frame.clone())?;
+    if dropped > 0 {
+        return Err(Error::config(
+            "clean",
+            format!(
+                "cleaners dropped {dropped} training rows; an uplift pipeline keeps every row with its arm (remove row-dropping cleaners such as `filter` or `drop_duplicates`)"
+            ),
+        ));
+    }
+    let test_ds = full.transform(test_frame.clone(), "test")?;
+    let n = train_ds.n_rows();
+    let mut train = Part { ds: train_ds, arm: train_r.arm.clone(), propensity: vec![] };
+    let mut test = Part { ds: test_ds, arm: test_r.arm.clone(), propensity: vec![] };
+    let mut props = propensities(u, &arms, &train, &[&test.ds], p.seed)?;
+    test.propensity = props.pop().expect("test propensities");
+    train.propensity = props.pop().expect("train propensities");
+
+    let k = p.search.cv_folds;
+    let y = train.ds.target("training")?.to_vec();
+    let labels: Vec<usize> = (0..n)
+        .map(|i| if u.outcome == Task::Binary { 2 * train.arm[i] + y[i] as usize } else { train.arm[i] })
+        .collect();
+    if n < 2 * k {
+        return Err(Error::data(format!("{n} training rows are too few for {k}-fold cross-validation")));
+    }
+    let fold_rows = folds(n, k, Some(&labels), derive_seed(p.seed, &[1]));
+    let fold_data: Vec<Fold> = fold_rows
+        .par_iter()
+        .map(|val| {
+            let tr = complement(n, val);
+            let (prep, ds_tr, _) = Prepared::fit(p, &target, train_frame.take(&tr))?;
+            let ds_va = prep.transform(train_frame.take(val), "validation")?;
+            let pick = |rows: &[usize], v: &[usize]| rows.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let pprop = |rows: &[usize]| rows.iter().map(|&i| train.propensity[i].clone()).collect::<Vec<_>>();
+            Ok(Fold {
+                train: Part { ds: ds_tr, arm: pick(&tr, &train.arm), propensity: pprop(&tr) },
+                valid: Part { ds: ds_va, arm: pick(val, &train.arm), propensity: pprop(val) },
+            })
+        })
+        .collect::<Result<_>>()?;
+    let prepare_s = t_prep.elapsed().as_secs_f64();
+
+    let t_search = Instant::now();
+    obs.search_started(u.learners.len() * p.candidates.iter().map(|c| c.trials).sum::<usize>());
+    let mut trials = Vec::new();
+    let mut found: Vec<Searched> = Vec::new();
+    let mut failures = Vec::new();
+    let mut index = 0u64;
+    for &learner in &u.learners {
+        for (ci, cand) in p.candidates.iter().enumerate() {
+            match search_one(p, u, learner, ci, cand, index, &fold_data, n_arms, deadline, obs, &mut trials) {
+                Ok(s) => found.push(s),
+                Err(e) => failures
+                    .push(Failure { model: format!("{}-learner/{}", learner.name(), cand.name), error: e.to_string() }),
+            }
+            index += 1;
+        }
+    }
+    let search_s = t_search.elapsed().as_secs_f64();
+
+    let t_refit = Instant::now();
+    obs.stage("refitting the best learners on all training rows and scoring on test rows");
+    let y_test = test.ds.target("test")?.to_vec();
+    let test_rows: Vec<usize> = (0..test.ds.n_rows()).collect();
+    struct Done {
+        entry: LeaderboardEntry,
+        cv_score: f64,
+        effects: Effects,
+        fold_effects: Vec<Effects>,
+        base: Option<(usize, Params)>,
+    }
+    let mut done: Vec<Done> = Vec::new();
+    for s in found {
+        let cand = &p.candidates[s.ci];
+        let ctx =
+            FitContext { seed: derive_seed(p.seed, &[4, s.ci as u64, s.learner as u64]), ..FitContext::new(p.seed) };
+        let t = Instant::now();
+        let fitted =
+            match learners::fit(s.learner, cand.model.as_ref(), &s.params, u.outcome, &train.view(n_arms), &ctx) {
+                Ok(f) => f,
+                Err(e) => {
+                    failures.push(Failure { model: s.name.clone(), error: format!("refit: {e}") });
+                    continue;
+                }
+            };
+        let fit_s = t.elapsed().as_secs_f64();
+        let effects = fitted.effects(&test.ds)?;
+        let test_scores = score(&effects, &y_test, &test.arm, &test_rows, u.outcome, u.k)?;
+        done.push(Done {
+            entry: LeaderboardEntry {
+                name: s.name.clone(),
+                kind: format!("uplift.{}({})", s.learner.name(), cand.model.kind()),
+                params: params_json(&s.params),
+                cv: s.cv,
+                cv_std: s.cv_std,
+                test: test_scores,
+                fit_s,
+                n_trials: s.trials,
+            },
+            cv_score: s.score,
+            effects,
+            fold_effects: s.fold_effects,
+            base: Some((s.ci, s.params)),
+        });
+    }
+    if done.is_empty() {
+        let why: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.model, f.error)).collect();
+        return Err(Error::data(format!("no uplift learner could be fitted:\n  {}", why.join("\n  "))));
+    }
+    done.sort_by(|a, b| b.cv_score.total_cmp(&a.cv_score));
+    let key = metric_key(u.metric, u.k);
+    if u.ensemble >= 2 && done.len() >= 2 {
+        let top: Vec<&Done> = done.iter().take(u.ensemble).collect();
+        let mut fold_scores = Vec::new();
+        let mut cv_all: Vec<Scores> = Vec::new();
+        for (f, fold) in fold_data.iter().enumerate() {
+            let e = Effects::average(&top.iter().map(|d| &d.fold_effects[f]).collect::<Vec<_>>());
+            let rows: Vec<usize> = (0..fold.valid.arm.len()).collect();
+            let s = score(&e, fold.valid.ds.target("validation")?, &fold.valid.arm, &rows, u.outcome, u.k)?;
+            fold_scores.push(s[&key]);
+            cv_all.push(s);
+        }
+        let mean = fold_scores.iter().sum::<f64>() / fold_scores.len() as f64;
+        let sd = (fold_scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / fold_scores.len() as f64).sqrt();
+        let mut cv = Scores::new();
+        for m in cv_all[0].keys() {
+            cv.insert(m.clone(), cv_all.iter().map(|s| s[m]).sum::<f64>() / cv_all.len() as f64);
+        }
+        let effects = Effects::average(&top.iter().map(|d| &d.effects).collect::<Vec<_>>());
+        let members: Vec<String> = top.iter().map(|d| d.entry.name.clone()).collect();
+        let test_scores = score(&effects, &y_test, &test.arm, &test_rows, u.outcome, u.k)?;
+        let entry = LeaderboardEntry {
+            name: format!("uplift-ensemble(top {})", top.len()),
+            kind: "uplift.average".into(),
+            params: [("members".to_string(), serde_json::json!(members))].into(),
+            cv,
+            cv_std: sd,
+            test: test_scores,
+            fit_s: top.iter().map(|d| d.entry.fit_s).sum(),
+            n_trials: 0,
+        };
+        let base = top[0].base.clone();
+        done.push(Done { entry, cv_score: mean, effects, fold_effects: vec![], base });
+        done.sort_by(|a, b| b.cv_score.total_cmp(&a.cv_score));
+    }
+    let refit_s = t_refit.elapsed().as_secs_f64();
+
+    obs.stage("bootstrap intervals, KPIs and policy");
+    let final_done = &done[0];
+    let boot = resamples(test_rows.len(), u.bootstrap, derive_seed(p.seed, &[5]));
+    let eff = &final_done.effects;
+    let mut arm_metrics = Vec::new();
+    for a in 1..=n_arms {
+        let rows: Vec<usize> = test_rows.iter().copied().filter(|&i| test.arm[i] == 0 || test.arm[i] == a).collect();
+        let ys: Vec<f64> = rows.iter().map(|&i| y_test[i]).collect();
+        let ts: Vec<u8> = rows.iter().map(|&i| u8::from(test.arm[i] == a)).collect();
+        let us: Vec<f64> = rows.iter().map(|&i| eff.tau[a - 1][i]).collect();
+        // Resample this arm's rows (index into `rows`), as a whole-test resample restricted to them.
+        let arm_boot = resamples(rows.len(), u.bootstrap, derive_seed(p.seed, &[5, a as u64]));
+        let pick = |r: &[usize]| {
+            (
+                r.iter().map(|&j| ys[j]).collect::<Vec<_>>(),
+                r.iter().map(|&j| us[j]).collect::<Vec<_>>(),
+                r.iter().map(|&j| ts[j]).collect::<Vec<_>>(),
+            )
+        };
+        let qini = um::qini_auc_score(&ys, &us, &ts)?;
+        let qini_i = interval(qini, &arm_boot, &|r| {
+            let (y, s, t) = pick(r);
+            um::qini_auc_score(&y, &s, &t).ok()
+        });
+        let uauc = if u.outcome == Task::Binary {
+            let v = um::uplift_auc_score(&ys, &us, &ts)?;
+            Some(interval(v, &arm_boot, &|r| {
+                let (y, s, t) = pick(r);
+                um::uplift_auc_score(&y, &s, &t).ok()
+            }))
+        } else {
+            None
+        };
+        let at_k = um::uplift_at_k(&ys, &us, &ts, u.k)?;
+        let at_k_i = interval(at_k, &arm_boot, &|r| {
+            let (y, s, t) = pick(r);
+            um::uplift_at_k(&y, &s, &t, u.k).ok()
+        });
+        let ate = um::ate(&ys, &ts)?;
+        let ate_i = interval(ate, &arm_boot, &|r| {
+            let (y, _, t) = pick(r);
+            um::ate(&y, &t).ok()
+        });
+        let (qx, qv) = um::qini_curve(&ys, &us, &ts)?;
+        let (ux, uv) = um::uplift_curve(&ys, &us, &ts)?;
+        let perfect: Vec<f64> = ys.iter().zip(&ts).map(|(&y, &t)| if t == 1 { y } else { -y }).collect();
+        let (px, pv) = um::qini_curve(&ys, &perfect, &ts)?;
+        arm_metrics.push(ArmMetrics {
+            arm: arms[a].clone(),
+            test_rows: rows.len(),
+            qini_auc: qini_i,
+            uplift_auc: uauc,
+            uplift_at_k: at_k_i,
+            ate_observed: ate_i,
+            ate_predicted: eff.tau[a - 1].iter().sum::<f64>() / test_rows.len() as f64,
+            qini_curve: um::thin(&qx, &qv, u.curve_points),
+            uplift_curve: um::thin(&ux, &uv, u.curve_points),
+            perfect_qini_curve: um::thin(&px, &pv, u.curve_points),
+        });
+    }
+
+    // The outcome under every arm: the learner's outcome model, or a control model plus effects.
+    let mu: Vec<Vec<f64>> = match &eff.mu {
+        Some(m) => m.clone(),
+        None => {
+            let (ci, params) = final_done.base.clone().expect("every learner has a base model");
+            let ctx = FitContext::new(derive_seed(p.seed, &[6]));
+            let m = learners::fit_control_model(
+                p.candidates[ci].model.as_ref(),
+                &params,
+                u.outcome,
+                &train.view(n_arms),
+                &ctx,
+            )?;
+            let mu0 = learners::predict_control(m.as_ref(), &test.ds)?;
+            let mut v = vec![mu0.clone()];
+            for t in &eff.tau {
+                v.push(mu0.iter().zip(t).map(|(a, b)| a + b).collect());
+            }
+            v
+        }
+    };
+    let kpis = arm_kpis(&arms, &test.arm, &y_test, &test_r.kpis, &mu);
+
+    let mut files = Vec::new();
+    let policy_section = match &u.policy {
+        Some(pp) => {
+            Some(policy_section(p, pp, &arms, &test, &y_test, &mu, &test_r, &boot, &final_done.entry.name, &mut files)?)
+        }
+        None => None,
+    };
+
+    let mut propensity = BTreeMap::new();
+    for (a, name) in arms.iter().enumerate() {
+        propensity.insert(name.clone(), train.propensity.iter().map(|p| p[a]).sum::<f64>() / n as f64);
+    }
+    let section = UpliftSection {
+        treatment: u.column.clone(),
+        control: u.control.clone(),
+        arms: arms[1..].to_vec(),
+        outcome: p.data.target.clone(),
+        outcome_kind: if u.outcome == Task::Binary { "binary" } else { "continuous" },
+        propensity,
+        propensity_source: match u.propensity {
+            Propensity::Frequency => "frequency",
+            Propensity::Given(_) => "given",
+            Propensity::Model(_) => "model",
+        },
+        final_model: final_done.entry.name.clone(),
+        k: u.k,
+        bootstrap: u.bootstrap,
+        metrics: arm_metrics,
+        kpis,
+    };
+    let leaderboard: Vec<LeaderboardEntry> = done.iter().map(|d| d.entry.clone()).collect();
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        promoml_version: env!("CARGO_PKG_VERSION").to_string(),
+        pipeline: p.name.clone(),
+        task: p.task.name().to_string(),
+        seed: p.seed,
+        metric: key,
+        higher_is_better: true,
+        final_model: final_done.entry.name.clone(),
+        test: final_done.entry.test.clone(),
+        data: DataSummary {
+            source: loaded.description.clone(),
+            train_rows: n,
+            test_rows: test_rows.len(),
+            dropped_train_rows: 0,
+            columns: loaded.columns,
+            missing_cells: train_frame.columns().iter().map(|c| c.data.missing_count()).sum(),
+            features: full.feature_names().len(),
+            classes: arms
+                .iter()
+                .enumerate()
+                .map(|(a, name)| (name.clone(), train.arm.iter().filter(|&&x| x == a).count()))
+                .collect(),
+        },
+        leaderboard,
+        trials,
+        failures,
+        timing: Timing { total_s: 0.0, load_s, prepare_s, search_s, refit_s },
+        ..Report::default()
+    };
+    report.uplift = Some(serde_json::to_value(&section).map_err(|e| Error::data(e.to_string()))?);
+    if let Some(ps) = policy_section {
+        report.policy = Some(serde_json::to_value(&ps).map_err(|e| Error::data(e.to_string()))?);
+    }
+    report.files = files;
+    report.timing.total_s = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn mean_of(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let (s, c) = v.fold((0.0, 0usize), |(s, c), x| (s + x, c + 1));
+    (c > 0).then(|| s / c as f64)
+}
+
+fn arm_kpis(
+    arms: &[String],
+    arm: &[usize],
+    y: &[f64],
+    kpis: &BTreeMap<String, Vec<f64>>,
+    mu: &[Vec<f64>],
+) -> Vec<ArmKpis> {
+    (0..arms.len())
+        .map(|a| {
+            let rows: Vec<usize> = (0..arm.len()).filter(|&i| arm[i] == a).collect();
+            let col = |name: &str| kpis.get(name);
+            let rate =
+                |name: &str| col(name).and_then(|c| mean_of(rows.iter().map(|&i| f64::from(u8::from(c[i] > 0.0)))));
+            let order_value = col("order_value");
+            let buyers: Vec<usize> = match (col("conversion"), order_value) {
+                (Some(c), _) => rows.iter().copied().filter(|&i| c[i] > 0.0).collect(),
+                (None, Some(v)) => rows.iter().copied().filter(|&i| v[i] > 0.0).collect(),
+                _ => vec![],
+            };
+            ArmKpis {
+                arm: arms[a].clone(),
+                customers: rows.len(),
+                outcome_mean: mean_of(rows.iter().map(|&i| y[i])).unwrap_or(f64::NAN),
+                predicted_outcome_mean: mean_of(rows.iter().map(|&i| mu[a][i])),
+                participation_rate: rate("participation"),
+                conversion_rate: rate("conversion"),
+                average_order_value: order_value.and_then(|v| mean_of(buyers.iter().map(|&i| v[i]))),
+                revenue_per_customer: order_value.and_then(|v| mean_of(rows.iter().map(|&i| v[i]))),
+            }
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn policy_section(
+    p: &Pipeline,
+    pp: &PolicyPlan,
+    arms: &[String],
+    test: &Part,
+    y: &[f64],
+    mu: &[Vec<f64>],
+    reserved: &Reserved,
+    boot: &[Vec<usize>],
+    model_name: &str,
+    files: &mut Vec<(String, String)>,
+) -> Result<PolicySection> {
+    for name in pp.value.keys().chain(pp.cost.keys()) {
+        if !arms.contains(name) {
+            return Err(Error::config(
+                "policy",
+                format!("\"{name}\" is not a modelled arm (arms: {})", arms.join(", ")),
+            ));
+        }
+    }
+    let n = y.len();
+    let value: Vec<f64> = arms.iter().map(|a| pp.value_of(a)).collect();
+    let cost: Vec<f64> = arms.iter().map(|a| pp.cost_of(a)).collect();
+    let gains = |m: &dyn Fn(usize, usize) -> f64| Gains {
+        gain: (0..n)
+            .map(|i| (0..arms.len()).map(|a| value[a] * m(a, i) - cost[a] - value[0] * m(0, i)).collect())
+            .collect(),
+        cost: cost.clone(),
+    };
+    let g = gains(&|a, i| mu[a][i]);
+    let assignment = policy::optimise(&g, pp.budget);
+    let log = Logged { arm: &test.arm, y, propensity: &test.propensity, value: &value, cost: &cost, mu: Some(mu) };
+    let all_rows: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::seed_from_u64(derive_seed(p.seed, &[8]));
+    let mut named: Vec<(String, Vec<usize>)> = vec![(format!("model ({model_name})"), assignment.arm.clone())];
+    named.push(("treat none".into(), vec![0; n]));
+    for (a, name) in arms.iter().enumerate().skip(1) {
+        named.push((format!("treat all: {name}"), vec![a; n]));
+    }
+    named.push(("random".into(), (0..n).map(|_| rng.random_range(0..arms.len())).collect()));
+    let none = vec![0usize; n];
+    let truth: Option<Vec<Vec<f64>>> = (!reserved.truth.is_empty())
+        .then(|| arms.iter().map(|a| reserved.truth.get(a).cloned()).collect::<Option<Vec<_>>>())
+        .flatten();
+    if !reserved.truth.is_empty() && truth.is_none() {
+        return Err(Error::config("policy.true_outcome", "give a true outcome column for every arm, control included"));
+    }
+    let true_value = |pol: &[usize]| {
+        truth.as_ref().map(|t| (0..n).map(|i| value[pol[i]] * t[pol[i]][i] - cost[pol[i]]).sum::<f64>() / n as f64)
+    };
+    let mut rows_out = Vec::new();
+    for (name, pol) in &named {
+        let est = policy::evaluate(&log, pol, &all_rows);
+        let ipw = interval(est.ipw, boot, &|r| Some(policy::evaluate(&log, pol, r).ipw));
+        let dr = est.dr.map(|v| interval(v, boot, &|r| policy::evaluate(&log, pol, r).dr));
+        let base = policy::evaluate(&log, &none, &all_rows).ipw;
+        let incremental = interval(est.ipw - base, boot, &|r| {
+            Some(policy::evaluate(&log, pol, r).ipw - policy::evaluate(&log, &none, r).ipw)
+        });
+        let mut shares = BTreeMap::new();
+        for (a, an) in arms.iter().enumerate() {
+            shares.insert(an.clone(), pol.iter().filter(|&&x| x == a).count() as f64 / n as f64);
+        }
+        rows_out.push(PolicyRow {
+            policy: name.clone(),
+            ipw,
+            dr,
+            incremental_ipw: incremental,
+            treated_share: pol.iter().filter(|&&a| a > 0).count() as f64 / n as f64,
+            cost_per_customer: pol.iter().map(|&a| cost[a]).sum::<f64>() / n as f64,
+            arm_shares: shares,
+            true_value: true_value(pol),
+        });
+    }
+    // The best single arm by IPW value, and the model policy's gain over it.
+    let (best_idx, _) = named
+        .iter()
+        .enumerate()
+        .filter(|(_, (nm, _))| nm.starts_with("treat all"))
+        .map(|(j, _)| (j, rows_out[j].ipw.value))
+        .fold((0, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
+    let best_pol = &named[best_idx].1;
+    let model_pol = &named[0].1;
+    let diff = |r: &[usize], dr: bool| {
+        let a = policy::evaluate(&log, model_pol, r);
+        let b = policy::evaluate(&log, best_pol, r);
+        if dr { a.dr.zip(b.dr).map(|(x, y)| x - y) } else { Some(a.ipw - b.ipw) }
+    };
+    let gain_ipw = interval(diff(&all_rows, false).expect("ipw"), boot, &|r| diff(r, false));
+    let gain_dr = diff(&all_rows, true).map(|v| interval(v, boot, &|r| diff(r, true)));
+    let (oracle, recovered) = match &truth {
+        Some(t) => {
+            let og = gains(&|a, i| t[a][i]);
+            let oracle_pol = policy::optimise(&og, pp.budget).arm;
+            let ov = true_value(&oracle_pol).expect("truth");
+            let nv = true_value(&none).expect("truth");
+            let mv = true_value(model_pol).expect("truth");
+            ((Some(ov)), ((ov - nv).abs() > 1e-12).then(|| (mv - nv) / (ov - nv)))
+        }
+        None => (None, None),
+    };
+    let assignments_file = pp.write_assignments.then(|| {
+        let mut csv = String::from(if pp.key.is_some() { "key" } else { "test_row" });
+        csv.push_str(",arm,expected_gain");
+        for a in &arms[1..] {
+            csv.push_str(&format!(",\"uplift {}\"", a.replace('"', "\"\"")));
+        }
+        csv.push('\n');
+        for i in 0..n {
+            let id = match &reserved.key {
+                Some(k) => format!("\"{}\"", k[i].replace('"', "\"\"")),
+                None => i.to_string(),
+            };
+            let a = model_pol[i];
+            csv.push_str(&format!("{id},\"{}\",{}", arms[a].replace('"', "\"\""), g.gain[i][a]));
+            for t in 1..arms.len() {
+                csv.push_str(&format!(",{}", mu[t][i] - mu[0][i]));
+            }
+            csv.push('\n');
+        }
+        files.push(("assignments.csv".to_string(), csv));
+        "assignments.csv".to_string()
+    });
+    let budget = match pp.budget {
+        Budget::None => "none".to_string(),
+        Budget::TreatedShare(s) => format!("max_treated_share = {s}"),
+        Budget::TotalCost(c) => format!("max_total_cost = {c}"),
+    };
+    Ok(PolicySection {
+        model: model_name.to_string(),
+        budget,
+        lambda: assignment.lambda,
+        value_per_outcome: arms.iter().zip(&value).map(|(a, v)| (a.clone(), *v)).collect(),
+        cost: arms.iter().zip(&cost).map(|(a, c)| (a.clone(), *c)).collect(),
+        customers: n,
+        policies: rows_out,
+        best_single_arm: arms[named[best_idx].1[0]].clone(),
+        gain_vs_best_single_arm_ipw: gain_ipw,
+        gain_vs_best_single_arm_dr: gain_dr,
+        oracle_true_value: oracle,
+        oracle_share_recovered: recovered,
+        assignments_file,
+    })
+}
