@@ -5,8 +5,9 @@ use crate::cv::holdout;
 use crate::plan::{DataPlan, DataSource, SplitRule};
 use promoml_core::io::read_file;
 use promoml_core::synthetic::SyntheticPromotion;
-use promoml_core::{ColumnData, Error, Frame, Result, Task};
+use promoml_core::{ColumnData, Error, Frame, Result, Sequences, Task};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Train and test frames, as loaded.
 pub struct Loaded {
@@ -18,6 +19,9 @@ pub struct Loaded {
     pub description: String,
     /// Columns before `drop`.
     pub columns: usize,
+    /// Behaviour sequences of an event-log source, indexed by the hidden
+    /// [`ROW_ID`](crate::sequence::ROW_ID) column of the train and test rows.
+    pub sequences: Option<Arc<Sequences>>,
 }
 
 /// Class labels of a target column, in index order (the positive class last for binary tasks).
@@ -58,11 +62,22 @@ pub fn class_labels(col: &ColumnData, positive: Option<&str>, task: Task, target
 
 /// Load and split the data of a pipeline.
 pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
+    let mut sequences = None;
     let (train, test, description) = match &plan.source {
         DataSource::Synthetic { rows, arms, split } => {
             let frame = SyntheticPromotion { rows: *rows, arms: *arms, ..Default::default() }.generate()?;
             let (tr, te) = split_frame(&frame, split, plan, task)?;
             (tr, te, format!("synthetic.promotion ({rows} rows)"))
+        }
+        DataSource::File { path, split } if plan.events.is_some() => {
+            let events = read_file(path, &plan.read)?;
+            let ev = plan.events.as_ref().expect("matched");
+            let table = crate::sequence::build(&events, ev, &plan.target)
+                .map_err(|e| Error::data(format!("{} (data.events): {e}", path.display())))?;
+            sequences = table.sequences.map(Arc::new);
+            let (tr, te) = split_frame(&table.frame, split, plan, task)?;
+            let what = format!("{} ({} events, {} entities)", path.display(), events.n_rows(), table.frame.n_rows());
+            (tr, te, what)
         }
         DataSource::File { path, split } => {
             let frame = read_file(path, &plan.read)?;
@@ -91,14 +106,32 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         test.remove(d);
     }
     check(&train, &test, plan, task)?;
-    Ok(Loaded { train, test, description, columns })
+    Ok(Loaded { train, test, description, columns, sequences })
 }
 
 fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> Result<(Frame, Frame)> {
     let n = frame.n_rows();
     let (tr, te) = match rule {
-        SplitRule::Modulo { modulo, remainder } => {
+        SplitRule::Modulo { modulo, remainder, column: None } => {
             let te: Vec<usize> = (0..n).filter(|i| i % modulo == *remainder).collect();
+            (crate::cv::complement(n, &te), te)
+        }
+        SplitRule::Modulo { modulo, remainder, column: Some(c) } => {
+            let col = &frame.require(c, "split").map_err(|e| Error::config("data.split.column", e.to_string()))?.data;
+            let mut te = Vec::new();
+            for i in 0..n {
+                let v = col.value_f64(i);
+                if !matches!(col, ColumnData::Numeric(_)) || !v.is_finite() || v.fract() != 0.0 {
+                    return Err(Error::data(format!(
+                        "split column `{c}` needs an integer in every row; row {} has {}",
+                        i + 1,
+                        col.value_string(i).unwrap_or_else(|| "a missing value".into())
+                    )));
+                }
+                if (v as i64).rem_euclid(*modulo as i64) == *remainder as i64 {
+                    te.push(i);
+                }
+            }
             (crate::cv::complement(n, &te), te)
         }
         SplitRule::Random { test_fraction, seed } => holdout(n, *test_fraction, None, *seed),

@@ -14,6 +14,7 @@ pub mod locate;
 pub mod plan;
 pub mod prep;
 pub mod run;
+pub mod sequence;
 pub mod spec;
 mod steps;
 

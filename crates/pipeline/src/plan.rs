@@ -85,6 +85,8 @@ pub enum SplitRule {
         modulo: usize,
         /// Remainder marking test rows.
         remainder: usize,
+        /// When set, this integer column's value replaces the row number.
+        column: Option<String>,
     },
 }
 
@@ -103,6 +105,8 @@ pub struct DataPlan {
     pub drop: Vec<String>,
     /// How files are read.
     pub read: ReadOptions,
+    /// `[data.events]`: the file is an event log turned into one example per entity.
+    pub events: Option<crate::sequence::EventsPlan>,
 }
 
 /// The validated `[search]` section.
@@ -408,7 +412,7 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
                         format!("need modulo >= 2 and remainder < modulo (got {m}, {r})"),
                     ));
                 }
-                SplitRule::Modulo { modulo: m, remainder: r }
+                SplitRule::Modulo { modulo: m, remainder: r, column: s.column.clone() }
             }
             other => {
                 let known = ["random", "stratified", "modulo"];
@@ -479,12 +483,49 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
     if d.target.trim().is_empty() {
         return Err(src.error_at("data.target", "the target column name is empty"));
     }
+    if let Some(c) = d.split.as_ref().and_then(|s| s.column.as_ref())
+        && !matches!(
+            source,
+            DataSource::File { split: SplitRule::Modulo { .. }, .. }
+                | DataSource::Synthetic { split: SplitRule::Modulo { .. }, .. }
+        )
+    {
+        return Err(
+            src.error_at("data.split.column", format!("`column = \"{c}\"` applies only to `kind = \"modulo\"`"))
+        );
+    }
+    let mut types = d.types.clone();
+    let mut id = d.id.clone();
+    let events = match &d.events {
+        None => None,
+        Some(ev) => {
+            if !matches!(source, DataSource::File { .. }) {
+                return Err(
+                    src.error_at("data.events", "an event log is read from one file: use `path` (with `split`)")
+                );
+            }
+            let plan = crate::sequence::EventsPlan::from_spec(ev, d.timestamp_format.as_deref())
+                .map_err(|(k, m)| src.error_at(&format!("data.events.{k}"), m))?;
+            types.entry(plan.time.clone()).or_insert(promoml_core::ColumnType::Timestamp);
+            match &id {
+                Some(i) if *i != plan.entity => {
+                    return Err(src.error_at(
+                        "data.id",
+                        format!("with `data.events`, the id is the entity column `{}`", plan.entity),
+                    ));
+                }
+                _ => id = Some(plan.entity.clone()),
+            }
+            Some(plan)
+        }
+    };
     Ok(DataPlan {
         source,
         target: d.target.clone(),
         positive: d.positive.clone(),
-        id: d.id.clone(),
+        id,
         drop: d.drop.clone(),
+        events,
         read: ReadOptions {
             csv: CsvOptions {
                 delimiter,
@@ -493,7 +534,7 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
                 timestamp_format: d.timestamp_format.clone(),
                 missing: d.missing.clone(),
             },
-            types: d.types.clone(),
+            types,
         },
     })
 }

@@ -3,11 +3,14 @@
 
 use crate::features::OneHot;
 use crate::plan::Pipeline;
-use ndarray::Array2;
+use crate::sequence::ROW_ID;
+use ndarray::{Array2, Axis};
 use promoml_core::{
-    ColumnData, Dataset, Error, FeatureExtractor as _, FittedCleaner, FittedFeatures, Frame, Result, StepContext, Task,
+    ColumnData, Dataset, Error, FeatureExtractor as _, FittedCleaner, FittedFeatures, Frame, Result, Sequences,
+    StepContext, Task,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Fitted cleaners, feature steps and encodings.
 pub struct Prepared {
@@ -17,6 +20,7 @@ pub struct Prepared {
     task: Task,
     classes: Vec<String>,
     feature_names: Vec<String>,
+    sequences: Option<Arc<Sequences>>,
 }
 
 /// How the target is encoded, decided once on all training rows so every fold agrees.
@@ -34,8 +38,24 @@ impl Prepared {
     /// Fit every step on `train` (which may lose rows to cleaners) and build its dataset.
     /// Returns the preparation, the training dataset and the number of rows cleaners dropped.
     pub fn fit(p: &Pipeline, target: &TargetEncoding, train: Frame) -> Result<(Prepared, Dataset, usize)> {
-        let ctx =
-            StepContext { target: Some(target.column.clone()), protected: vec![target.column.clone()], seed: p.seed };
+        Prepared::fit_with(p, target, train, None)
+    }
+
+    /// [`Prepared::fit`] for rows that carry behaviour sequences: `sequences` is the table of an
+    /// event-log source, indexed by the rows' hidden [`ROW_ID`] column. Every dataset this
+    /// preparation builds (training, validation, test) gets the sequences of its rows, in row
+    /// order, whatever cleaners dropped.
+    pub fn fit_with(
+        p: &Pipeline,
+        target: &TargetEncoding,
+        train: Frame,
+        sequences: Option<Arc<Sequences>>,
+    ) -> Result<(Prepared, Dataset, usize)> {
+        let ctx = StepContext {
+            target: Some(target.column.clone()),
+            protected: vec![target.column.clone(), ROW_ID.to_string()],
+            seed: p.seed,
+        };
         let rows_in = train.n_rows();
         let mut frame = train;
         let mut cleaners = Vec::new();
@@ -59,7 +79,7 @@ impl Prepared {
             features.push(fitted);
         }
         let feature_names: Vec<String> =
-            frame.names().into_iter().filter(|n| *n != target.column).map(str::to_string).collect();
+            frame.names().into_iter().filter(|n| *n != target.column && *n != ROW_ID).map(str::to_string).collect();
         if feature_names.is_empty() {
             return Err(Error::data("no feature columns are left after cleaning (only the target remains)"));
         }
@@ -70,6 +90,7 @@ impl Prepared {
             task: target.task,
             classes: target.classes.clone(),
             feature_names,
+            sequences,
         };
         let ds = prepared.encode(&frame, "training")?;
         Ok((prepared, ds, dropped))
@@ -160,7 +181,34 @@ impl Prepared {
         let mut ds = Dataset::from_x(x, self.feature_names.clone());
         ds.y = y;
         ds.classes = self.classes.clone();
+        ds.sequences = self.gather_sequences(frame, what)?;
         Ok(ds)
+    }
+
+    /// The sequences of `frame`'s rows, found through their [`ROW_ID`].
+    fn gather_sequences(&self, frame: &Frame, what: &str) -> Result<Option<Sequences>> {
+        let Some(all) = &self.sequences else { return Ok(None) };
+        let col = frame.column(ROW_ID).ok_or_else(|| {
+            Error::data(format!(
+                "the {what} rows lost the hidden `{ROW_ID}` column that aligns them with their sequences"
+            ))
+        })?;
+        let n = all.lengths.len();
+        let idx: Vec<usize> = (0..frame.n_rows())
+            .map(|i| {
+                let v = col.data.value_f64(i);
+                if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && (v as usize) < n {
+                    Ok(v as usize)
+                } else {
+                    Err(Error::data(format!("{what} row {} has no sequence (`{ROW_ID}` = {v})", i + 1)))
+                }
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(Sequences {
+            data: all.data.select(Axis(0), &idx),
+            lengths: idx.iter().map(|&i| all.lengths[i]).collect(),
+            channels: all.channels.clone(),
+        }))
     }
 }
 

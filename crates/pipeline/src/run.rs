@@ -58,7 +58,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         vec![]
     };
     let target = TargetEncoding { column: p.data.target.clone(), task: p.task, classes: classes.clone() };
-    let (full, train_ds, dropped) = Prepared::fit(p, &target, loaded.train.clone())?;
+    let (full, train_ds, dropped) = Prepared::fit_with(p, &target, loaded.train.clone(), loaded.sequences.clone())?;
     let test_ds = full.transform(loaded.test.clone(), "test")?;
 
     let n = loaded.train.n_rows();
@@ -89,7 +89,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         .par_iter()
         .map(|val| {
             let tr = complement(n, val);
-            let (prep, ds_tr, _) = Prepared::fit(p, &target, loaded.train.take(&tr))?;
+            let (prep, ds_tr, _) = Prepared::fit_with(p, &target, loaded.train.take(&tr), loaded.sequences.clone())?;
             let ds_va = prep.transform(loaded.train.take(val), "validation")?;
             Ok((ds_tr, ds_va))
         })

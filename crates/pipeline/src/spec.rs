@@ -91,6 +91,8 @@ pub struct DataSpec {
     /// Extra text values meaning "missing".
     #[serde(default)]
     pub missing: Vec<String>,
+    /// `[data.events]`: the file is an event log; build one example per entity from it.
+    pub events: Option<crate::sequence::EventsSpec>,
 }
 
 /// `[data.split]`.
@@ -107,6 +109,8 @@ pub struct SplitSpec {
     pub modulo: Option<usize>,
     /// For `modulo`: see `modulo`.
     pub remainder: Option<usize>,
+    /// For `modulo`: use this integer column's value instead of the row number (e.g. a customer id).
+    pub column: Option<String>,
 }
 
 /// One `[[models]]` entry.
