@@ -48,6 +48,9 @@ enum Command {
         /// Print only errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Continue the study logged in OUT/trials.jsonl: logged trials are replayed, not refitted.
+        #[arg(long)]
+        resume: bool,
     },
     /// Check a pipeline without running it.
     Validate {
@@ -56,6 +59,18 @@ enum Command {
         /// Overrides, as for `run`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+    /// Compare a report with a baseline: prints a Markdown diff; exits 1 when the final model's
+    /// headline test metric is worse by more than --max-drop or a candidate disappeared, 2 when
+    /// a report cannot be read or the two are not comparable.
+    Compare {
+        /// The baseline report.json.
+        baseline: PathBuf,
+        /// The current report.json.
+        current: PathBuf,
+        /// Largest tolerated worsening of the headline metric (direction-aware).
+        #[arg(long, default_value_t = promoml_report::compare::DEFAULT_MAX_DROP)]
+        max_drop: f64,
     },
     /// List every registered component with its parameters and ranges.
     Plugins {
@@ -77,9 +92,9 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
     };
     let registry = registry_with(extra);
     match cli.command {
-        Command::Run { pipeline, out, set, quiet } => {
+        Command::Run { pipeline, out, set, quiet, resume } => {
             init_logging(quiet);
-            match run(&pipeline, &out, &set, &registry, quiet) {
+            match run(&pipeline, &out, &set, &registry, quiet, resume) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
@@ -98,6 +113,21 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::Compare { baseline, current, max_drop } => match compare_files(&baseline, &current, max_drop) {
+            Ok(c) => {
+                print!("{}", c.markdown);
+                if c.passed() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("regression: {}", c.regressions.join("; "));
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Plugins { json } => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&plugins_json(&registry)).expect("serialisable"));
@@ -107,6 +137,19 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Read two reports and compare them (`promoml compare`). The error names the file and what is
+/// wrong with it, or why the reports are not comparable.
+pub fn compare_files(baseline: &Path, current: &Path, max_drop: f64) -> Result<promoml_report::Comparison, String> {
+    let read = |role: &str, path: &Path| -> Result<promoml_report::Report, String> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the {role} report {shown}: {e}"))?;
+        promoml_report::Report::from_json(&text, &shown).map_err(|e| format!("{role} report: {e}"))
+    };
+    let (b, c) = (read("baseline", baseline)?, read("current", current)?);
+    let labels = [baseline.display().to_string(), current.display().to_string()];
+    promoml_report::compare(&b, &c, max_drop, [&labels[0], &labels[1]]).map_err(|e| e.to_string())
 }
 
 fn fail(e: &PipelineError) -> ExitCode {
@@ -162,8 +205,23 @@ impl Observer for Progress {
     }
 }
 
-fn run(path: &Path, out: &Path, set: &[String], registry: &Registry, quiet: bool) -> Result<(), PipelineError> {
+fn run(
+    path: &Path,
+    out: &Path,
+    set: &[String],
+    registry: &Registry,
+    quiet: bool,
+    resume: bool,
+) -> Result<(), PipelineError> {
     let pipeline = Pipeline::load(path, set, registry)?;
+    let trial_log = out.join("trials.jsonl");
+    if resume && !trial_log.exists() {
+        return Err(PipelineError::Run(promoml_core::Error::data(format!(
+            "--resume: no trial log at {} (run once without --resume first)",
+            trial_log.display()
+        ))));
+    }
+    let opts = promoml_pipeline::RunOptions { trial_log: Some(trial_log), resume };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
@@ -173,7 +231,7 @@ fn run(path: &Path, out: &Path, set: &[String], registry: &Registry, quiet: bool
         b
     });
     let progress = Progress { bar };
-    let report = promoml_pipeline::run(&pipeline, &progress)?;
+    let report = promoml_pipeline::run_with(&pipeline, &progress, &opts)?;
     if let Some(b) = &progress.bar {
         b.finish_and_clear();
     }

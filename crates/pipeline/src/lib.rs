@@ -8,19 +8,23 @@
 pub mod clean;
 pub mod cv;
 pub mod data;
+pub mod ensemble;
 pub mod error;
 pub mod features;
 pub mod locate;
 pub mod plan;
 pub mod prep;
 pub mod run;
+pub mod search;
 pub mod sequence;
 pub mod spec;
 mod steps;
+pub mod study;
+pub mod uplift;
 
 pub use error::{Located, PipelineError, Result};
 pub use plan::Pipeline;
-pub use run::{Observer, Silent, run};
+pub use run::{Observer, RunOptions, Silent, run, run_with};
 
 use promoml_core::Registry;
 use std::path::Path;
@@ -32,7 +36,7 @@ pub fn register(r: &mut Registry) {
     r.add_optimizer(promoml_core::search::RandomSearchFactory);
 }
 
-/// Write the report in the requested formats (`report.json` always) into `dir`.
+/// Write the report in the requested formats (`report.json` always; `md`, `html`) into `dir`.
 pub fn write_report(
     report: &promoml_report::Report,
     formats: &[String],
@@ -44,10 +48,21 @@ pub fn write_report(
     let json = dir.join("report.json");
     std::fs::write(&json, report.to_json()).map_err(|e| io(&json, e))?;
     written.push(json);
+    for (name, content) in &report.files {
+        let path = dir.join(name);
+        std::fs::write(&path, content).map_err(|e| io(&path, e))?;
+        written.push(path);
+    }
     if formats.iter().any(|f| f == "md") {
         let md = dir.join("report.md");
         std::fs::write(&md, report.to_markdown()).map_err(|e| io(&md, e))?;
         written.push(md);
+    }
+    if formats.iter().any(|f| f == "html") {
+        let html = dir.join("report.html");
+        let page = report.to_html().map_err(|e| promoml_core::Error::data(e.to_string()))?;
+        std::fs::write(&html, page).map_err(|e| io(&html, e))?;
+        written.push(html);
     }
     Ok(written)
 }

@@ -39,6 +39,8 @@ pub struct Candidate {
 pub enum DataSource {
     /// The built-in `synthetic.promotion` source, cut by a split rule.
     Synthetic {
+        /// The price-sensitivity variant (`synthetic.price`): arms are discount levels.
+        price: bool,
         /// Rows to generate.
         rows: usize,
         /// Treatment arms.
@@ -123,6 +125,56 @@ pub struct SearchPlan {
     pub metric: Metric,
     /// Wall-clock budget of the run.
     pub time_budget: Option<Duration>,
+    /// Trials asked and run together.
+    pub parallel_trials: usize,
+    /// When to stop a trial early.
+    pub pruner: Pruner,
+}
+
+/// When a trial stops before its last fold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pruner {
+    /// Never.
+    None,
+    /// When its running mean after a fold is worse than the median of the candidate's completed
+    /// trials at that fold (Optuna's `MedianPruner`).
+    Median {
+        /// Completed trials needed before pruning starts.
+        startup_trials: usize,
+        /// Folds a trial always runs before it can be pruned.
+        warmup_folds: usize,
+    },
+}
+
+/// How the candidates' out-of-fold predictions are combined.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnsembleKind {
+    /// A meta-learner with non-negative weights: a log-linear pool of class probabilities
+    /// (logistic regression on logits for binary tasks) or non-negative ridge (regression).
+    Stacking {
+        /// L2 penalty of the meta-learner.
+        l2: f64,
+        /// 1 or 2 layers.
+        layers: usize,
+        /// Candidates refitted in layer 2.
+        layer2_models: usize,
+    },
+    /// Greedy ensemble selection with replacement (Caruana et al. 2004).
+    Greedy {
+        /// Selection rounds.
+        size: usize,
+    },
+}
+
+/// The validated `[ensemble]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsemblePlan {
+    /// Leaderboard name.
+    pub name: String,
+    /// How to combine.
+    pub kind: EnsembleKind,
+    /// Most candidates used.
+    pub max_members: usize,
 }
 
 /// A pipeline ready to run.
@@ -147,6 +199,10 @@ pub struct Pipeline {
     pub search: SearchPlan,
     /// Report formats.
     pub formats: Vec<String>,
+    /// The ensemble, if any.
+    pub ensemble: Option<EnsemblePlan>,
+    /// Treatment, meta-learners and policy of an uplift task.
+    pub uplift: Option<crate::uplift::UpliftPlan>,
 }
 
 fn toml_to_param(v: &toml::Value) -> Option<ParamValue> {
@@ -178,6 +234,7 @@ impl Pipeline {
             "binary" => Task::Binary,
             "multiclass" => Task::Multiclass,
             "regression" => Task::Regression,
+            "uplift" => Task::Uplift,
             other => {
                 let hint = promoml_core::did_you_mean(other, Task::NAMES)
                     .map(|s| format!("; did you mean \"{s}\"?"))
@@ -190,6 +247,22 @@ impl Pipeline {
         };
         let seed = spec.pipeline.seed;
         let data = data_plan(&src, &spec, task, seed)?;
+        let uplift = if task == Task::Uplift {
+            Some(crate::uplift::config::build(&src, &spec, registry)?)
+        } else {
+            for (present, key) in [
+                (spec.data.treatment.is_some(), "data.treatment"),
+                (spec.uplift.is_some(), "uplift"),
+                (spec.policy.is_some(), "policy"),
+            ] {
+                if present {
+                    return Err(src.error_at(key, format!("only an uplift task uses `{key}` (task = \"uplift\")")));
+                }
+            }
+            None
+        };
+        // Base models of an uplift task are fitted for the outcome: binary or regression.
+        let model_task = uplift.as_ref().map_or(task, |u| u.outcome);
         let mut cleaners = Vec::new();
         for (i, table) in spec.clean.iter().enumerate() {
             let (kind, settings) = split_kind(&src, table, &format!("clean[{i}]"))?;
@@ -212,10 +285,11 @@ impl Pipeline {
             return Err(src.error_at("search.cv_folds", format!("{} folds: need at least 2", s.cv_folds)));
         }
         let metric = match &s.metric {
-            Some(m) => Metric::from_name(m).map_err(|e| relocate(&src, "search.metric", e))?,
-            None => Metric::default_for(task),
+            // Uplift metrics (qini_auc, ...) were checked with the uplift plan.
+            Some(m) if uplift.is_none() => Metric::from_name(m).map_err(|e| relocate(&src, "search.metric", e))?,
+            _ => Metric::default_for(model_task),
         };
-        if !metric.applies_to(task) {
+        if uplift.is_none() && !metric.applies_to(task) {
             return Err(src.error_at(
                 "search.metric",
                 format!(
@@ -241,13 +315,13 @@ impl Pipeline {
         for (i, m) in spec.models.iter().enumerate() {
             let key = format!("models[{i}]");
             let model = registry.model(&m.kind).map_err(|e| relocate(&src, &format!("{key}.kind"), e))?.clone();
-            if !model.tasks().contains(&task) {
+            if !model.tasks().contains(&model_task) {
                 return Err(src.error_at(
                     &format!("{key}.kind"),
                     format!(
                         "`{}` does not support the {} task (it supports: {})",
                         m.kind,
-                        task.name(),
+                        model_task.name(),
                         model.tasks().iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
                     ),
                 ));
@@ -295,10 +369,28 @@ impl Pipeline {
             candidates.push(Candidate { name, model, fixed: given, space, trials });
         }
         for f in &spec.report.formats {
-            if !["json", "md"].contains(&f.as_str()) {
-                return Err(src.error_at("report.formats", format!("unknown format \"{f}\" (known: json, md)")));
+            if !["json", "md", "html"].contains(&f.as_str()) {
+                return Err(src.error_at("report.formats", format!("unknown format \"{f}\" (known: json, md, html)")));
             }
         }
+        let parallel_trials = s.parallel_trials.unwrap_or(4);
+        if parallel_trials == 0 {
+            return Err(src.error_at("search.parallel_trials", "must be at least 1"));
+        }
+        let pruner = match s.pruner.as_deref().unwrap_or("median") {
+            "median" => Pruner::Median {
+                startup_trials: s.pruner_startup_trials.unwrap_or(5),
+                warmup_folds: s.pruner_warmup_folds.unwrap_or(2),
+            },
+            "none" => Pruner::None,
+            other => {
+                return Err(src.error_at("search.pruner", format!("unknown pruner \"{other}\" (known: median, none)")));
+            }
+        };
+        let ensemble = match &spec.ensemble {
+            None => None,
+            Some(e) => Some(ensemble_plan(&src, e, &candidates)?),
+        };
         Ok(Pipeline {
             name: spec.pipeline.name.clone(),
             task,
@@ -314,11 +406,71 @@ impl Pipeline {
                 cv_folds: s.cv_folds,
                 metric,
                 time_budget,
+                parallel_trials,
+                pruner,
             },
+            ensemble,
+            uplift,
             formats: spec.report.formats.clone(),
             source: src,
         })
     }
+}
+
+fn ensemble_plan(src: &Source, e: &crate::spec::EnsembleSpec, candidates: &[Candidate]) -> Result<EnsemblePlan> {
+    let positive = |key: &str, v: Option<usize>, default: usize| -> Result<usize> {
+        match v {
+            Some(0) => Err(src.error_at(&format!("ensemble.{key}"), "must be at least 1")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        }
+    };
+    let kind = match e.kind.as_str() {
+        "stacking" => {
+            let l2 = e.l2.unwrap_or(1e-3);
+            if !(l2.is_finite() && l2 >= 0.0) {
+                return Err(src.error_at("ensemble.l2", format!("must be a finite number >= 0, not {l2}")));
+            }
+            let layers = positive("layers", e.layers, 1)?;
+            if layers > 2 {
+                return Err(src.error_at("ensemble.layers", format!("1 or 2 layers are supported, not {layers}")));
+            }
+            EnsembleKind::Stacking { l2, layers, layer2_models: positive("layer2_models", e.layer2_models, 3)? }
+        }
+        "greedy" => {
+            for (key, given) in
+                [("l2", e.l2.is_some()), ("layers", e.layers.is_some()), ("layer2_models", e.layer2_models.is_some())]
+            {
+                if given {
+                    return Err(
+                        src.error_at(&format!("ensemble.{key}"), "only a `stacking` ensemble takes this setting")
+                    );
+                }
+            }
+            EnsembleKind::Greedy { size: positive("size", e.size, 50)? }
+        }
+        other => {
+            let hint = promoml_core::did_you_mean(other, ["stacking", "greedy"])
+                .or_else(|| ["stacking", "greedy"].into_iter().find(|k| !other.is_empty() && k.starts_with(other)))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(src.error_at(
+                "ensemble.kind",
+                format!("unknown ensemble kind \"{other}\" (known: stacking, greedy){hint}"),
+            ));
+        }
+    };
+    if matches!(kind, EnsembleKind::Stacking { .. }) && e.size.is_some() {
+        return Err(src.error_at("ensemble.size", "only a `greedy` ensemble takes this setting"));
+    }
+    if candidates.len() < 2 {
+        return Err(src.error_at("ensemble", "an ensemble needs at least two [[models]]"));
+    }
+    let name = e.name.clone().unwrap_or_else(|| "ensemble".into());
+    if candidates.iter().any(|c| c.name == name) {
+        return Err(src.error_at("ensemble.name", format!("a candidate model is already called `{name}`")));
+    }
+    Ok(EnsemblePlan { name, kind, max_members: positive("max_members", e.max_members, 10)? })
 }
 
 /// Re-home a core error at a TOML key: config errors get `prefix.key` and a line:col.
@@ -435,19 +587,22 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
     };
     let source = match (&d.source, &d.path, &d.train, &d.test) {
         (Some(s), None, None, None) => {
-            if s != "synthetic.promotion" {
-                let hint = promoml_core::did_you_mean(s, ["synthetic.promotion"])
+            if s != "synthetic.promotion" && s != "synthetic.price" {
+                let hint = promoml_core::did_you_mean(s, ["synthetic.promotion", "synthetic.price"])
                     .map(|x| format!("; did you mean \"{x}\"?"))
                     .unwrap_or_default();
-                return Err(
-                    src.error_at("data.source", format!("unknown source \"{s}\" (known: synthetic.promotion){hint}"))
-                );
+                return Err(src.error_at(
+                    "data.source",
+                    format!("unknown source \"{s}\" (known: synthetic.promotion, synthetic.price){hint}"),
+                ));
             }
             let rows = d.rows.unwrap_or(5000);
             if rows < 50 {
                 return Err(src.error_at("data.rows", format!("{rows} rows: need at least 50")));
             }
-            DataSource::Synthetic { rows, arms: d.arms.unwrap_or(1).max(1), split: split(&d.split)? }
+            let price = s == "synthetic.price";
+            let arms = d.arms.unwrap_or(if price { 2 } else { 1 }).max(1);
+            DataSource::Synthetic { price, rows, arms, split: split(&d.split)? }
         }
         (None, Some(p), None, None) => DataSource::File { path: file("data.path", p)?, split: split(&d.split)? },
         (None, None, Some(tr), Some(te)) => {

@@ -3,13 +3,19 @@
 
 use crate::cv::{complement, derive_seed, folds};
 use crate::data::{self, class_labels};
-use crate::plan::{Candidate, Pipeline};
+use crate::ensemble;
+use crate::plan::{EnsembleKind, Pipeline};
 use crate::prep::{Prepared, TargetEncoding};
-use promoml_core::{Dataset, Error, FitContext, Metric, Params, Result, Rng};
-use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing, Trial};
-use rand::SeedableRng;
+use crate::search::{self, Best, Fold, params_json, score_all};
+use crate::study::{JsonlStorage, MemoryStorage, StudyHeader, StudyStorage, TRIAL_LOG_VERSION};
+use promoml_core::{Error, FitContext, Metric, Predictions, Result};
+use promoml_report::{
+    DataSummary, EnsembleMember, EnsembleSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing,
+    Trial,
+};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Receives progress while a pipeline runs (the CLI draws bars or logs from it).
@@ -26,23 +32,26 @@ pub trait Observer: Sync {
 pub struct Silent;
 impl Observer for Silent {}
 
-fn to_json(p: &Params) -> BTreeMap<String, serde_json::Value> {
-    p.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null))).collect()
-}
-
-fn score_all(metrics: &[Metric], y: &[f64], pred: &promoml_core::Predictions) -> Result<Scores> {
-    metrics.iter().map(|m| Ok((m.name().to_string(), m.score(y, pred)?))).collect()
-}
-
-struct Best {
-    params: Params,
-    cv: Scores,
-    cv_std: f64,
-    score: f64,
+/// Options of one run that are not part of the pipeline file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Write every trial to this JSON-lines file as it finishes.
+    pub trial_log: Option<PathBuf>,
+    /// Continue the study in `trial_log` instead of starting a new one: logged trials are
+    /// replayed, not refitted.
+    pub resume: bool,
 }
 
 /// Run a pipeline end to end and return its report.
 pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
+    run_with(p, obs, &RunOptions::default())
+}
+
+/// Run a pipeline with [`RunOptions`].
+pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<Report> {
+    if p.task == promoml_core::Task::Uplift {
+        return crate::uplift::runner::run(p, obs);
+    }
     let t0 = Instant::now();
     let deadline = p.search.time_budget.map(|b| t0 + b);
     obs.stage("loading data");
@@ -85,13 +94,13 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         return Err(Error::data(format!("{n} training rows are too few for {k}-fold cross-validation")));
     }
     let fold_rows = folds(n, k, labels.as_deref(), derive_seed(p.seed, &[1]));
-    let fold_data: Vec<(Dataset, Dataset)> = fold_rows
+    let fold_data: Vec<Fold> = fold_rows
         .par_iter()
         .map(|val| {
             let tr = complement(n, val);
             let (prep, ds_tr, _) = Prepared::fit_with(p, &target, loaded.train.take(&tr), loaded.sequences.clone())?;
             let ds_va = prep.transform(loaded.train.take(val), "validation")?;
-            Ok((ds_tr, ds_va))
+            Ok(Fold { train: ds_tr, valid: ds_va, rows: val.clone() })
         })
         .collect::<Result<_>>()?;
     let prepare_s = t_prep.elapsed().as_secs_f64();
@@ -99,24 +108,34 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     let t_search = Instant::now();
     let metric = p.search.metric;
     let metrics = Metric::for_task(p.task);
-    obs.search_started(p.candidates.iter().map(|c| c.trials).sum());
-    let mut trials = Vec::new();
-    let mut bests: Vec<(usize, Best)> = Vec::new();
-    let mut failures = Vec::new();
-    for (ci, cand) in p.candidates.iter().enumerate() {
-        match search_candidate(p, ci, cand, &fold_data, &metrics, deadline, obs, &mut trials) {
-            Ok(best) => bests.push((ci, best)),
-            Err(e) => failures.push(Failure { model: cand.name.clone(), error: e.to_string() }),
-        }
-    }
+    let header = StudyHeader { trial_log_version: TRIAL_LOG_VERSION, pipeline: p.name.clone(), seed: p.seed };
+    let mut storage: Box<dyn StudyStorage> = match (&opts.trial_log, opts.resume) {
+        (Some(path), true) if path.exists() => Box::new(JsonlStorage::resume(path, &header)?),
+        (Some(path), _) => Box::new(JsonlStorage::create(path, &header)?),
+        (None, true) => return Err(Error::data("--resume needs a trial log to continue from")),
+        (None, false) => Box::new(MemoryStorage::default()),
+    };
+    // The ensemble's own fitting is quick next to refits; keep a little time for it.
+    let reserve_s =
+        if p.ensemble.is_some() { 1.0 + 0.02 * p.search.time_budget.map_or(0.0, |b| b.as_secs_f64()) } else { 0.0 };
+    let outcome = search::search(
+        p,
+        &fold_data,
+        n,
+        search::Context { deadline, storage: storage.as_mut(), observer: obs, reserve_s },
+    )?;
+    let search::Outcome { bests, mut failures, trials } = outcome;
     let search_s = t_search.elapsed().as_secs_f64();
 
     let t_refit = Instant::now();
     obs.stage("refitting candidates on all training rows and scoring on test rows");
+    let y_test = test_ds.target("test")?.to_vec();
     let mut leaderboard = Vec::new();
+    // Candidates that refitted, with their best trial and test predictions.
+    let mut refitted: Vec<(usize, Best, Predictions)> = Vec::new();
     for (ci, best) in bests {
         let cand = &p.candidates[ci];
-        let ctx = FitContext { seed: derive_seed(p.seed, &[4, ci as u64]), deadline: None, ..FitContext::new(p.seed) };
+        let ctx = FitContext { seed: derive_seed(p.seed, &[4, ci as u64]), deadline, ..FitContext::new(p.seed) };
         let t = Instant::now();
         let fitted = match cand.model.fit(&train_ds, &best.params, &ctx) {
             Ok(f) => f,
@@ -128,20 +147,34 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         let fit_s = t.elapsed().as_secs_f64();
         let pred = fitted.predict(&test_ds)?;
         pred.check(test_ds.n_rows(), cand.model.kind())?;
-        let test = score_all(&metrics, test_ds.target("test")?, &pred)?;
+        let test = score_all(&metrics, &y_test, &pred)?;
         leaderboard.push((
             best.score,
             LeaderboardEntry {
                 name: cand.name.clone(),
                 kind: cand.model.kind().to_string(),
-                params: to_json(&best.params),
-                cv: best.cv,
+                params: params_json(&best.params),
+                cv: best.cv.clone(),
                 cv_std: best.cv_std,
                 test,
                 fit_s,
                 n_trials: trials.iter().filter(|t: &&Trial| t.model == cand.name).count(),
             },
         ));
+        refitted.push((ci, best, pred));
+    }
+    let mut ensemble_summary = None;
+    if let Some(plan) = &p.ensemble
+        && refitted.len() >= 2
+    {
+        obs.stage("fitting the ensemble on out-of-fold predictions");
+        match fit_ensemble(p, plan, &metrics, &fold_data, n, &mut refitted, &y_test) {
+            Ok((entry, score, summary)) => {
+                leaderboard.push((score, entry));
+                ensemble_summary = Some(summary);
+            }
+            Err(e) => failures.push(Failure { model: plan.name.clone(), error: e.to_string() }),
+        }
     }
     if leaderboard.is_empty() {
         let why: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.model, f.error)).collect();
@@ -152,6 +185,17 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     let leaderboard: Vec<LeaderboardEntry> = leaderboard.into_iter().map(|(_, e)| e).collect();
     let refit_s = t_refit.elapsed().as_secs_f64();
     let final_entry = &leaderboard[0];
+    // ROC, precision-recall and calibration points of the final model's test scores (binary).
+    // Positive class = index 1. (An ensemble final model has no entry in `refitted` yet.)
+    let curves = refitted
+        .iter()
+        .find(|(ci, _, _)| p.task == promoml_core::Task::Binary && p.candidates[*ci].name == final_entry.name)
+        .and_then(|(_, _, pred)| {
+            let labels: Vec<bool> = y_test.iter().map(|&y| y == 1.0).collect();
+            promoml_report::Curves::from_scores(&final_entry.name, &labels, &pred.scores())
+                .map_err(|e| tracing::warn!("no test curves for {}: {e}", final_entry.name))
+                .ok()
+        });
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         promoml_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -176,95 +220,89 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         trials,
         failures,
         timing: Timing { total_s: t0.elapsed().as_secs_f64(), load_s, prepare_s, search_s, refit_s },
+        ensemble: ensemble_summary,
+        curves,
+        // Optional sections (curves, importance, ...) are filled by their own stages.
+        ..Report::default()
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn search_candidate(
+/// Fit the ensemble of the best refitted candidates: out-of-fold predictions of each member,
+/// nested cross-validation of the combiner, then the combiner on all out-of-fold rows applied
+/// to the members' test predictions. Returns the leaderboard entry, its CV score and a summary.
+fn fit_ensemble(
     p: &Pipeline,
-    ci: usize,
-    cand: &Candidate,
-    fold_data: &[(Dataset, Dataset)],
+    plan: &crate::plan::EnsemblePlan,
     metrics: &[Metric],
-    deadline: Option<Instant>,
-    obs: &dyn Observer,
-    trials: &mut Vec<Trial>,
-) -> Result<Best> {
+    fold_data: &[Fold],
+    n: usize,
+    refitted: &mut [(usize, Best, Predictions)],
+    y_test: &[f64],
+) -> Result<(LeaderboardEntry, f64, EnsembleSummary)> {
+    let started = Instant::now();
     let metric = p.search.metric;
-    let mut optimizer = p.search.optimizer.build(p.search.startup_trials);
-    let mut rng = Rng::seed_from_u64(derive_seed(p.seed, &[2, ci as u64]));
-    let mut best: Option<Best> = None;
-    let mut last_error = None;
-    for t in 0..cand.trials {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-        let params = if t == 0 { cand.space.defaults() } else { optimizer.ask(&cand.space, &mut rng) };
-        let started = Instant::now();
-        let per_fold: Result<Vec<Scores>> = fold_data
-            .par_iter()
-            .enumerate()
-            .map(|(f, (tr, va))| {
-                let ctx = FitContext {
-                    seed: derive_seed(p.seed, &[3, ci as u64, t as u64, f as u64]),
-                    deadline,
-                    ..FitContext::new(p.seed)
-                };
-                let fitted = cand.model.fit(tr, &params, &ctx)?;
-                let pred = fitted.predict(va)?;
-                pred.check(va.n_rows(), cand.model.kind())?;
-                score_all(metrics, va.target("validation")?, &pred)
-            })
-            .collect();
-        let seconds = started.elapsed().as_secs_f64();
-        let trial = match per_fold {
-            Ok(folds) => {
-                let fold_scores: Vec<f64> = folds.iter().map(|s| s[metric.name()]).collect();
-                let mean = fold_scores.iter().sum::<f64>() / fold_scores.len() as f64;
-                let sd =
-                    (fold_scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / fold_scores.len() as f64).sqrt();
-                optimizer.tell(&params, Some(if metric.higher_is_better() { -mean } else { mean }));
-                let better = best
-                    .as_ref()
-                    .is_none_or(|b| if metric.higher_is_better() { mean > b.score } else { mean < b.score });
-                if better {
-                    let mut cv = Scores::new();
-                    for m in metrics {
-                        let v: f64 = folds.iter().map(|s| s[m.name()]).sum::<f64>() / folds.len() as f64;
-                        cv.insert(m.name().to_string(), v);
-                    }
-                    best = Some(Best { params: params.clone(), cv, cv_std: sd, score: mean });
-                }
-                Trial {
-                    model: cand.name.clone(),
-                    number: t,
-                    params: to_json(&params),
-                    fold_scores,
-                    score: Some(mean),
-                    seconds,
-                    error: None,
-                }
-            }
-            Err(e) => {
-                optimizer.tell(&params, None);
-                let msg = e.to_string();
-                last_error = Some(e);
-                Trial {
-                    model: cand.name.clone(),
-                    number: t,
-                    params: to_json(&params),
-                    fold_scores: vec![],
-                    score: None,
-                    seconds,
-                    error: Some(msg),
-                }
-            }
-        };
-        obs.trial_done(&trial);
-        trials.push(trial);
+    let mut order: Vec<usize> = (0..refitted.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (refitted[a].1.score, refitted[b].1.score);
+        if metric.higher_is_better() { y.total_cmp(&x) } else { x.total_cmp(&y) }
+    });
+    order.truncate(plan.max_members);
+    for &i in &order {
+        let (ci, best, _) = &mut refitted[i];
+        search::out_of_fold(p, *ci, best, fold_data, n)?;
     }
-    best.ok_or_else(|| {
-        last_error
-            .unwrap_or_else(|| Error::Budget(format!("no trial of `{}` finished within the time budget", cand.name)))
-    })
+    if let EnsembleKind::Stacking { layers, .. } = plan.kind
+        && layers > 1
+    {
+        return Err(Error::config("ensemble.layers", "2-layer stacking is not available yet; use layers = 1"));
+    }
+    let mut y = vec![0.0; n];
+    for f in fold_data {
+        for (r, &i) in f.rows.iter().enumerate() {
+            y[i] = f.valid.target("validation")?[r];
+        }
+    }
+    let oof: Vec<&Predictions> = order.iter().map(|&i| refitted[i].1.oof.as_ref().expect("computed above")).collect();
+    let fold_rows: Vec<Vec<usize>> = fold_data.iter().map(|f| f.rows.clone()).collect();
+    let per_fold = ensemble::nested_cv(plan, p.task, metric, metrics, &oof, &y, &fold_rows)?;
+    let mut cv = Scores::new();
+    for m in metrics {
+        cv.insert(m.name().to_string(), per_fold.iter().map(|s| s[m.name()]).sum::<f64>() / per_fold.len() as f64);
+    }
+    let fold_scores: Vec<f64> = per_fold.iter().map(|s| s[metric.name()]).collect();
+    let score = cv[metric.name()];
+    let cv_std = (fold_scores.iter().map(|v| (v - score).powi(2)).sum::<f64>() / fold_scores.len() as f64).sqrt();
+    let all: Vec<usize> = (0..n).collect();
+    let comb = ensemble::fit(&plan.kind, p.task, metric, &oof, &y, &all)?;
+    let test_preds: Vec<&Predictions> = order.iter().map(|&i| &refitted[i].2).collect();
+    let pred = comb.combine(&test_preds);
+    pred.check(y_test.len(), &plan.name)?;
+    let test = score_all(metrics, y_test, &pred)?;
+    let members: Vec<EnsembleMember> = order
+        .iter()
+        .zip(&comb.weights)
+        .map(|(&i, &w)| EnsembleMember { name: p.candidates[refitted[i].0].name.clone(), weight: w })
+        .collect();
+    let (kind, layers) = match plan.kind {
+        EnsembleKind::Stacking { layers, .. } => ("stacking", layers),
+        EnsembleKind::Greedy { .. } => ("greedy", 1),
+    };
+    let mut params: BTreeMap<String, serde_json::Value> =
+        members.iter().map(|m| (m.name.clone(), serde_json::json!(m.weight))).collect();
+    if !comb.intercepts.is_empty() {
+        params.insert("(intercepts)".into(), serde_json::json!(comb.intercepts));
+    }
+    let entry = LeaderboardEntry {
+        name: plan.name.clone(),
+        kind: format!("ensemble.{kind}"),
+        params,
+        cv,
+        cv_std,
+        test,
+        fit_s: started.elapsed().as_secs_f64(),
+        n_trials: 0,
+    };
+    let summary =
+        EnsembleSummary { name: plan.name.clone(), kind: kind.into(), members, intercepts: comb.intercepts, layers };
+    Ok((entry, score, summary))
 }

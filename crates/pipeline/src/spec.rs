@@ -31,6 +31,35 @@ pub struct PipelineSpec {
     /// `[report]`: output formats.
     #[serde(default)]
     pub report: ReportSpec,
+    /// `[ensemble]`: how the best candidates are combined (absent: no ensemble).
+    pub ensemble: Option<EnsembleSpec>,
+    /// `[uplift]`: meta-learners, metrics and KPIs of an uplift task.
+    pub uplift: Option<crate::uplift::config::UpliftSpec>,
+    /// `[policy]`: values, costs and budget of the promotion policy (uplift tasks).
+    pub policy: Option<crate::uplift::config::PolicySpec>,
+}
+
+/// `[ensemble]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSpec {
+    /// `stacking` (a meta-learner on out-of-fold predictions) or `greedy` (Caruana et al. 2004
+    /// ensemble selection with replacement).
+    pub kind: String,
+    /// Leaderboard name (default `ensemble`).
+    pub name: Option<String>,
+    /// At most this many candidates, best by cross-validation first (default 10).
+    pub max_members: Option<usize>,
+    /// Greedy: selection rounds (default 50).
+    pub size: Option<usize>,
+    /// Stacking: L2 penalty of the meta-learner (default 0.001).
+    pub l2: Option<f64>,
+    /// Stacking: 1, or 2 for a second layer of models that see the original features plus the
+    /// first layer's out-of-fold predictions (default 1).
+    pub layers: Option<usize>,
+    /// Stacking with 2 layers: how many of the best candidates are refitted in layer 2
+    /// (default 3).
+    pub layer2_models: Option<usize>,
 }
 
 /// `[pipeline]`.
@@ -93,6 +122,8 @@ pub struct DataSpec {
     pub missing: Vec<String>,
     /// `[data.events]`: the file is an event log; build one example per entity from it.
     pub events: Option<crate::sequence::EventsSpec>,
+    /// Uplift tasks: `{ column, control, arms }`, the treatment column and its control value.
+    pub treatment: Option<crate::uplift::config::TreatmentSpec>,
 }
 
 /// `[data.split]`.
@@ -165,6 +196,15 @@ pub struct SearchSpec {
     pub metric: Option<String>,
     /// Wall-clock budget of the whole run, in seconds.
     pub time_budget_s: Option<f64>,
+    /// Trials asked together and run in parallel (default 4). A setting, not the core count,
+    /// so that the same seed gives the same trials on every machine.
+    pub parallel_trials: Option<usize>,
+    /// `median` (stop a trial after a fold when it cannot beat the median; the default) or `none`.
+    pub pruner: Option<String>,
+    /// Completed trials of a candidate before the pruner acts (default 5).
+    pub pruner_startup_trials: Option<usize>,
+    /// Folds every trial runs before the pruner may stop it (default 2).
+    pub pruner_warmup_folds: Option<usize>,
 }
 
 impl Default for SearchSpec {
@@ -176,6 +216,10 @@ impl Default for SearchSpec {
             cv_folds: default_folds(),
             metric: None,
             time_budget_s: None,
+            parallel_trials: None,
+            pruner: None,
+            pruner_startup_trials: None,
+            pruner_warmup_folds: None,
         }
     }
 }
@@ -194,7 +238,7 @@ fn default_folds() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
-    /// Files to write: `json` (always written) and `md`.
+    /// Files to write: `json` (always written), `md` and `html` (all three by default).
     #[serde(default = "default_formats")]
     pub formats: Vec<String>,
 }
@@ -206,7 +250,7 @@ impl Default for ReportSpec {
 }
 
 fn default_formats() -> Vec<String> {
-    vec!["json".into(), "md".into()]
+    vec!["json".into(), "md".into(), "html".into()]
 }
 
 /// A pipeline file's text (after `--set` overrides) and where it came from.

@@ -4,6 +4,14 @@
 //! The schema is versioned by [`SCHEMA_VERSION`]; a field is only ever added, never renamed or
 //! removed, within one version. The README documents every field.
 
+pub mod compare;
+pub mod curves;
+pub mod html;
+mod plot;
+
+pub use compare::{Comparison, compare};
+pub use curves::{CalibrationBin, Curves};
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,11 +19,15 @@ use std::fmt::Write as _;
 /// Version of the `report.json` schema written by this crate.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Features listed in report.md's importance table (report.html draws up to
+/// [`html::MAX_IMPORTANCE_BARS`], report.json keeps all).
+pub const MARKDOWN_TOP_FEATURES: usize = 10;
+
 /// Metric name → value.
 pub type Scores = BTreeMap<String, f64>;
 
 /// A whole run's report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Schema version ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
@@ -45,6 +57,79 @@ pub struct Report {
     pub data: DataSummary,
     /// Where the time went.
     pub timing: Timing,
+    /// The ensemble of the best candidates, when `[ensemble]` asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleSummary>,
+    /// ROC, precision–recall and calibration points of the final model on the test rows
+    /// (binary tasks); aggregate points only, no rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curves: Option<Curves>,
+    /// Permutation feature importance of the final model on the test rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_importance: Option<PermutationImportance>,
+    /// Uplift tasks: per-arm test metrics with bootstrap intervals, Qini and uplift curves,
+    /// average treatment effects and campaign KPIs (the README documents the fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<serde_json::Value>,
+    /// Uplift tasks with `[policy]`: the optimised policy's off-policy value next to the
+    /// treat-none, treat-all and random policies, with bootstrap intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
+    /// Extra files written beside `report.json` (name, content), e.g. a policy's
+    /// `assignments.csv`; not part of the JSON.
+    #[serde(skip)]
+    pub files: Vec<(String, String)>,
+}
+
+/// Permutation feature importance: how much the test metric worsens when one feature's values
+/// are shuffled across the test rows (model-agnostic, so it also works for an ensemble).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PermutationImportance {
+    /// The model measured (normally the final model).
+    pub model: String,
+    /// The metric whose drop is measured.
+    pub metric: String,
+    /// Shuffles per feature.
+    pub repeats: usize,
+    /// Features, most important first.
+    pub features: Vec<FeatureImportance>,
+}
+
+/// One feature's permutation importance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureImportance {
+    /// Feature name (after cleaning and feature steps).
+    pub feature: String,
+    /// Mean worsening of the metric over the shuffles (positive = the feature helps),
+    /// oriented so that larger is more important whatever the metric's direction.
+    pub importance: f64,
+    /// Standard deviation of the worsening over the shuffles.
+    pub std: f64,
+}
+
+/// An ensemble of candidates: how it was built and with what weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleSummary {
+    /// Leaderboard name.
+    pub name: String,
+    /// `stacking` or `greedy`.
+    pub kind: String,
+    /// Members with their weights (non-negative), in leaderboard order of the members.
+    pub members: Vec<EnsembleMember>,
+    /// Stacking intercepts (one per class, or one for regression); empty for greedy selection.
+    #[serde(default)]
+    pub intercepts: Vec<f64>,
+    /// Layers of models (1, or 2 when layer 2 refits models on features plus layer-1 predictions).
+    pub layers: usize,
+}
+
+/// One member of an ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleMember {
+    /// Candidate name.
+    pub name: String,
+    /// Its weight.
+    pub weight: f64,
 }
 
 /// One candidate model: its best trial, refitted on all training rows and scored on test.
@@ -85,6 +170,9 @@ pub struct Trial {
     pub seconds: f64,
     /// Why the trial failed, if it did.
     pub error: Option<String>,
+    /// Stopped after `fold_scores.len()` folds by the pruner (its `score` is the mean so far).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pruned: bool,
 }
 
 /// A candidate with no successful trial.
@@ -153,6 +241,14 @@ pub enum ReportError {
         /// Version this build reads.
         expected: u32,
     },
+    /// A plot of report.html could not be drawn.
+    #[error("report.html: cannot draw the {plot} plot: {message}")]
+    Plot {
+        /// Which plot.
+        plot: String,
+        /// The plotting library's message.
+        message: String,
+    },
 }
 
 impl Report {
@@ -165,6 +261,11 @@ impl Report {
             return Err(ReportError::Version { path: path.into(), found, expected: SCHEMA_VERSION });
         }
         serde_json::from_value(v).map_err(|e| ReportError::Invalid { path: path.into(), message: e.to_string() })
+    }
+
+    /// One self-contained HTML page with SVG plots (see [`html`]).
+    pub fn to_html(&self) -> Result<String, ReportError> {
+        html::render(self)
     }
 
     /// Pretty JSON.
@@ -205,7 +306,35 @@ impl Report {
                 let _ = write!(s, " {:.4} |", e.test.get(*m).copied().unwrap_or(f64::NAN));
             }
             let params: Vec<String> = e.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(s, " {:.2} | {} | {} |", e.fit_s, e.n_trials, params.join(", "));
+            let _ = writeln!(s, " {:.2} | {} | {} |", e.fit_s, e.n_trials, params.join(", ").replace('|', "\\|"));
+        }
+        if let Some(e) = &self.ensemble {
+            let _ = writeln!(s, "\n## Ensemble\n");
+            let _ = writeln!(s, "**{}**: {} over {} layer(s).\n", e.name, e.kind, e.layers);
+            let _ = writeln!(s, "| member | weight |\n|---|---|");
+            for m in &e.members {
+                let _ = writeln!(s, "| {} | {:.4} |", m.name, m.weight);
+            }
+            if !e.intercepts.is_empty() {
+                let i: Vec<String> = e.intercepts.iter().map(|v| format!("{v:.4}")).collect();
+                let _ = writeln!(s, "\nStacking intercepts: {}.", i.join(", "));
+            }
+        }
+        if let Some(fi) = &self.feature_importance {
+            let _ = writeln!(s, "\n## Permutation feature importance (test)\n");
+            let _ = writeln!(
+                s,
+                "Worsening of test `{}` of {} when one feature is shuffled ({} shuffles); top {} of {}.\n",
+                fi.metric,
+                fi.model,
+                fi.repeats,
+                fi.features.len().min(MARKDOWN_TOP_FEATURES),
+                fi.features.len()
+            );
+            let _ = writeln!(s, "| feature | importance | sd |\n|---|---|---|");
+            for f in fi.features.iter().take(MARKDOWN_TOP_FEATURES) {
+                let _ = writeln!(s, "| {} | {:.4} | {:.4} |", f.feature, f.importance, f.std);
+            }
         }
         if !self.failures.is_empty() {
             let _ = writeln!(s, "\n## Failed candidates\n");
@@ -264,6 +393,12 @@ mod tests {
             failures: vec![],
             data: DataSummary::default(),
             timing: Timing::default(),
+            ensemble: None,
+            curves: None,
+            feature_importance: None,
+            uplift: None,
+            policy: None,
+            files: vec![],
         }
     }
 
@@ -281,5 +416,55 @@ mod tests {
     fn markdown_has_leaderboard_row() {
         let md = sample().to_markdown();
         assert!(md.contains("| 1 | rf | `forest.random_forest` | 0.9100 ± 0.0100 | 0.9000 |"), "{md}");
+    }
+
+    #[test]
+    fn markdown_shows_ensemble_and_importance_when_present() {
+        let mut r = sample();
+        assert!(!r.to_markdown().contains("## Ensemble"));
+        r.ensemble = Some(EnsembleSummary {
+            name: "ensemble".into(),
+            kind: "greedy".into(),
+            members: vec![
+                EnsembleMember { name: "rf".into(), weight: 0.75 },
+                EnsembleMember { name: "lr".into(), weight: 0.25 },
+            ],
+            intercepts: vec![],
+            layers: 1,
+        });
+        r.feature_importance = Some(PermutationImportance {
+            model: "rf".into(),
+            metric: "roc_auc".into(),
+            repeats: 3,
+            features: (0..12)
+                .map(|i| FeatureImportance { feature: format!("f{i}"), importance: 0.1 / (i + 1) as f64, std: 0.01 })
+                .collect(),
+        });
+        let md = r.to_markdown();
+        assert!(md.contains("| rf | 0.7500 |\n| lr | 0.2500 |"), "{md}");
+        assert!(
+            md.contains("top 10 of 12") && md.contains("| f0 | 0.1000 | 0.0100 |") && !md.contains("| f10 |"),
+            "{md}"
+        );
+        // Optional sections round-trip, and absent ones are not written.
+        assert_eq!(Report::from_json(&r.to_json(), "r.json").unwrap(), r);
+        assert!(!sample().to_json().contains("feature_importance"));
+    }
+
+    #[test]
+    fn committed_baselines_still_load_and_render() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports/baselines");
+        let mut n = 0;
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let path = f.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let r = Report::from_json(&text, &path.display().to_string()).unwrap();
+                assert!(r.to_markdown().contains("## Leaderboard"));
+                assert!(r.to_html().unwrap().contains("<svg"), "{}: no optimisation history plot", path.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "expected the committed baselines in {}", dir.display());
     }
 }
