@@ -76,6 +76,16 @@ fn fit_base(
     part: u64,
     what: &str,
 ) -> Result<Box<dyn FittedModel>> {
+    // The outcome is encoded as numbers; a binary base model needs its two classes declared.
+    let relabelled;
+    let ds = if (task == Task::Binary) == ds.classes.is_empty() {
+        let mut d = ds.clone();
+        d.classes = if task == Task::Binary { vec!["0".into(), "1".into()] } else { vec![] };
+        relabelled = d;
+        &relabelled
+    } else {
+        ds
+    };
     let n = ds.n_rows();
     if task == Task::Binary {
         let y = ds.target(model.kind())?;
