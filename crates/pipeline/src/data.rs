@@ -64,10 +64,12 @@ pub fn class_labels(col: &ColumnData, positive: Option<&str>, task: Task, target
 pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
     let mut sequences = None;
     let (train, test, description) = match &plan.source {
-        DataSource::Synthetic { rows, arms, split } => {
-            let frame = SyntheticPromotion { rows: *rows, arms: *arms, ..Default::default() }.generate()?;
+        DataSource::Synthetic { price, rows, arms, split } => {
+            let frame =
+                SyntheticPromotion { rows: *rows, arms: *arms, price: *price, ..Default::default() }.generate()?;
             let (tr, te) = split_frame(&frame, split, plan, task)?;
-            (tr, te, format!("synthetic.promotion ({rows} rows)"))
+            let name = if *price { "synthetic.price" } else { "synthetic.promotion" };
+            (tr, te, format!("{name} ({rows} rows)"))
         }
         DataSource::File { path, split } if plan.events.is_some() => {
             let events = read_file(path, &plan.read)?;
