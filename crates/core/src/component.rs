@@ -110,6 +110,11 @@ pub trait FittedCleaner: Send + Sync {
     }
     /// Clean rows to predict; never drops a row.
     fn apply_predict(&self, frame: Frame) -> Result<Frame>;
+    /// What the fit decided, for the report (e.g. an anomaly filter's threshold and the training
+    /// rows it drops); `None` for steps with nothing worth reporting.
+    fn summary(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// A feature step (encode, scale, date parts, ...): fitted on the training frame.
@@ -122,6 +127,10 @@ pub trait FeatureExtractor: Send + Sync {
 pub trait FittedFeatures: Send + Sync {
     /// Transform a frame (same number of rows out as in).
     fn transform(&self, frame: Frame) -> Result<Frame>;
+    /// What the fit decided, for the report; `None` for steps with nothing worth reporting.
+    fn summary(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Documentation of one setting of a cleaner or feature step, for `promoml plugins`.
@@ -147,6 +156,13 @@ pub trait StepFactory<T: ?Sized>: Send + Sync {
     fn settings(&self) -> Vec<SettingDoc>;
     /// Build from the settings table (the `kind` key removed). Unknown keys are errors.
     fn build(&self, settings: &serde_json::Value) -> Result<Box<T>>;
+    /// Build with the whole registry at hand, for steps that use other registered components
+    /// (an anomaly filter names any registered detector). Pipelines call this one; the default
+    /// ignores the registry.
+    fn build_with(&self, settings: &serde_json::Value, registry: &crate::Registry) -> Result<Box<T>> {
+        let _ = registry;
+        self.build(settings)
+    }
 }
 
 /// An ask/tell hyper-parameter optimiser. It minimises; callers negate metrics to maximise.
