@@ -8,7 +8,8 @@ use crate::plan::{EnsembleKind, Pipeline};
 use crate::prep::{Prepared, TargetEncoding};
 use crate::search::{self, Best, Fold, params_json, score_all};
 use crate::study::{JsonlStorage, MemoryStorage, StudyHeader, StudyStorage, TRIAL_LOG_VERSION};
-use promoml_core::{Error, FitContext, Metric, Predictions, Result};
+use ndarray::{Array2, Axis};
+use promoml_core::{Dataset, Error, FitContext, Metric, Predictions, Result};
 use promoml_report::{
     DataSummary, EnsembleMember, EnsembleSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing,
     Trial,
@@ -51,6 +52,9 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
 pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<Report> {
     if p.task == promoml_core::Task::Uplift {
         return crate::uplift::runner::run(p, obs);
+    }
+    if p.task == promoml_core::Task::Anomaly {
+        return crate::anomaly::run(p, obs);
     }
     let t0 = Instant::now();
     let deadline = p.search.time_budget.map(|b| t0 + b);
@@ -118,11 +122,15 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     // The ensemble's own fitting is quick next to refits; keep a little time for it.
     let reserve_s =
         if p.ensemble.is_some() { 1.0 + 0.02 * p.search.time_budget.map_or(0.0, |b| b.as_secs_f64()) } else { 0.0 };
+    let layer2_models = match p.ensemble.as_ref().map(|e| &e.kind) {
+        Some(EnsembleKind::Stacking { layers: 2, layer2_models, .. }) => *layer2_models,
+        _ => 0,
+    };
     let outcome = search::search(
         p,
         &fold_data,
         n,
-        search::Context { deadline, storage: storage.as_mut(), observer: obs, reserve_s },
+        search::Context { deadline, storage: storage.as_mut(), observer: obs, reserve_s, layer2_models },
     )?;
     let search::Outcome { bests, mut failures, trials } = outcome;
     let search_s = t_search.elapsed().as_secs_f64();
@@ -168,7 +176,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         && refitted.len() >= 2
     {
         obs.stage("fitting the ensemble on out-of-fold predictions");
-        match fit_ensemble(p, plan, &metrics, &fold_data, n, &mut refitted, &y_test) {
+        match fit_ensemble(p, plan, &metrics, &fold_data, (&train_ds, &test_ds), &mut refitted, &y_test) {
             Ok((entry, score, summary)) => {
                 leaderboard.push((score, entry));
                 ensemble_summary = Some(summary);
@@ -222,6 +230,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         timing: Timing { total_s: t0.elapsed().as_secs_f64(), load_s, prepare_s, search_s, refit_s },
         ensemble: ensemble_summary,
         curves,
+        anomaly: crate::anomaly::steps_section(&full),
         // Optional sections (curves, importance, ...) are filled by their own stages.
         ..Report::default()
     })
@@ -235,11 +244,12 @@ fn fit_ensemble(
     plan: &crate::plan::EnsemblePlan,
     metrics: &[Metric],
     fold_data: &[Fold],
-    n: usize,
+    (train_ds, test_ds): (&Dataset, &Dataset),
     refitted: &mut [(usize, Best, Predictions)],
     y_test: &[f64],
 ) -> Result<(LeaderboardEntry, f64, EnsembleSummary)> {
     let started = Instant::now();
+    let n = train_ds.n_rows();
     let metric = p.search.metric;
     let mut order: Vec<usize> = (0..refitted.len()).collect();
     order.sort_by(|&a, &b| {
@@ -251,18 +261,27 @@ fn fit_ensemble(
         let (ci, best, _) = &mut refitted[i];
         search::out_of_fold(p, *ci, best, fold_data, n)?;
     }
-    if let EnsembleKind::Stacking { layers, .. } = plan.kind
-        && layers > 1
-    {
-        return Err(Error::config("ensemble.layers", "2-layer stacking is not available yet; use layers = 1"));
-    }
     let mut y = vec![0.0; n];
     for f in fold_data {
         for (r, &i) in f.rows.iter().enumerate() {
             y[i] = f.valid.target("validation")?[r];
         }
     }
-    let oof: Vec<&Predictions> = order.iter().map(|&i| refitted[i].1.oof.as_ref().expect("computed above")).collect();
+    let mut names: Vec<String> = order.iter().map(|&i| p.candidates[refitted[i].0].name.clone()).collect();
+    let layer1_oof: Vec<&Predictions> =
+        order.iter().map(|&i| refitted[i].1.oof.as_ref().expect("computed above")).collect();
+    let layer1_test: Vec<&Predictions> = order.iter().map(|&i| &refitted[i].2).collect();
+    let layer2;
+    let (oof, test_preds): (Vec<&Predictions>, Vec<&Predictions>) = match plan.kind {
+        EnsembleKind::Stacking { layers: 2, layer2_models, .. } => {
+            let top: Vec<(usize, &Best)> =
+                order.iter().take(layer2_models).map(|&i| (refitted[i].0, &refitted[i].1)).collect();
+            layer2 = second_layer(p, &top, fold_data, train_ds, test_ds, &names, &layer1_oof, &layer1_test)?;
+            names = top.iter().map(|(ci, _)| format!("{} (layer 2)", p.candidates[*ci].name)).collect();
+            (layer2.iter().map(|l| &l.0).collect(), layer2.iter().map(|l| &l.1).collect())
+        }
+        _ => (layer1_oof, layer1_test),
+    };
     let fold_rows: Vec<Vec<usize>> = fold_data.iter().map(|f| f.rows.clone()).collect();
     let per_fold = ensemble::nested_cv(plan, p.task, metric, metrics, &oof, &y, &fold_rows)?;
     let mut cv = Scores::new();
@@ -274,15 +293,11 @@ fn fit_ensemble(
     let cv_std = (fold_scores.iter().map(|v| (v - score).powi(2)).sum::<f64>() / fold_scores.len() as f64).sqrt();
     let all: Vec<usize> = (0..n).collect();
     let comb = ensemble::fit(&plan.kind, p.task, metric, &oof, &y, &all)?;
-    let test_preds: Vec<&Predictions> = order.iter().map(|&i| &refitted[i].2).collect();
     let pred = comb.combine(&test_preds);
     pred.check(y_test.len(), &plan.name)?;
     let test = score_all(metrics, y_test, &pred)?;
-    let members: Vec<EnsembleMember> = order
-        .iter()
-        .zip(&comb.weights)
-        .map(|(&i, &w)| EnsembleMember { name: p.candidates[refitted[i].0].name.clone(), weight: w })
-        .collect();
+    let members: Vec<EnsembleMember> =
+        names.iter().zip(&comb.weights).map(|(name, &w)| EnsembleMember { name: name.clone(), weight: w }).collect();
     let (kind, layers) = match plan.kind {
         EnsembleKind::Stacking { layers, .. } => ("stacking", layers),
         EnsembleKind::Greedy { .. } => ("greedy", 1),
@@ -305,4 +320,98 @@ fn fit_ensemble(
     let summary =
         EnsembleSummary { name: plan.name.clone(), kind: kind.into(), members, intercepts: comb.intercepts, layers };
     Ok((entry, score, summary))
+}
+
+/// Columns that carry one model's predictions as features for the next layer: the logit of the
+/// positive class (binary), the log-probability of each class (multiclass) or the value.
+fn prediction_columns(name: &str, pred: &Predictions) -> (Vec<String>, Array2<f64>) {
+    const EPS: f64 = 1e-6;
+    match pred {
+        Predictions::Values(v) => (vec![format!("layer1:{name}")], Array2::from_shape_fn((v.len(), 1), |(i, _)| v[i])),
+        Predictions::Proba(a) if a.ncols() == 2 => (
+            vec![format!("layer1:{name}")],
+            Array2::from_shape_fn((a.nrows(), 1), |(i, _)| {
+                let q = a[[i, 1]].clamp(EPS, 1.0 - EPS);
+                (q / (1.0 - q)).ln()
+            }),
+        ),
+        Predictions::Proba(a) => {
+            ((0..a.ncols()).map(|c| format!("layer1:{name}:{c}")).collect(), a.mapv(|q| q.max(EPS).ln()))
+        }
+    }
+}
+
+/// `ds` with the layer-1 predictions of its rows (`rows` of `preds`, or all) appended as features.
+fn with_predictions(ds: &Dataset, names: &[String], preds: &[&Predictions], rows: Option<&[usize]>) -> Dataset {
+    let mut out = ds.clone();
+    let mut x = ds.x.clone();
+    for (name, pred) in names.iter().zip(preds) {
+        let (cols, values) = prediction_columns(name, pred);
+        let values = match rows {
+            Some(r) => values.select(Axis(0), r),
+            None => values,
+        };
+        x = ndarray::concatenate(Axis(1), &[x.view(), values.view()]).expect("same rows");
+        out.feature_names.extend(cols);
+    }
+    out.x = x;
+    out
+}
+
+/// Layer 2 of a stack: each of the `top` candidates, with its best parameters, refitted on the
+/// original features plus the layer-1 out-of-fold predictions, with the same folds. Returns per
+/// model its out-of-fold and its test predictions. Needs cleaners that keep every training row
+/// (so that out-of-fold rows line up with each fold's training rows).
+#[allow(clippy::too_many_arguments)]
+fn second_layer(
+    p: &Pipeline,
+    top: &[(usize, &Best)],
+    fold_data: &[Fold],
+    train_ds: &Dataset,
+    test_ds: &Dataset,
+    names: &[String],
+    oof: &[&Predictions],
+    test: &[&Predictions],
+) -> Result<Vec<(Predictions, Predictions)>> {
+    let n = train_ds.n_rows();
+    let dropped = fold_data.iter().any(|f| f.train.n_rows() + f.rows.len() != n);
+    if dropped || oof.iter().any(|o| o.len() != n) {
+        return Err(Error::config(
+            "ensemble.layers",
+            "2-layer stacking needs cleaners that keep every training row (a cleaner dropped rows); use layers = 1",
+        ));
+    }
+    let folds: Vec<Fold> = fold_data
+        .iter()
+        .map(|f| {
+            let tr = complement(n, &f.rows);
+            Fold {
+                train: with_predictions(&f.train, names, oof, Some(&tr)),
+                valid: with_predictions(&f.valid, names, oof, Some(&f.rows)),
+                rows: f.rows.clone(),
+            }
+        })
+        .collect();
+    let full = with_predictions(train_ds, names, oof, None);
+    let test_x = with_predictions(test_ds, names, test, None);
+    top.iter()
+        .map(|&(ci, best)| {
+            let cand = &p.candidates[ci];
+            let preds: Vec<Predictions> = folds
+                .par_iter()
+                .enumerate()
+                .map(|(f, fold)| {
+                    let ctx =
+                        FitContext { seed: derive_seed(p.seed, &[5, ci as u64, f as u64]), ..FitContext::new(p.seed) };
+                    let pred = cand.model.fit(&fold.train, &best.params, &ctx)?.predict(&fold.valid)?;
+                    pred.check(fold.valid.n_rows(), cand.model.kind())?;
+                    Ok(pred)
+                })
+                .collect::<Result<_>>()?;
+            let ctx = FitContext { seed: derive_seed(p.seed, &[6, ci as u64]), ..FitContext::new(p.seed) };
+            let test_pred = cand.model.fit(&full, &best.params, &ctx)?.predict(&test_x)?;
+            test_pred.check(test_x.n_rows(), cand.model.kind())?;
+            Ok((search::assemble_oof(n, &folds, &preds), test_pred))
+        })
+        .collect()
 }

@@ -80,6 +80,9 @@ pub struct Context<'a> {
     pub observer: &'a dyn crate::run::Observer,
     /// Extra seconds to keep free after the search (ensemble fitting), on top of refits.
     pub reserve_s: f64,
+    /// Candidates refitted again in a second stacking layer (0 without one): each costs a CV
+    /// and a refit more.
+    pub layer2_models: usize,
 }
 
 /// Parameters as JSON values (how trials are reported and stored).
@@ -319,9 +322,12 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
     // (a fold's time scaled to the full training split) plus the ensemble.
     let k = folds.len().max(2) as f64;
     let reserve = |states: &[State]| -> f64 {
-        let refits: f64 =
-            states.iter().filter_map(|s| s.best.as_ref()).map(|b| b.fold_seconds * k / (k - 1.0) * 1.2).sum();
-        refits + ctx.reserve_s
+        let per_fold: Vec<f64> = states.iter().filter_map(|s| s.best.as_ref()).map(|b| b.fold_seconds).collect();
+        let refits: f64 = per_fold.iter().map(|s| s * k / (k - 1.0) * 1.2).sum();
+        let slowest = per_fold.iter().copied().fold(0.0, f64::max);
+        // Layer 2: folds run two at a time, then a refit; priced at the slowest candidate.
+        let layer2 = ctx.layer2_models.min(per_fold.len()) as f64 * slowest * 1.2 * ((k / 2.0).ceil() + 1.5);
+        refits + layer2 + ctx.reserve_s
     };
     while !out_of_time {
         let mut progressed = false;

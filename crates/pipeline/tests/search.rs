@@ -189,6 +189,22 @@ fn ensemble_is_on_the_leaderboard_with_nested_cv_and_weights() {
 }
 
 #[test]
+fn two_layer_stack_refits_the_best_models_on_layer_one_predictions() {
+    let extra = format!("{SEARCH}\n[ensemble]\nkind = \"stacking\"\nlayers = 2\nlayer2_models = 2\n");
+    let p = pipeline(&extra, &["search.trials=3"]);
+    let r = run(&p, &RunOptions::default());
+    let s = r.ensemble.as_ref().unwrap();
+    assert_eq!(s.layers, 2);
+    let names: Vec<&str> = s.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.iter().all(|n| n.ends_with("(layer 2)")), "{names:?}");
+    let e = r.leaderboard.iter().find(|e| e.name == "ensemble").unwrap();
+    assert!(e.test["roc_auc"] > 0.6, "{:?}", e.test);
+    // Deterministic like everything else.
+    assert_eq!(numbers(&r), numbers(&run(&p, &RunOptions::default())));
+}
+
+#[test]
 fn bad_ensemble_settings_are_located() {
     let set: Vec<String> = vec![];
     let text = format!("{BASE}\n[ensemble]\nkind = \"stack\"\n");
