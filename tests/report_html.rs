@@ -56,6 +56,7 @@ struct Rendered {
 /// Open `page` in headless Chromium and return the DOM after load.
 fn dump_dom(chromium: &Path, page: &Path) -> String {
     let profile = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (profile.path().join("dom.html"), profile.path().join("stderr.txt"));
     let mut child = Command::new(chromium)
         .args([
             "--headless",
@@ -68,29 +69,28 @@ fn dump_dom(chromium: &Path, page: &Path) -> String {
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("--dump-dom")
         .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Files, not pipes: the DOM is larger than a pipe's buffer.
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium.display()));
     let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if started.elapsed() > Duration::from_secs(120) {
             let _ = child.kill();
             panic!("{} did not finish rendering {} within 120 s", chromium.display(), page.display());
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    };
+    let dom = std::fs::read_to_string(&out_path).unwrap_or_default();
     assert!(
-        out.status.success() && dom.contains("PROBE-END"),
-        "chromium failed on {} (status {}):\n{}\n{}",
+        status.success() && dom.contains("PROBE-END"),
+        "chromium failed on {} (status {status}):\n{}\n{}",
         page.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&err_path).unwrap_or_default(),
         dom.chars().take(2000).collect::<String>()
     );
     dom

@@ -1,10 +1,11 @@
 //! `report.html`: one self-contained file (inline CSS and inline SVG; no script, no link, no
 //! image, nothing fetched) with the tables of `report.md` and plots: ROC, precision–recall and
 //! calibration of the final model on test, the optimisation history of every candidate,
-//! permutation feature importance, and the ensemble's weights.
+//! permutation feature importance, the ensemble's weights, and for uplift tasks the Qini and
+//! uplift curves of every arm and the policies' value against the share of customers treated.
 
 use crate::plot::{self, Bar, PALETTE, REFERENCE, Series, Style, XyChart};
-use crate::{Report, ReportError};
+use crate::{Report, ReportError, uplift_view};
 use plotters::chart::SeriesLabelPosition;
 use std::fmt::Write as _;
 
@@ -86,6 +87,7 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
 
     leaderboard(&mut h, r);
     ensemble(&mut h, r)?;
+    uplift(&mut h, r)?;
 
     let mut figures = Vec::new();
     if let Some(c) = &r.curves {
@@ -202,6 +204,15 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
 
     history(&mut h, r)?;
 
+    if let Some(a) = &r.anomaly {
+        let pretty = serde_json::to_string_pretty(a).unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<h2>Anomaly detection</h2>\n<details><summary>The report's <code>anomaly</code> section</summary><pre>{}</pre></details>",
+            escape(&pretty)
+        );
+    }
+
     if !r.failures.is_empty() {
         let _ = writeln!(h, "<h2>Failed candidates</h2>\n<ul>");
         for f in &r.failures {
@@ -281,6 +292,45 @@ fn leaderboard(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</table></div>\n");
+}
+
+fn table(h: &mut String, head: &[String], rows: &[Vec<String>]) {
+    h.push_str("<div class=\"wide\"><table><tr>");
+    for c in head {
+        let _ = write!(h, "<th>{}</th>", escape(c));
+    }
+    h.push_str("</tr>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for c in row {
+            let _ = write!(h, "<td>{}</td>", escape(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table></div>\n");
+}
+
+/// Uplift tasks: per-arm metrics, Qini and uplift curves; policy values against share treated.
+fn uplift(h: &mut String, r: &Report) -> Result<(), ReportError> {
+    if let Some(u) = &r.uplift {
+        let _ = writeln!(h, "<h2>Uplift (test)</h2>");
+        let (head, rows) = uplift_view::arm_table(u);
+        table(h, &head, &rows);
+        let mut figures = Vec::new();
+        for (name, c, caption) in uplift_view::curve_charts(u) {
+            figures.push(Figure { svg: chart(&name, &c)?, caption });
+        }
+        push_figures(h, &figures);
+    }
+    if let Some(p) = &r.policy {
+        let _ = writeln!(h, "<h2>Policy (test)</h2>");
+        let (head, rows) = uplift_view::policy_table(p);
+        table(h, &head, &rows);
+        if let Some((c, caption)) = uplift_view::value_vs_budget(p) {
+            push_figures(h, &[Figure { svg: chart("policy value", &c)?, caption }]);
+        }
+    }
+    Ok(())
 }
 
 fn ensemble(h: &mut String, r: &Report) -> Result<(), ReportError> {
@@ -464,6 +514,22 @@ mod tests {
         assert!(html.contains("rf (AUC 0.900)"));
         assert!(html.contains("PageValues"));
         assert!(html.contains("rf: 3 trial(s), 2 complete, 0 pruned, 1 failed; best cv roc_auc 0.9100."), "{html}");
+    }
+
+    #[test]
+    fn uplift_and_policy_sections_are_drawn() {
+        let (u, p) = crate::uplift_view::tests::sample();
+        let mut r = sample();
+        r.curves = None;
+        r.feature_importance = None;
+        r.trials.clear();
+        r.uplift = Some(u);
+        r.policy = Some(p);
+        let html = render(&r).unwrap();
+        // Qini and uplift curves of one arm, policy value vs share treated.
+        assert_eq!(html.matches("<svg").count(), 3, "{html}");
+        assert!(html.contains("<h2>Uplift (test)</h2>") && html.contains("0.0500 [0.0100, 0.0900]"));
+        assert!(html.contains("Policy value vs share treated (test)"));
     }
 
     #[test]

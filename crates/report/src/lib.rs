@@ -8,6 +8,7 @@ pub mod compare;
 pub mod curves;
 pub mod html;
 mod plot;
+mod uplift_view;
 
 pub use compare::{Comparison, compare};
 pub use curves::{CalibrationBin, Curves};
@@ -75,6 +76,11 @@ pub struct Report {
     /// treat-none, treat-all and random policies, with bootstrap intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<serde_json::Value>,
+    /// Anomaly detection: for `task = "anomaly"` the protocol, label and each detector's
+    /// threshold, flagged rows and score quantiles; for any task, what `anomaly.*` steps did
+    /// (scores, thresholds, dropped or corrupted training rows). The README documents the fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<serde_json::Value>,
     /// Extra files written beside `report.json` (name, content), e.g. a policy's
     /// `assignments.csv`; not part of the JSON.
     #[serde(skip)]
@@ -320,6 +326,20 @@ impl Report {
                 let _ = writeln!(s, "\nStacking intercepts: {}.", i.join(", "));
             }
         }
+        let md_table = |s: &mut String, (head, rows): (Vec<String>, Vec<Vec<String>>)| {
+            let _ = writeln!(s, "| {} |\n|{}", head.join(" | "), "---|".repeat(head.len()));
+            for r in rows {
+                let _ = writeln!(s, "| {} |", r.join(" | ").replace('\n', " "));
+            }
+        };
+        if let Some(u) = &self.uplift {
+            let _ = writeln!(s, "\n## Uplift (test)\n");
+            md_table(&mut s, uplift_view::arm_table(u));
+        }
+        if let Some(p) = &self.policy {
+            let _ = writeln!(s, "\n## Policy (test)\n");
+            md_table(&mut s, uplift_view::policy_table(p));
+        }
         if let Some(fi) = &self.feature_importance {
             let _ = writeln!(s, "\n## Permutation feature importance (test)\n");
             let _ = writeln!(
@@ -393,12 +413,8 @@ mod tests {
             failures: vec![],
             data: DataSummary::default(),
             timing: Timing::default(),
-            ensemble: None,
-            curves: None,
-            feature_importance: None,
-            uplift: None,
-            policy: None,
-            files: vec![],
+            // Optional sections: none (tests below set the ones they check).
+            ..Default::default()
         }
     }
 
