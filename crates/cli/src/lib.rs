@@ -14,8 +14,14 @@ use std::process::ExitCode;
 pub type RegisterFn = fn(&mut Registry);
 
 /// The plugins built into the stock `promoml` binary, in registration order.
-pub const DEFAULT_PLUGINS: &[RegisterFn] =
-    &[promoml_pipeline::register, promoml_smartcore::register, promoml_linfa::register, promoml_forest::register];
+pub const DEFAULT_PLUGINS: &[RegisterFn] = &[
+    promoml_pipeline::register,
+    promoml_smartcore::register,
+    promoml_linfa::register,
+    promoml_forest::register,
+    promoml_anomaly::register,
+    promoml_gbm::register,
+];
 
 /// A registry with the stock plugins and then `extra`.
 pub fn registry_with(extra: &[RegisterFn]) -> Registry {

@@ -136,6 +136,7 @@ fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> 
             }
             (crate::cv::complement(n, &te), te)
         }
+        SplitRule::All => ((0..n).collect(), (0..n).collect()),
         SplitRule::Random { test_fraction, seed } => holdout(n, *test_fraction, None, *seed),
         SplitRule::Stratified { test_fraction, seed } => {
             let col = &frame.require(&plan.target, "target")?.data;
@@ -154,6 +155,10 @@ fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> 
 
 fn check(train: &Frame, test: &Frame, plan: &DataPlan, task: Task) -> Result<()> {
     let target = &plan.target;
+    if task == Task::Anomaly && target.is_empty() {
+        // No label column: nothing to check but the features.
+        return check_columns(train, target);
+    }
     let y = &train.require(target, "target")?.data;
     test.require(target, "target (in the test rows)")?;
     let missing = y.missing_count();
@@ -173,6 +178,10 @@ fn check(train: &Frame, test: &Frame, plan: &DataPlan, task: Task) -> Result<()>
     if task.is_classification() {
         class_labels(y, plan.positive.as_deref(), task, target)?;
     }
+    check_columns(train, target)
+}
+
+fn check_columns(train: &Frame, target: &str) -> Result<()> {
     for c in train.columns() {
         if c.name != *target && c.data.missing_count() == c.data.len() {
             return Err(Error::data(format!(

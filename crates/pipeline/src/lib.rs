@@ -5,6 +5,7 @@
 //! features on training rows only, search each candidate with K-fold cross-validation, refit the
 //! best trial on all training rows and score it once on the test rows.
 
+pub mod anomaly;
 pub mod clean;
 pub mod cv;
 pub mod data;

@@ -90,6 +90,9 @@ pub enum SplitRule {
         /// When set, this integer column's value replaces the row number.
         column: Option<String>,
     },
+    /// No split: every row is fitted on and scored (`kind = "none"`; anomaly tasks only, whose
+    /// detectors never see the label: the unsupervised protocol of ODDS/PyOD benchmarks).
+    All,
 }
 
 /// The validated `[data]` section.
@@ -203,6 +206,8 @@ pub struct Pipeline {
     pub ensemble: Option<EnsemblePlan>,
     /// Treatment, meta-learners and policy of an uplift task.
     pub uplift: Option<crate::uplift::UpliftPlan>,
+    /// The detectors of an anomaly task.
+    pub anomaly: Option<crate::anomaly::AnomalyPlan>,
 }
 
 fn toml_to_param(v: &toml::Value) -> Option<ParamValue> {
@@ -235,6 +240,7 @@ impl Pipeline {
             "multiclass" => Task::Multiclass,
             "regression" => Task::Regression,
             "uplift" => Task::Uplift,
+            "anomaly" => Task::Anomaly,
             other => {
                 let hint = promoml_core::did_you_mean(other, Task::NAMES)
                     .map(|s| format!("; did you mean \"{s}\"?"))
@@ -267,14 +273,16 @@ impl Pipeline {
         for (i, table) in spec.clean.iter().enumerate() {
             let (kind, settings) = split_kind(&src, table, &format!("clean[{i}]"))?;
             let factory = registry.cleaner(&kind).map_err(|e| relocate(&src, &format!("clean[{i}].kind"), e))?;
-            let step = factory.build(&settings).map_err(|e| relocate(&src, &format!("clean[{i}]"), e))?;
+            let step =
+                factory.build_with(&settings, registry).map_err(|e| relocate(&src, &format!("clean[{i}]"), e))?;
             cleaners.push(Step { kind, step });
         }
         let mut features = Vec::new();
         for (i, table) in spec.features.iter().enumerate() {
             let (kind, settings) = split_kind(&src, table, &format!("features[{i}]"))?;
             let factory = registry.feature(&kind).map_err(|e| relocate(&src, &format!("features[{i}].kind"), e))?;
-            let step = factory.build(&settings).map_err(|e| relocate(&src, &format!("features[{i}]"), e))?;
+            let step =
+                factory.build_with(&settings, registry).map_err(|e| relocate(&src, &format!("features[{i}]"), e))?;
             features.push(Step { kind, step });
         }
         let s = &spec.search;
@@ -311,8 +319,10 @@ impl Pipeline {
         if spec.models.is_empty() {
             return Err(src.error_at("models", "no [[models]]: add at least one candidate (see `promoml plugins`)"));
         }
+        // An anomaly task's [[models]] name detectors, planned by the anomaly runner.
+        let anomaly = if task == Task::Anomaly { Some(crate::anomaly::plan(&src, &spec, registry)?) } else { None };
         let mut candidates: Vec<Candidate> = Vec::new();
-        for (i, m) in spec.models.iter().enumerate() {
+        for (i, m) in spec.models.iter().enumerate().filter(|_| anomaly.is_none()) {
             let key = format!("models[{i}]");
             let model = registry.model(&m.kind).map_err(|e| relocate(&src, &format!("{key}.kind"), e))?.clone();
             if !model.tasks().contains(&model_task) {
@@ -411,6 +421,7 @@ impl Pipeline {
             },
             ensemble,
             uplift,
+            anomaly,
             formats: spec.report.formats.clone(),
             source: src,
         })
@@ -537,7 +548,9 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
     let base = &src.path;
     let split = |s: &Option<crate::spec::SplitSpec>| -> Result<SplitRule> {
         let Some(s) = s else {
-            return Ok(if task.is_classification() {
+            return Ok(if task == Task::Anomaly {
+                SplitRule::All
+            } else if task.is_classification() {
                 SplitRule::Stratified { test_fraction: 0.2, seed }
             } else {
                 SplitRule::Random { test_fraction: 0.2, seed }
@@ -555,6 +568,8 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
                 SplitRule::Stratified { test_fraction: frac, seed: s.seed.unwrap_or(seed) }
             }
             "stratified" => return Err(src.error_at("data.split.kind", "stratified splits need a classification task")),
+            "none" if task == Task::Anomaly => SplitRule::All,
+            "none" => return Err(src.error_at("data.split.kind", "only anomaly tasks fit and score the same rows")),
             "modulo" => {
                 let m = s.modulo.unwrap_or(5);
                 let r = s.remainder.unwrap_or(m.saturating_sub(1));
@@ -635,7 +650,8 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
             ));
         }
     };
-    if d.target.trim().is_empty() {
+    // An anomaly task's `target` is an optional label column, used only to score detectors.
+    if d.target.trim().is_empty() && task != Task::Anomaly {
         return Err(src.error_at("data.target", "the target column name is empty"));
     }
     if let Some(c) = d.split.as_ref().and_then(|s| s.column.as_ref())

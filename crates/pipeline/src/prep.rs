@@ -114,6 +114,14 @@ impl Prepared {
         &self.feature_names
     }
 
+    /// What the fitted cleaners and feature steps reported about their fit (e.g. an anomaly
+    /// filter's threshold and dropped rows), in pipeline order; steps with nothing to say are
+    /// left out.
+    pub fn step_summaries(&self) -> Vec<serde_json::Value> {
+        let cleaners = self.cleaners.iter().filter_map(|c| c.summary());
+        cleaners.chain(self.features.iter().filter_map(|f| f.summary())).collect()
+    }
+
     fn encode(&self, frame: &Frame, what: &str) -> Result<Dataset> {
         let n = frame.n_rows();
         let mut x = Array2::zeros((n, self.feature_names.len()));

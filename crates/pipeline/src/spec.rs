@@ -99,7 +99,9 @@ pub struct DataSpec {
     pub train: Option<String>,
     /// Test file (with `train`).
     pub test: Option<String>,
-    /// The column to predict.
+    /// The column to predict (for `task = "anomaly"`: an optional label column that only scores
+    /// the detectors).
+    #[serde(default)]
     pub target: String,
     /// For binary targets: the label of the positive class.
     pub positive: Option<String>,

@@ -634,8 +634,9 @@ impl Cleaner for CorruptSettings {
             frame.set(c, ColumnData::Numeric(v))?;
         }
         let mut flipped = 0usize;
+        // An anomaly task removes its label before cleaning: nothing to flip then.
         if self.flip_labels
-            && let Some(target) = &ctx.target
+            && let Some(target) = ctx.target.as_ref().filter(|t| train.column(t).is_some())
         {
             let data = train.require(target, "target")?.data.clone();
             let flipped_data = flip(&data, &rows, target)?;

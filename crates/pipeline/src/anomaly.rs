@@ -1,0 +1,285 @@
+//! `task = "anomaly"`: every `[[models]]` entry names a registered anomaly detector. Each is
+//! fitted on the prepared training rows with the label column removed, scores the test rows,
+//! and becomes a leaderboard entry named after its kind. A label column (`data.target`, optional)
+//! only scores the detectors (ROC-AUC, PR-AUC, precision at the contamination share); nothing is
+//! fitted on it. With no `[data.split]` (or `kind = "none"`) every row is fitted on and scored,
+//! the unsupervised protocol of the ODDS/PyOD benchmarks.
+//!
+//! Also here: [`steps_section`], the report section of `anomaly.*` cleaners and feature steps in
+//! any task.
+
+use crate::cv::derive_seed;
+use crate::data::{self, class_labels};
+use crate::plan::{Pipeline, SplitRule};
+use crate::prep::{Prepared, TargetEncoding};
+use crate::run::Observer;
+use crate::spec::{PipelineSpec, Source};
+use promoml_core::metrics::{average_precision, precision_at_k, roc_auc};
+use promoml_core::{AnomalyDetector, ColumnData, Error, FitContext, ParamValue, Params, Registry, Result, Task};
+use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One detector of an anomaly task.
+pub struct DetectorCandidate {
+    /// Leaderboard name (the kind unless `name` is given).
+    pub name: String,
+    /// The detector kind.
+    pub detector: Arc<dyn AnomalyDetector>,
+    /// Validated parameters (defaults filled in).
+    pub params: Params,
+}
+
+/// The detectors of an anomaly task, in declaration order.
+pub struct AnomalyPlan {
+    /// Detectors to fit.
+    pub detectors: Vec<DetectorCandidate>,
+}
+
+fn toml_param(v: &toml::Value) -> Option<ParamValue> {
+    Some(match v {
+        toml::Value::Integer(i) => ParamValue::Int(*i),
+        toml::Value::Float(f) => ParamValue::Float(*f),
+        toml::Value::Boolean(b) => ParamValue::Bool(*b),
+        toml::Value::String(s) => ParamValue::Str(s.clone()),
+        _ => return None,
+    })
+}
+
+/// Resolve the `[[models]]` of an anomaly task as detectors.
+pub fn plan(src: &Source, spec: &PipelineSpec, registry: &Registry) -> crate::Result<AnomalyPlan> {
+    let mut detectors: Vec<DetectorCandidate> = Vec::new();
+    for (i, m) in spec.models.iter().enumerate() {
+        let key = format!("models[{i}]");
+        let detector = registry.detector(&m.kind).map_err(|e| match e {
+            Error::Config { message, .. } => src.error_at(&format!("{key}.kind"), message),
+            other => src.error_at(&format!("{key}.kind"), other.to_string()),
+        })?;
+        if !m.search.is_empty() || m.trials.is_some() {
+            return Err(src.error_at(
+                &format!("{key}.search"),
+                "anomaly detectors are not searched (there is no label to search on): fix their `params`",
+            ));
+        }
+        let mut given = Params::new();
+        for (k, v) in &m.params {
+            let pv = toml_param(v)
+                .ok_or_else(|| src.error_at(&format!("{key}.params.{k}"), "expected a number, string or bool"))?;
+            given.insert(k.clone(), pv);
+        }
+        let params = detector.space().resolve(&given, &format!("{key}.params")).map_err(|e| match e {
+            Error::Config { key, message } => src.error_at(&key, message),
+            other => src.error_at(&key, other.to_string()),
+        })?;
+        let name = m.name.clone().unwrap_or_else(|| m.kind.clone());
+        if detectors.iter().any(|d| d.name == name) {
+            return Err(
+                src.error_at(&format!("{key}.kind"), format!("two detectors are called `{name}`: give one a `name`"))
+            );
+        }
+        detectors.push(DetectorCandidate { name, detector: detector.clone(), params });
+    }
+    Ok(AnomalyPlan { detectors })
+}
+
+/// The report section of `anomaly.*` steps in a non-anomaly run (`None` when there are none).
+pub fn steps_section(prepared: &Prepared) -> Option<Value> {
+    let steps = prepared.step_summaries();
+    (!steps.is_empty()).then(|| json!({ "steps": steps }))
+}
+
+/// Quantiles of scores, for the report.
+fn quantiles(scores: &[f64]) -> Value {
+    let mut s = scores.to_vec();
+    s.sort_by(f64::total_cmp);
+    let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
+    json!({ "min": q(0.0), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": q(1.0) })
+}
+
+/// 0/1 labels of the label column (1 = abnormal: `data.positive`, else the last class in sorted
+/// order, i.e. `1` of a 0/1 column).
+fn labels(col: &ColumnData, p: &Pipeline, what: &str) -> Result<Vec<f64>> {
+    let target = &p.data.target;
+    let classes = class_labels(col, p.data.positive.as_deref(), Task::Binary, target)
+        .map_err(|e| Error::data(format!("label column `{target}` in the {what} rows: {e}")))?;
+    (0..col.len())
+        .map(|i| {
+            let v = col.value_string(i).ok_or_else(|| {
+                Error::data(format!("label `{target}` is missing in {what} row {} (labels score detectors)", i + 1))
+            })?;
+            Ok(if v == classes[1] { 1.0 } else { 0.0 })
+        })
+        .collect()
+}
+
+/// Run an anomaly task.
+pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
+    let plan = p.anomaly.as_ref().ok_or_else(|| Error::config("pipeline.task", "an anomaly task without detectors"))?;
+    let t0 = Instant::now();
+    obs.stage("loading data");
+    let mut loaded = data::load(&p.data, p.task)?;
+    let load_s = t0.elapsed().as_secs_f64();
+
+    let t_prep = Instant::now();
+    obs.stage("preparing features (label removed)");
+    let label = &p.data.target;
+    let (y_test, class_counts) = if label.is_empty() {
+        (None, BTreeMap::new())
+    } else {
+        let train_col = loaded.train.remove(label).map(|c| c.data);
+        let test_col = loaded.test.remove(label).ok_or_else(|| Error::data(format!("no label column `{label}`")))?;
+        let y = labels(&test_col.data, p, "test")?;
+        let mut counts = BTreeMap::new();
+        if let Some(c) = train_col {
+            for i in 0..c.len() {
+                *counts.entry(c.value_string(i).unwrap_or_else(|| "(missing)".into())).or_insert(0) += 1;
+            }
+        }
+        (Some(y), counts)
+    };
+    // The label is gone from the frames; the encoding's column names nothing they contain.
+    let target = TargetEncoding { column: label.clone(), task: Task::Anomaly, classes: vec![] };
+    let n_train = loaded.train.n_rows();
+    let (prepared, train_ds, dropped) = Prepared::fit_with(p, &target, loaded.train.clone(), loaded.sequences.clone())?;
+    let test_ds = prepared.transform(loaded.test.clone(), "test")?;
+    let prepare_s = t_prep.elapsed().as_secs_f64();
+
+    let t_fit = Instant::now();
+    let mut leaderboard: Vec<(f64, LeaderboardEntry)> = Vec::new();
+    let mut failures = Vec::new();
+    let mut detectors_section = Vec::new();
+    for (i, cand) in plan.detectors.iter().enumerate() {
+        obs.stage(&format!("fitting {}", cand.name));
+        let ctx = FitContext { seed: derive_seed(p.seed, &[6, i as u64]), ..FitContext::new(p.seed) };
+        let t = Instant::now();
+        let fitted = match cand.detector.fit(&train_ds.x, &cand.params, &ctx) {
+            Ok(f) => f,
+            Err(e) => {
+                failures.push(Failure { model: cand.name.clone(), error: e.to_string() });
+                continue;
+            }
+        };
+        let fit_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let scored = fitted.score(&train_ds.x).and_then(|tr| Ok((tr, fitted.score(&test_ds.x)?)));
+        let (train_scores, test_scores) = match scored {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(Failure { model: cand.name.clone(), error: format!("scoring: {e}") });
+                continue;
+            }
+        };
+        let score_s = t.elapsed().as_secs_f64();
+        if let Some(k) = test_scores.iter().position(|s| !s.is_finite()) {
+            failures.push(Failure {
+                model: cand.name.clone(),
+                error: format!("score of test row {} is not finite", k + 1),
+            });
+            continue;
+        }
+        // Threshold: the training scores' (1 - contamination) quantile, as PyOD draws it.
+        let contamination = match cand.params.get("contamination") {
+            Some(ParamValue::Float(c)) => Some(*c),
+            _ => None,
+        };
+        let mut sorted = train_scores.clone();
+        sorted.sort_by(f64::total_cmp);
+        let threshold = contamination.map(|c| {
+            let pos = ((1.0 - c) * (sorted.len() - 1) as f64).clamp(0.0, (sorted.len() - 1) as f64);
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        });
+        let flagged = threshold.map(|t| test_scores.iter().filter(|&&s| s > t).count());
+        let mut test = Scores::new();
+        if let Some(y) = &y_test {
+            test.insert("roc_auc".into(), roc_auc(y, &test_scores)?);
+            test.insert("pr_auc".into(), average_precision(y, &test_scores)?);
+            let share = contamination.unwrap_or_else(|| y.iter().sum::<f64>() / y.len() as f64);
+            let k = ((share * y.len() as f64).round() as usize).clamp(1, y.len());
+            test.insert("precision_at_contamination".into(), precision_at_k(y, &test_scores, k)?);
+        }
+        detectors_section.push(json!({
+            "name": cand.name,
+            "kind": cand.detector.kind(),
+            "contamination": contamination,
+            "threshold": threshold,
+            "flagged_test_rows": flagged,
+            "score_s": score_s,
+            "train_scores": quantiles(&train_scores),
+            "test_scores": quantiles(&test_scores),
+        }));
+        let params =
+            cand.params.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null))).collect();
+        let rank = test.get("roc_auc").copied().unwrap_or(0.0);
+        leaderboard.push((
+            rank,
+            LeaderboardEntry {
+                name: cand.name.clone(),
+                kind: cand.detector.kind().to_string(),
+                params,
+                cv: Scores::new(),
+                cv_std: 0.0,
+                test,
+                fit_s,
+                n_trials: 1,
+            },
+        ));
+    }
+    if leaderboard.is_empty() {
+        let why: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.model, f.error)).collect();
+        return Err(Error::data(format!("no detector could be fitted:\n  {}", why.join("\n  "))));
+    }
+    // With labels, best test ROC-AUC first (stable: ties keep declaration order); without,
+    // declaration order.
+    leaderboard.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let leaderboard: Vec<LeaderboardEntry> = leaderboard.into_iter().map(|(_, e)| e).collect();
+    let search_s = t_fit.elapsed().as_secs_f64();
+    let all_rows = matches!(
+        &p.data.source,
+        crate::plan::DataSource::File { split: SplitRule::All, .. }
+            | crate::plan::DataSource::Synthetic { split: SplitRule::All, .. }
+    );
+    let protocol = if all_rows {
+        "unsupervised: detectors fitted on every row without the label, scored on the same rows"
+    } else {
+        "detectors fitted on the training rows without the label, scored on the test rows"
+    };
+    let mut section = json!({
+        "protocol": protocol,
+        "label": (!label.is_empty()).then(|| label.clone()),
+        "detectors": detectors_section,
+    });
+    let steps = prepared.step_summaries();
+    if !steps.is_empty() {
+        section["steps"] = json!(steps);
+    }
+    let final_entry = &leaderboard[0];
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        promoml_version: env!("CARGO_PKG_VERSION").to_string(),
+        pipeline: p.name.clone(),
+        task: p.task.name().to_string(),
+        seed: p.seed,
+        metric: "roc_auc".into(),
+        higher_is_better: true,
+        final_model: final_entry.name.clone(),
+        test: final_entry.test.clone(),
+        data: DataSummary {
+            source: loaded.description.clone(),
+            train_rows: n_train,
+            test_rows: loaded.test.n_rows(),
+            dropped_train_rows: dropped,
+            columns: loaded.columns,
+            missing_cells: loaded.train.columns().iter().map(|c| c.data.missing_count()).sum(),
+            features: prepared.feature_names().len(),
+            classes: class_counts,
+        },
+        leaderboard,
+        failures,
+        timing: Timing { total_s: t0.elapsed().as_secs_f64(), load_s, prepare_s, search_s, refit_s: 0.0 },
+        anomaly: Some(section),
+        ..Report::default()
+    })
+}
