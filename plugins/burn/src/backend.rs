@@ -1,0 +1,145 @@
+//! Compute devices: burn's ndarray backend on the CPU, CubeCL CUDA with the `cuda` feature.
+
+use crate::data::{Inputs, Targets};
+use crate::net::{Net, NetSpec};
+use crate::train::{self, TrainConfig, TrainLog};
+use burn::module::Module;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::Backend;
+use promoml_core::{Error, FitContext, Result};
+
+/// The CPU inference backend.
+pub type Cpu = burn::backend::NdArray<f32>;
+/// The CPU training backend.
+pub type CpuTrain = burn::backend::Autodiff<Cpu>;
+/// The CUDA inference backend.
+#[cfg(feature = "cuda")]
+pub type Gpu = burn::backend::Cuda<f32, i32>;
+/// The CUDA training backend.
+#[cfg(feature = "cuda")]
+pub type GpuTrain = burn::backend::Autodiff<Gpu>;
+
+/// A compute device named in a pipeline (`cpu`, `cuda`, `cuda:N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// burn's ndarray backend.
+    Cpu,
+    /// CUDA device with this index (needs the `cuda` feature).
+    Cuda(usize),
+}
+
+impl Device {
+    /// Parse a device name; `who` names the model in errors.
+    pub fn parse(name: &str, who: &str) -> Result<Device> {
+        let name = name.trim();
+        let device = match name {
+            "" | "cpu" => Device::Cpu,
+            "cuda" | "gpu" => Device::Cuda(0),
+            _ => match name.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => Device::Cuda(i),
+                _ => {
+                    return Err(Error::model(
+                        who,
+                        format!("unknown device \"{name}\"; use \"cpu\", \"cuda\" or \"cuda:N\""),
+                    ));
+                }
+            },
+        };
+        if let Device::Cuda(_) = device
+            && !cfg!(feature = "cuda")
+        {
+            return Err(Error::model(
+                who,
+                format!(
+                    "device \"{name}\" needs CUDA support, but this promoml was built without it; rebuild \
+                     with `cargo build --release --features cuda` (needs the CUDA toolkit) or use device \"cpu\""
+                ),
+            ));
+        }
+        Ok(device)
+    }
+    /// The name written in reports and artifacts.
+    pub fn name(self) -> String {
+        match self {
+            Device::Cpu => "cpu".into(),
+            Device::Cuda(i) => format!("cuda:{i}"),
+        }
+    }
+}
+
+/// A trained network on the backend it was trained on.
+#[derive(Debug)]
+pub(crate) enum Trained {
+    Cpu(Net<Cpu>),
+    #[cfg(feature = "cuda")]
+    Cuda(Net<Gpu>, burn::backend::cuda::CudaDevice),
+}
+
+/// Train on `device`.
+pub(crate) fn train(
+    who: &str,
+    device: Device,
+    spec: &NetSpec,
+    inputs: &Inputs,
+    targets: &Targets,
+    cfg: &TrainConfig,
+    ctx: &FitContext,
+) -> Result<(Trained, TrainLog)> {
+    match device {
+        Device::Cpu => {
+            let (net, log) = train::train::<CpuTrain>(who, spec, inputs, targets, cfg, ctx, &Default::default())?;
+            Ok((Trained::Cpu(net), log))
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(i) => {
+            let d = burn::backend::cuda::CudaDevice::new(i);
+            let (net, log) = train::train::<GpuTrain>(who, spec, inputs, targets, cfg, ctx, &d)?;
+            Ok((Trained::Cuda(net, d), log))
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(Error::model(who, "CUDA support is not compiled in")),
+    }
+}
+
+fn to_bytes<B: Backend>(net: &Net<B>, who: &str) -> Result<Vec<u8>> {
+    BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(net.clone().into_record(), ())
+        .map_err(|e| Error::model(who, format!("could not serialise the network weights: {e}")))
+}
+
+fn from_bytes<B: Backend>(spec: &NetSpec, bytes: &[u8], device: &B::Device, who: &str) -> Result<Net<B>> {
+    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+        .load(bytes.to_vec(), device)
+        .map_err(|e| Error::model(who, format!("could not read the network weights of the artifact: {e}")))?;
+    Ok(train::fresh_net::<B>(spec, device).load_record(record))
+}
+
+impl Trained {
+    /// Network outputs for every row, row-major.
+    pub fn outputs(&self, inputs: &Inputs) -> Result<Vec<f32>> {
+        match self {
+            Trained::Cpu(net) => train::predict(net, inputs, &Default::default()),
+            #[cfg(feature = "cuda")]
+            Trained::Cuda(net, d) => train::predict(net, inputs, d),
+        }
+    }
+    /// The weights as bytes (burn's binary record, full precision).
+    pub fn to_bytes(&self, who: &str) -> Result<Vec<u8>> {
+        match self {
+            Trained::Cpu(net) => to_bytes(net, who),
+            #[cfg(feature = "cuda")]
+            Trained::Cuda(net, _) => to_bytes(net, who),
+        }
+    }
+    /// Rebuild from [`Trained::to_bytes`] on `device` (the CPU when CUDA is not compiled in).
+    pub fn from_bytes(spec: &NetSpec, bytes: &[u8], device: Device, who: &str) -> Result<Trained> {
+        match device {
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => {
+                let d = burn::backend::cuda::CudaDevice::new(i);
+                Ok(Trained::Cuda(from_bytes::<Gpu>(spec, bytes, &d, who)?, d))
+            }
+            _ => Ok(Trained::Cpu(from_bytes::<Cpu>(spec, bytes, &Default::default(), who)?)),
+        }
+    }
+}

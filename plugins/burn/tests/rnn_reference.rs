@@ -1,0 +1,103 @@
+//! burn's LSTM and GRU forward passes against an independent NumPy implementation of PyTorch's
+//! documented equations (`scripts/rnn_reference.py`, fixture committed beside this test), on the
+//! same fixed weights: every output must agree to 1e-5.
+
+use burn::tensor::{Tensor, TensorData};
+use promoml_burn::reference::{Cpu, gru_from_pytorch, lstm_from_pytorch};
+use serde_json::Value;
+
+const TOL: f64 = 1e-5;
+
+fn fixture() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rnn_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
+}
+
+fn flat(v: &Value) -> Vec<f32> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(flat).collect(),
+        Value::Number(n) => vec![n.as_f64().expect("number") as f32],
+        other => panic!("unexpected {other}"),
+    }
+}
+
+fn flat64(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(flat64).collect(),
+        Value::Number(n) => vec![n.as_f64().expect("number")],
+        other => panic!("unexpected {other}"),
+    }
+}
+
+fn matrix(v: &Value) -> Vec<Vec<f32>> {
+    v.as_array().expect("rows").iter().map(flat).collect()
+}
+
+fn dims(f: &Value) -> (usize, usize, usize, usize) {
+    let u = |k: &str| f[k].as_u64().expect(k) as usize;
+    (u("batch"), u("steps"), u("input"), u("hidden"))
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let worst = got.iter().zip(want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
+    assert!(worst <= TOL, "{what}: largest difference {worst:e} > {TOL:e}");
+    println!("{what}: largest difference {worst:e}");
+}
+
+fn values<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+#[test]
+fn lstm_matches_the_pytorch_equations() {
+    let f = fixture();
+    let (b, t, i, h) = dims(&f);
+    let device = Default::default();
+    let w = &f["lstm"];
+    let lstm = lstm_from_pytorch::<Cpu>(
+        &matrix(&w["weight_ih"]),
+        &matrix(&w["weight_hh"]),
+        &flat(&w["bias_ih"]),
+        &flat(&w["bias_hh"]),
+        &device,
+    );
+    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
+    let c0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["c0"]), [b, h]), &device);
+
+    let (out, state) = lstm.forward(x.clone(), Some(burn::nn::LstmState::new(c0, h0)));
+    assert_close("lstm output", &values(out), &flat64(&w["output"]));
+    assert_close("lstm h_n", &values(state.hidden), &flat64(&w["h_n"]));
+    assert_close("lstm c_n", &values(state.cell), &flat64(&w["c_n"]));
+
+    let (out0, _) = lstm.forward(x, None);
+    assert_close("lstm output, zero state", &values(out0), &flat64(&w["output_zero_state"]));
+}
+
+#[test]
+fn gru_matches_the_pytorch_equations() {
+    let f = fixture();
+    let (b, t, i, h) = dims(&f);
+    let device = Default::default();
+    let w = &f["gru"];
+    let gru = gru_from_pytorch::<Cpu>(
+        &matrix(&w["weight_ih"]),
+        &matrix(&w["weight_hh"]),
+        &flat(&w["bias_ih"]),
+        &flat(&w["bias_hh"]),
+        &device,
+    );
+    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
+
+    let out = gru.forward(x.clone(), Some(h0));
+    let out = values(out);
+    assert_close("gru output", &out, &flat64(&w["output"]));
+    // h_n is the output's last step.
+    let last: Vec<f32> = (0..b).flat_map(|r| out[(r * t + t - 1) * h..(r * t + t) * h].to_vec()).collect();
+    assert_close("gru h_n", &last, &flat64(&w["h_n"]));
+
+    let out0 = gru.forward(x, None);
+    assert_close("gru output, zero state", &values(out0), &flat64(&w["output_zero_state"]));
+}
