@@ -87,7 +87,7 @@ fn dump_dom(chromium: &Path, page: &Path) -> String {
     };
     let dom = std::fs::read_to_string(&out_path).unwrap_or_default();
     assert!(
-        status.success() && dom.contains("PROBE-END"),
+        status.success() && dom.contains("<pre id=\"probe\">"),
         "chromium failed on {} (status {status}):\n{}\n{}",
         page.display(),
         std::fs::read_to_string(&err_path).unwrap_or_default(),
@@ -97,9 +97,11 @@ fn dump_dom(chromium: &Path, page: &Path) -> String {
 }
 
 fn parse_probe(dom: &str) -> Vec<Rendered> {
-    let start = dom.find("PROBE-START").unwrap() + "PROBE-START".len();
-    let end = dom.find("PROBE-END").unwrap();
-    dom[start..end]
+    // The script's own text also holds the markers: read the <pre> it appended.
+    let pre = &dom[dom.find("<pre id=\"probe\">").expect("the probe's <pre> in the DOM")..];
+    let start = pre.find("PROBE-START").unwrap() + "PROBE-START".len();
+    let end = pre.find("PROBE-END").unwrap();
+    pre[start..end]
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
