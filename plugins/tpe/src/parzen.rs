@@ -1,5 +1,6 @@
 //! Parzen estimators: mixtures of truncated Gaussians (numerical parameters) and smoothed
-//! histograms (categorical parameters), built the way Optuna's `_ParzenEstimator` builds them.
+//! histograms (categorical parameters), built the way Optuna 5.0's `_ParzenEstimator` builds
+//! them (the same bandwidth rule for univariate and multivariate TPE).
 //!
 //! All numbers here live in the *internal* scale: the logarithm of the value for log-scaled
 //! parameters, the value itself otherwise, and the option index for categorical parameters.
@@ -50,18 +51,6 @@ impl NumDomain {
     }
 }
 
-/// How bandwidths are chosen.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Bandwidth {
-    /// Univariate TPE: the larger distance to a neighbouring kernel (Optuna's rule).
-    Neighbours,
-    /// Multivariate TPE (Falkner et al. 2018): Scott's rule `0.2 n^(-1/(d+4)) * width`.
-    Scott {
-        /// Number of dimensions modelled jointly.
-        dims: usize,
-    },
-}
-
 /// The kernels of one dimension of a mixture.
 #[derive(Debug, Clone)]
 pub(crate) enum Dim {
@@ -73,8 +62,11 @@ pub(crate) enum Dim {
         mu: Vec<f64>,
         /// `1 / sigma` per kernel.
         inv_sigma: Vec<f64>,
-        /// Per kernel: `ln(1 / (sigma sqrt(2 pi) Z))` (continuous) or `ln(1 / Z)` (grid), where
-        /// `Z` is the kernel's mass inside the domain.
+        /// Per kernel: its weight times `1 / (sigma sqrt(2 pi) Z)` (continuous) or `1 / Z`
+        /// (grid), where `Z` is the kernel's mass inside the domain.
+        coef: Vec<f64>,
+        /// `ln(coef / weight)` per kernel, for joint (log-space) densities; empty in a
+        /// one-dimensional mixture, which sums densities directly.
         ln_norm: Vec<f64>,
     },
     /// Smoothed histograms over `n` options.
@@ -97,6 +89,26 @@ pub(crate) enum DimKind {
     Num(NumDomain),
     /// Categorical with this many options.
     Cat(usize),
+}
+
+/// The observations of one dimension: values in trial order and the permutation that sorts
+/// them (ties by position).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Obs {
+    /// Values in trial order, in the internal scale.
+    pub values: Vec<f64>,
+    /// Positions into `values`, ascending by value.
+    pub order: Vec<u32>,
+}
+
+#[cfg(test)]
+impl Obs {
+    /// Observations from values, sorting them.
+    pub(crate) fn sorted(values: Vec<f64>) -> Obs {
+        let mut order: Vec<u32> = (0..values.len() as u32).collect();
+        order.sort_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]).then(a.cmp(&b)));
+        Obs { values, order }
+    }
 }
 
 /// A mixture whose kernel `k` is the product over dimensions of each dimension's kernel `k`.
@@ -146,7 +158,7 @@ pub(crate) fn fast_exp(x: f64) -> f64 {
     const LN2_HI: f64 = 0.693_147_180_369_123_8;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let x = x.clamp(-700.0, 700.0);
-    let k = x.mul_add(std::f64::consts::LOG2_E, MAGIC);
+    let k = x * std::f64::consts::LOG2_E + MAGIC;
     let n = k - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
     // Taylor series of exp on |r| <= ln(2)/2: the remainder is below 1e-14 relative.
@@ -167,12 +179,27 @@ pub(crate) fn fast_exp(x: f64) -> f64 {
     p * scale
 }
 
+/// Independent partial sums in the kernel loops (two SSE2 vectors of two lanes).
+const LANES: usize = 4;
+
+/// `sum(a)` in [`LANES`] partial sums (a single running sum cannot be vectorised).
+fn lane_sum(a: &[f64]) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let mut chunks = a.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            acc[l] += c[l];
+        }
+    }
+    chunks.remainder().iter().sum::<f64>() + acc.iter().sum::<f64>()
+}
+
 impl Mixture {
-    /// Build the estimator from `obs` (one row per observation in trial order, one column per
-    /// dimension, all in the internal scale and inside the domains). A prior kernel is added
-    /// last; with no observation the prior is the only kernel.
-    pub(crate) fn build(obs: &[Vec<f64>], kinds: &[DimKind], rules: KernelRules, bandwidth: Bandwidth) -> Mixture {
-        let n = obs.len();
+    /// Build the estimator from `cols` (one per dimension, each with one value per observation
+    /// in trial order, all in the internal scale and inside the domains). A prior kernel is
+    /// added last; with no observation the prior is the only kernel.
+    pub(crate) fn build(cols: &[Obs], kinds: &[DimKind], rules: KernelRules) -> Mixture {
+        let n = cols.first().map_or(0, |c| c.values.len());
         let mut w = default_weights(n);
         if n == 0 {
             w = vec![1.0];
@@ -189,16 +216,10 @@ impl Mixture {
         }
         let dims = kinds
             .iter()
-            .enumerate()
-            .map(|(j, kind)| match *kind {
-                DimKind::Num(dom) => {
-                    let col: Vec<f64> = obs.iter().map(|r| r[j]).collect();
-                    num_dim(&col, dom, rules, bandwidth)
-                }
-                DimKind::Cat(n_opts) => {
-                    let col: Vec<usize> = obs.iter().map(|r| r[j] as usize).collect();
-                    cat_dim(&col, n_opts, rules)
-                }
+            .zip(cols)
+            .map(|(kind, col)| match *kind {
+                DimKind::Num(dom) => num_dim(col, dom, rules, &w, kinds.len() > 1),
+                DimKind::Cat(n_opts) => cat_dim(&col.values, n_opts, rules),
             })
             .collect();
         Mixture { w, cum, dims }
@@ -222,12 +243,13 @@ impl Mixture {
             // One dimension: sum densities directly (the prior kernel keeps the sum positive).
             // Candidates often repeat (integers, options): each distinct value is summed once.
             let mut seen: Vec<(f64, f64)> = Vec::new();
+            let mut buf = Vec::new();
             return points
                 .iter()
                 .map(|p| match seen.iter().find(|(x, _)| *x == p[0]) {
                     Some(&(_, l)) => l,
                     None => {
-                        let l = dim.mixture_pdf(&self.w, p[0]).ln();
+                        let l = dim.mixture_pdf(&self.w, p[0], &mut buf).ln();
                         seen.push((p[0], l));
                         l
                     }
@@ -247,60 +269,72 @@ impl Mixture {
                 if m == f64::NEG_INFINITY {
                     return m;
                 }
-                m + acc.iter().map(|&a| fast_exp(a - m)).sum::<f64>().ln()
+                acc.iter_mut().for_each(|a| *a = fast_exp(*a - m));
+                m + lane_sum(&acc).ln()
             })
             .collect()
     }
 }
 
-fn num_dim(col: &[f64], dom: NumDomain, rules: KernelRules, bandwidth: Bandwidth) -> Dim {
-    let n = col.len();
+fn num_dim(obs: &Obs, dom: NumDomain, rules: KernelRules, w: &[f64], logs: bool) -> Dim {
+    let col = &obs.values;
+    let width = dom.width();
+    let mut sigma = neighbour_sigmas(obs, dom, rules.consider_endpoints);
+    let max_sigma = width;
+    // Optuna counts the prior among the kernels here: `min(100, 1 + (n + 1))`.
+    let min_sigma = if rules.magic_clip { width / (100f64).min(2.0 + col.len() as f64) } else { 1e-12 };
+    sigma.iter_mut().for_each(|s| *s = s.clamp(min_sigma, max_sigma));
     let mut mu = col.to_vec();
     mu.push(0.5 * (dom.low + dom.high));
-    let width = dom.width();
-    let mut sigma = match bandwidth {
-        Bandwidth::Scott { dims } => {
-            let s = 0.2 * (n.max(1) as f64).powf(-1.0 / (dims as f64 + 4.0)) * width;
-            vec![s; mu.len()]
-        }
-        Bandwidth::Neighbours => neighbour_sigmas(&mu, dom, rules.consider_endpoints),
-    };
-    let max_sigma = width;
-    let min_sigma = if rules.magic_clip { width / (100f64).min(1.0 + mu.len() as f64) } else { f64::EPSILON };
-    sigma.iter_mut().for_each(|s| *s = s.clamp(min_sigma, max_sigma));
-    *sigma.last_mut().expect("the prior kernel") = max_sigma;
+    sigma.push(max_sigma);
     let (lo, hi) = (dom.lo(), dom.hi());
-    let ln_norm = mu
+    let grid = dom.step > 0.0;
+    // 1 / (kernel normaliser); most bandwidths sit at the clip, so their logs are shared.
+    let norm: Vec<f64> = mu
         .iter()
         .zip(&sigma)
         .map(|(&m, &s)| {
             let (a, b) = ((lo - m) / s, (hi - m) / s);
             let z = if a < -9.0 && b > 9.0 { 1.0 } else { gauss_mass(a, b) };
-            if dom.step > 0.0 { -z.ln() } else { -(s * SQRT_2PI * z).ln() }
+            if grid { 1.0 / z } else { 1.0 / (s * SQRT_2PI * z) }
         })
         .collect();
-    Dim::Num { dom, mu, inv_sigma: sigma.iter().map(|s| 1.0 / s).collect(), ln_norm }
+    let coef = norm.iter().zip(w).map(|(c, w)| c * w).collect();
+    let ln_norm = if logs {
+        let mut last = (f64::NAN, f64::NAN);
+        norm.iter()
+            .map(|&c| {
+                if c != last.0 {
+                    last = (c, c.ln());
+                }
+                last.1
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Dim::Num { dom, mu, inv_sigma: sigma.iter().map(|s| 1.0 / s).collect(), coef, ln_norm }
 }
 
-/// Optuna's univariate bandwidths: each kernel's larger gap to its sorted neighbours, the
-/// domain's ends (widened by half a step) acting as neighbours of the outermost ones. Unless
-/// `consider_endpoints`, the outermost kernels use their inner gap only.
-fn neighbour_sigmas(mu: &[f64], dom: NumDomain, consider_endpoints: bool) -> Vec<f64> {
-    let n = mu.len();
-    let mut order: Vec<(f64, u32)> = mu.iter().enumerate().map(|(i, &m)| (m, i as u32)).collect();
-    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+/// Optuna's bandwidths: each observation's larger gap to its sorted neighbours, the ends of the
+/// domain (widened by half a step on a grid) acting as neighbours of the outermost ones. Unless
+/// `consider_endpoints`, the outermost observations use their inner gap only (when there are
+/// at least two). Ties keep a gap of zero, which the clip then raises.
+fn neighbour_sigmas(obs: &Obs, dom: NumDomain, consider_endpoints: bool) -> Vec<f64> {
+    let n = obs.values.len();
+    let (values, order) = (&obs.values, &obs.order);
+    // Position i in [lo, sorted..., hi].
     let at = |i: usize| -> f64 {
-        // Position i in [lo, sorted..., hi].
         if i == 0 {
             dom.lo()
         } else if i == n + 1 {
             dom.hi()
         } else {
-            order[i - 1].0
+            values[order[i - 1] as usize]
         }
     };
     let mut sigma = vec![0.0; n];
-    for (s, &(_, idx)) in order.iter().enumerate() {
+    for (s, &idx) in order.iter().enumerate() {
         let i = s + 1;
         let mut v = (at(i) - at(i - 1)).max(at(i + 1) - at(i));
         if !consider_endpoints && n >= 2 {
@@ -315,8 +349,8 @@ fn neighbour_sigmas(mu: &[f64], dom: NumDomain, consider_endpoints: bool) -> Vec
     sigma
 }
 
-fn cat_dim(col: &[usize], n_opts: usize, rules: KernelRules) -> Dim {
-    let mut obs: Vec<Option<usize>> = col.iter().map(|&c| Some(c)).collect();
+fn cat_dim(col: &[f64], n_opts: usize, rules: KernelRules) -> Dim {
+    let mut obs: Vec<Option<usize>> = col.iter().map(|&c| Some(c as usize)).collect();
     obs.push(None);
     // Optuna: each observation's row is `prior_weight / kernels` everywhere plus 1 on the
     // observed option, normalised; the prior row is uniform.
@@ -365,26 +399,28 @@ impl Dim {
         }
     }
 
-    /// `sum_k w_k p_k(x)`.
-    fn mixture_pdf(&self, w: &[f64], x: f64) -> f64 {
+    /// `sum_k w_k p_k(x)`; `buf` is scratch space.
+    fn mixture_pdf(&self, w: &[f64], x: f64, buf: &mut Vec<f64>) -> f64 {
         match self {
-            Dim::Num { dom, mu, inv_sigma, ln_norm } if dom.step == 0.0 => {
-                // Hot loop of univariate TPE: vectorised exp over the kernels.
-                let mut s = 0.0;
-                for (((&m, &is), &ln), &wk) in mu.iter().zip(inv_sigma).zip(ln_norm).zip(w) {
+            Dim::Num { dom, mu, inv_sigma, coef, .. } if dom.step == 0.0 => {
+                // Hot loop of univariate TPE, in element-wise passes without a running sum so
+                // the compiler vectorises the branch-free exp.
+                buf.clear();
+                buf.extend(mu.iter().zip(inv_sigma).map(|(&m, &is)| {
                     let z = (x - m) * is;
-                    s += wk * fast_exp(-0.5 * z * z + ln);
-                }
-                s
+                    -0.5 * z * z
+                }));
+                buf.iter_mut().zip(coef).for_each(|(v, &c)| *v = c * fast_exp(*v));
+                lane_sum(buf)
             }
-            Dim::Num { dom, mu, inv_sigma, ln_norm } => {
+            Dim::Num { dom, mu, inv_sigma, coef, .. } => {
                 let (xl, xh) = ((x - dom.step / 2.0).max(dom.lo()), (x + dom.step / 2.0).min(dom.hi()));
                 let mut s = 0.0;
-                for (((&m, &is), &ln), &wk) in mu.iter().zip(inv_sigma).zip(ln_norm).zip(w) {
+                for ((&m, &is), &c) in mu.iter().zip(inv_sigma).zip(coef) {
                     let (a, b) = ((xl - m) * is, (xh - m) * is);
                     // Beyond 38 standard deviations the mass underflows anyway: skip the erfc.
                     if a < 38.0 && b > -38.0 {
-                        s += wk * gauss_mass(a, b) * ln.exp();
+                        s += c * gauss_mass(a, b);
                     }
                 }
                 s
@@ -408,13 +444,13 @@ impl Dim {
     /// Add `ln p_k(x)` to `acc[k]` for every kernel `k`.
     fn add_kernel_log_pdf(&self, x: f64, acc: &mut [f64]) {
         match self {
-            Dim::Num { dom, mu, inv_sigma, ln_norm } if dom.step == 0.0 => {
+            Dim::Num { dom, mu, inv_sigma, ln_norm, .. } if dom.step == 0.0 => {
                 for (((a, &m), &is), &ln) in acc.iter_mut().zip(mu).zip(inv_sigma).zip(ln_norm) {
                     let z = (x - m) * is;
                     *a += -0.5 * z * z + ln;
                 }
             }
-            Dim::Num { dom, mu, inv_sigma, ln_norm } => {
+            Dim::Num { dom, mu, inv_sigma, ln_norm, .. } => {
                 let (xl, xh) = ((x - dom.step / 2.0).max(dom.lo()), (x + dom.step / 2.0).min(dom.hi()));
                 for (((a, &m), &is), &ln) in acc.iter_mut().zip(mu).zip(inv_sigma).zip(ln_norm) {
                     let mass = gauss_mass((xl - m) * is, (xh - m) * is);
@@ -475,30 +511,34 @@ mod tests {
 
     #[test]
     fn neighbour_bandwidths_match_optuna() {
-        // Optuna, low=0, high=10, observations [1, 2, 6] plus the prior at 5, no endpoints:
-        // sorted [1, 2, 5, 6] in [0, 10] -> sigmas [1, 3, 3, 1] (ends use inner gaps).
+        // Optuna 5.0, low=0, high=10, observations [1, 6, 2]: sorted [1, 2, 6] in [0, 10] ->
+        // gaps give [1, 4, 4], and without endpoints the ends use their inner gaps: [1, 4, 4].
         let dom = NumDomain { low: 0.0, high: 10.0, step: 0.0 };
-        assert_eq!(neighbour_sigmas(&[1.0, 2.0, 6.0, 5.0], dom, false), vec![1.0, 3.0, 1.0, 3.0]);
-        // With endpoints the last kernel sees the domain's end 4 away.
-        assert_eq!(neighbour_sigmas(&[1.0, 2.0, 6.0, 5.0], dom, true), vec![1.0, 3.0, 4.0, 3.0]);
+        assert_eq!(neighbour_sigmas(&Obs::sorted(vec![1.0, 6.0, 2.0]), dom, false), vec![1.0, 4.0, 4.0]);
+        // With endpoints the outermost observations see the domain's ends 3 and 5 away.
+        assert_eq!(neighbour_sigmas(&Obs::sorted(vec![5.0, 3.0, 4.0]), dom, true), vec![5.0, 3.0, 1.0]);
+        assert_eq!(neighbour_sigmas(&Obs::sorted(vec![5.0, 3.0, 4.0]), dom, false), vec![1.0, 1.0, 1.0]);
+        // One observation: the larger distance to an end, on a grid widened by half a step.
+        let grid = NumDomain { low: 1.0, high: 9.0, step: 1.0 };
+        assert_eq!(neighbour_sigmas(&Obs::sorted(vec![2.0]), grid, false), vec![7.5]);
+        assert!(neighbour_sigmas(&Obs::default(), grid, false).is_empty());
     }
 
     #[test]
     fn densities_integrate_to_one() {
         let rules = KernelRules { prior_weight: 1.0, magic_clip: true, consider_endpoints: false };
-        let obs: Vec<Vec<f64>> = [0.1, 0.15, 0.9, 0.5, 0.52].iter().map(|&x| vec![x]).collect();
+        let obs = vec![0.1, 0.15, 0.9, 0.5, 0.52];
         let dom = NumDomain { low: 0.0, high: 1.0, step: 0.0 };
-        let m = Mixture::build(&obs, &[DimKind::Num(dom)], rules, Bandwidth::Neighbours);
+        let m = Mixture::build(&[Obs::sorted(obs.clone())], &[DimKind::Num(dom)], rules);
         let n = 20_000;
         let pts: Vec<Vec<f64>> = (0..n).map(|i| vec![(i as f64 + 0.5) / n as f64]).collect();
         let total: f64 = m.log_pdf(&pts).iter().map(|l| l.exp()).sum::<f64>() / n as f64;
         assert!((total - 1.0).abs() < 1e-6, "{total}");
         // The multivariate path (log-sum-exp over kernels) agrees with the direct sum.
         let m2 = Mixture::build(
-            &obs.iter().map(|r| vec![r[0], r[0]]).collect::<Vec<_>>(),
+            &[Obs::sorted(obs.clone()), Obs::sorted(vec![0.0, 1.0, 1.0, 2.0, 0.0])],
             &[DimKind::Num(dom), DimKind::Cat(3)],
             rules,
-            Bandwidth::Scott { dims: 2 },
         );
         let p: f64 = (0..3)
             .map(|c| {
@@ -509,8 +549,7 @@ mod tests {
         assert!((p - 1.0).abs() < 1e-6, "{p}");
         // Integer grid: masses over the grid sum to one.
         let dom = NumDomain { low: 1.0, high: 9.0, step: 1.0 };
-        let obs: Vec<Vec<f64>> = [2.0, 2.0, 9.0, 5.0].iter().map(|&x| vec![x]).collect();
-        let m = Mixture::build(&obs, &[DimKind::Num(dom)], rules, Bandwidth::Neighbours);
+        let m = Mixture::build(&[Obs::sorted(vec![2.0, 2.0, 9.0, 5.0])], &[DimKind::Num(dom)], rules);
         let pts: Vec<Vec<f64>> = (1..=9).map(|i| vec![i as f64]).collect();
         let total: f64 = m.log_pdf(&pts).iter().map(|l| l.exp()).sum();
         assert!((total - 1.0).abs() < 1e-12, "{total}");

@@ -61,6 +61,10 @@ fn tpe(startup: usize) -> Tpe {
     Tpe::new(TpeConfig { n_startup_trials: startup, ..TpeConfig::default() }).unwrap()
 }
 
+fn tpe_univariate(startup: usize) -> Tpe {
+    Tpe::new(TpeConfig { n_startup_trials: startup, multivariate: false, ..TpeConfig::default() }).unwrap()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -123,8 +127,8 @@ fn inactive_parameters_are_not_modelled() {
 #[test]
 fn same_seed_and_tells_give_same_asks_also_with_parallel_asks() {
     let space = mixed_space();
-    let trace = |seed: u64| {
-        let mut opt = tpe(6);
+    let trace = |seed: u64, make: fn(usize) -> Tpe| {
+        let mut opt = make(6);
         let mut rng = Rng::seed_from_u64(seed);
         let mut out = vec![];
         for round in 0..15 {
@@ -138,12 +142,14 @@ fn same_seed_and_tells_give_same_asks_also_with_parallel_asks() {
         }
         out
     };
-    let a = trace(5);
-    assert_eq!(a, trace(5));
-    assert_ne!(a, trace(6));
-    // The asks of one batch differ from each other (constant liar, fresh draws).
-    for batch in a[24..].chunks(4) {
-        assert!(batch.windows(2).all(|w| w[0] != w[1]));
+    for make in [tpe, tpe_univariate] {
+        let a = trace(5, make);
+        assert_eq!(a, trace(5, make));
+        assert_ne!(a, trace(6, make));
+        // The asks of one batch differ from each other (constant liar, fresh draws).
+        for batch in a[24..].chunks(4) {
+            assert!(batch.windows(2).all(|w| w[0] != w[1]));
+        }
     }
 }
 
@@ -161,10 +167,12 @@ fn tpe_beats_random_search_on_branin_over_several_seeds() {
         (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
     };
     let seeds = 0..9u64;
-    let ours = median(seeds.clone().map(|s| run(&mut tpe(10), &space, branin, 60, s)).collect());
-    let random = median(seeds.map(|s| run(&mut RandomSearch, &space, branin, 60, s)).collect());
-    assert!(ours < random, "median best after 60 trials: TPE {ours} vs random {random}");
-    assert!(ours < 0.9, "TPE gets near the minimum 0.398: {ours}");
+    let random = median(seeds.clone().map(|s| run(&mut RandomSearch, &space, branin, 60, s)).collect());
+    for make in [tpe, tpe_univariate] {
+        let ours = median(seeds.clone().map(|s| run(&mut make(10), &space, branin, 60, s)).collect());
+        assert!(ours < random, "median best after 60 trials: TPE {ours} vs random {random}");
+        assert!(ours < 0.9, "TPE gets near the minimum 0.398: {ours}");
+    }
 }
 
 #[test]
@@ -286,14 +294,15 @@ fn gamma_and_validation_follow_optuna_and_name_the_setting() {
 fn registers_both_kinds_and_passes_startup_trials() {
     let mut r = Registry::new();
     crate::register(&mut r);
-    for kind in ["tpe", "tpe.multivariate"] {
+    for kind in ["tpe", "tpe.univariate"] {
         let f = r.optimizer(kind).unwrap();
         assert_eq!(f.kind(), kind);
         assert!(!f.description().is_empty());
     }
     // build(startup) makes the first `startup` asks random draws.
     let space = SearchSpace::new(vec![ParamSpec::float("x", "", 0.0, 0.0, 1.0).search_float(0.0, 1.0, false)]);
-    let mut a = TpeFactory::univariate().build(3);
+    assert!(r.optimizer("tpe").unwrap().description().contains("joint"));
+    let mut a = TpeFactory::multivariate().build(3);
     let mut rng = Rng::seed_from_u64(0);
     let mut rng_r = Rng::seed_from_u64(0);
     for _ in 0..3 {

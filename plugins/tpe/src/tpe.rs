@@ -1,12 +1,12 @@
 //! The TPE optimiser: history, encoding of parameters into the internal scale, the
 //! below/above split and the choice among candidates.
 
-use crate::parzen::{Bandwidth, DimKind, KernelRules, Mixture, NumDomain};
+use crate::parzen::{DimKind, KernelRules, Mixture, NumDomain, Obs};
 use promoml_core::search::sample_space;
 use promoml_core::{Domain, Error, Optimizer, ParamSpec, ParamValue, Params, Result, Rng, SearchSpace};
 
-/// Settings of a [`Tpe`] optimiser. The defaults are Optuna's `TPESampler` defaults except
-/// `constant_liar` (on here, because an `ask` without its `tell` means a trial still running).
+/// Settings of a [`Tpe`] optimiser. The defaults are Optuna 5.0's `TPESampler` defaults for a
+/// single objective (multivariate, constant liar on).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TpeConfig {
     /// Trials sampled at random (like random search) before the model is used.
@@ -35,7 +35,7 @@ impl Default for TpeConfig {
             prior_weight: 1.0,
             consider_magic_clip: true,
             consider_endpoints: false,
-            multivariate: false,
+            multivariate: true,
             constant_liar: true,
         }
     }
@@ -202,6 +202,11 @@ struct Encoded {
     /// Row-major, one row per told trial, NaN where a parameter was inactive or outside its
     /// searched domain.
     rows: Vec<f64>,
+    /// Number of rows.
+    n_rows: usize,
+    /// Per column, the trials with a value there, ascending by value (ties by trial order):
+    /// kept up to date by insertion so no ask has to sort the history.
+    sorted: Vec<Vec<u32>>,
 }
 
 impl Encoded {
@@ -212,7 +217,25 @@ impl Encoded {
             .enumerate()
             .filter_map(|(i, p)| p.search.as_ref().map(|d| Column { spec: i, domain: d.clone(), enc: Enc::of(d) }))
             .collect();
-        Encoded { space: space.clone(), cols, rows: Vec::new() }
+        let sorted = vec![Vec::new(); space.params.iter().filter(|p| p.search.is_some()).count()];
+        Encoded { space: space.clone(), cols, rows: Vec::new(), n_rows: 0, sorted }
+    }
+
+    /// Encode and index one more told trial.
+    fn push(&mut self, params: &Params) {
+        let m = self.cols.len();
+        let i = self.n_rows;
+        let mut row = Vec::with_capacity(m);
+        self.encode_into(params, &mut row);
+        for (j, &v) in row.iter().enumerate() {
+            if !v.is_nan() {
+                let rows = &self.rows;
+                let at = self.sorted[j].partition_point(|&t| rows[t as usize * m + j] <= v);
+                self.sorted[j].insert(at, i as u32);
+            }
+        }
+        self.rows.extend(row);
+        self.n_rows += 1;
     }
 
     fn encode_into(&self, params: &Params, out: &mut Vec<f64>) {
@@ -227,14 +250,16 @@ impl Encoded {
     }
 }
 
-/// Tree-structured Parzen Estimator (Bergstra et al. 2011) with Optuna's estimator rules.
+/// Tree-structured Parzen Estimator (Bergstra et al. 2011) with Optuna 5.0's estimator rules.
 ///
 /// After `n_startup_trials` random trials, the finished trials are split into the best
-/// `gamma(n)` ("below") and the rest ("above"; failed trials rank last). For each searched,
-/// active parameter a Parzen estimator `l` is fitted to the below values and `g` to the above
-/// ones (truncated Gaussians with neighbour-distance bandwidths for numbers, smoothed
-/// histograms for options, each with a prior kernel); `n_ei_candidates` values are drawn from
-/// `l` and the one with the largest `l / g` is proposed. It minimises.
+/// `gamma(n)` ("below") and the rest ("above"; failed trials rank last, trials asked and not
+/// yet told count as above under the constant liar). A Parzen estimator `l` is fitted to the
+/// below values and `g` to the above ones (truncated Gaussians with neighbour-distance
+/// bandwidths for numbers, smoothed histograms for options, each with a prior kernel);
+/// `n_ei_candidates` points are drawn from `l` and the one with the largest `l / g` is
+/// proposed. Multivariate: one joint estimator over the always-active parameters, then one
+/// per active conditional parameter; univariate: one per parameter. It minimises.
 #[derive(Debug, Clone)]
 pub struct Tpe {
     config: TpeConfig,
@@ -280,16 +305,9 @@ impl Tpe {
             self.cache = Some(Encoded::new(space));
         }
         let cache = self.cache.as_mut().expect("set above");
-        let m = cache.cols.len();
-        let done = cache.rows.len() / m.max(1);
-        let mut rows = std::mem::take(&mut cache.rows);
-        for t in &self.told[done.min(self.told.len())..] {
-            cache.encode_into(&t.params, &mut rows);
+        for t in &self.told[cache.n_rows..] {
+            cache.push(&t.params);
         }
-        if m == 0 {
-            rows.clear();
-        }
-        cache.rows = rows;
     }
 
     /// Propose parameters with the model (after the start-up trials).
@@ -323,10 +341,48 @@ impl Tpe {
                 cache.encode_into(p, &mut pending_rows);
             }
         }
-        let row = |i: usize| -> &[f64] {
-            if i < n { &cache.rows[i * m..(i + 1) * m] } else { &pending_rows[(i - n) * m..(i - n + 1) * m] }
+        let n_pending = pending_rows.len() / m.max(1);
+        let value =
+            |i: usize, j: usize| -> f64 { if i < n { cache.rows[i * m + j] } else { pending_rows[(i - n) * m + j] } };
+        // Observations of column `j` from the trials (told, then pending) that `take` accepts
+        // and that have a value there, with their sorted order taken from the index.
+        let obs = |j: usize, take: &dyn Fn(usize) -> bool| -> Obs {
+            let mut pos = vec![u32::MAX; n];
+            let mut values = Vec::new();
+            for (i, p) in pos.iter_mut().enumerate() {
+                let v = cache.rows[i * m + j];
+                if !v.is_nan() && take(i) {
+                    *p = values.len() as u32;
+                    values.push(v);
+                }
+            }
+            let mut order: Vec<u32> =
+                cache.sorted[j].iter().filter_map(|&t| Some(pos[t as usize]).filter(|&p| p != u32::MAX)).collect();
+            let told_len = values.len();
+            for i in n..n + n_pending {
+                let v = value(i, j);
+                if !v.is_nan() && take(i) {
+                    values.push(v);
+                }
+            }
+            if values.len() > told_len {
+                // Merge the few pending values into the order (after told ones on ties).
+                let mut extra: Vec<u32> = (told_len as u32..values.len() as u32).collect();
+                extra.sort_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]).then(a.cmp(&b)));
+                let mut merged = Vec::with_capacity(values.len());
+                let mut e = extra.into_iter().peekable();
+                for p in order {
+                    while let Some(&x) = e.peek().filter(|&&x| values[x as usize] < values[p as usize]) {
+                        merged.push(x);
+                        e.next();
+                    }
+                    merged.push(p);
+                }
+                merged.extend(e);
+                order = merged;
+            }
+            Obs { values, order }
         };
-        let n_all = n + pending_rows.len() / m.max(1);
 
         let mut params = space.defaults();
         let mut done = vec![false; m];
@@ -338,16 +394,13 @@ impl Tpe {
                 .collect();
             if joint.len() > 1 {
                 let kinds: Vec<DimKind> = joint.iter().map(|&j| cache.cols[j].enc.kind().expect("filtered")).collect();
-                let gather = |want_below: bool| -> Vec<Vec<f64>> {
-                    (0..n_all)
-                        .filter(|&i| (i < n && below[i]) == want_below)
-                        .map(|i| joint.iter().map(|&j| row(i)[j]).collect::<Vec<f64>>())
-                        .filter(|r| r.iter().all(|x| !x.is_nan()))
-                        .collect()
-                };
-                let bw = Bandwidth::Scott { dims: joint.len() };
-                let l = Mixture::build(&gather(true), &kinds, self.rules(), bw);
-                let g = Mixture::build(&gather(false), &kinds, self.rules(), bw);
+                let complete = |i: usize| joint.iter().all(|&j| !value(i, j).is_nan());
+                let below_cols: Vec<Obs> =
+                    joint.iter().map(|&j| obs(j, &|i| i < n && below[i] && complete(i))).collect();
+                let above_cols: Vec<Obs> =
+                    joint.iter().map(|&j| obs(j, &|i| (i >= n || !below[i]) && complete(i))).collect();
+                let l = Mixture::build(&below_cols, &kinds, self.rules());
+                let g = Mixture::build(&above_cols, &kinds, self.rules());
                 let best = pick(&l, &g, rng, self.config.n_ei_candidates);
                 for (&j, &x) in joint.iter().zip(&best) {
                     let c = &cache.cols[j];
@@ -365,16 +418,8 @@ impl Tpe {
                 params.insert(spec.name.clone(), c.enc.only_value(&c.domain));
                 continue;
             };
-            let gather = |want_below: bool| -> Vec<Vec<f64>> {
-                (0..n_all)
-                    .filter(|&i| (i < n && below[i]) == want_below)
-                    .map(|i| row(i)[j])
-                    .filter(|x| !x.is_nan())
-                    .map(|x| vec![x])
-                    .collect()
-            };
-            let l = Mixture::build(&gather(true), &[kind], self.rules(), Bandwidth::Neighbours);
-            let g = Mixture::build(&gather(false), &[kind], self.rules(), Bandwidth::Neighbours);
+            let l = Mixture::build(&[obs(j, &|i| i < n && below[i])], &[kind], self.rules());
+            let g = Mixture::build(&[obs(j, &|i| i >= n || !below[i])], &[kind], self.rules());
             let best = pick(&l, &g, rng, self.config.n_ei_candidates);
             params.insert(spec.name.clone(), c.enc.decode(best[0], &c.domain));
         }
