@@ -364,6 +364,7 @@ impl Cleaner for Filter {
             "threshold": if threshold.is_finite() { json!(threshold) } else { Value::Null },
             "rows_in": flags.len(),
             "dropped": flags.len() - keep.len(),
+            "dropped_rows": (0..flags.len()).filter(|&i| flags[i]).collect::<Vec<_>>(),
             "train_scores": score_summary(&scores),
         });
         Ok(Box::new(FittedFilter { rows: train.n_rows(), keep, summary }))

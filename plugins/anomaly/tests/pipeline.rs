@@ -1,0 +1,213 @@
+//! The anomaly task and the `anomaly.*` steps through a whole pipeline.
+
+use promoml_core::Registry;
+use promoml_pipeline::spec::Source;
+use promoml_pipeline::{Pipeline, Silent, run};
+use std::path::Path;
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    promoml_pipeline::register(&mut r);
+    promoml_anomaly::register(&mut r);
+    r
+}
+
+/// 300 rows: 285 around the origin, 15 far out (label 1), a boolean and a categorical column.
+fn write_csv(dir: &Path) -> std::path::PathBuf {
+    write_labelled(dir, "rows.csv", false)
+}
+
+/// The rows of [`write_csv`] into `name`, labels inverted when `invert`.
+fn write_labelled(dir: &Path, name: &str, invert: bool) -> std::path::PathBuf {
+    let mut s = String::from("a,b,c,flag,colour,label\n");
+    for i in 0..300u64 {
+        // A cheap deterministic jitter.
+        let j = |k: u64| ((i * 7919 + k * 104_729) % 1000) as f64 / 1000.0 - 0.5;
+        let out = i % 20 == 7;
+        let shift = if out { 8.0 } else { 0.0 };
+        s += &format!(
+            "{},{},{},{},{},{}\n",
+            j(1) + shift,
+            j(2) * 3.0 - shift,
+            j(3),
+            i % 2 == 0,
+            ["red", "green"][(i % 2) as usize],
+            u8::from(out != invert)
+        );
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+fn pipeline(dir: &Path, body: &str) -> promoml_pipeline::Result<Pipeline> {
+    let path = dir.join("p.toml");
+    let src = Source::from_text(&path, body.to_string(), &[])?;
+    let spec = src.parse()?;
+    Pipeline::from_spec(src, spec, &registry())
+}
+
+const ANOMALY: &str = r#"
+[pipeline]
+name = "t"
+task = "anomaly"
+seed = 3
+
+[data]
+path = "rows.csv"
+target = "label"
+
+[[models]]
+kind = "anomaly.isolation_forest"
+params = { n_trees = 100 }
+
+[[models]]
+kind = "anomaly.ecod"
+"#;
+
+#[test]
+fn anomaly_task_scores_detectors_with_the_label_only() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(dir.path());
+    let p = pipeline(dir.path(), ANOMALY).unwrap();
+    let report = run(&p, &Silent).unwrap();
+    assert_eq!(report.task, "anomaly");
+    assert_eq!(report.data.train_rows, 300);
+    assert_eq!(report.data.test_rows, 300, "no split: every row fitted on and scored");
+    let names: Vec<&str> = report.leaderboard.iter().map(|e| e.name.as_str()).collect();
+    assert!(names.contains(&"anomaly.isolation_forest") && names.contains(&"anomaly.ecod"), "{names:?}");
+    for e in &report.leaderboard {
+        assert!(e.test["roc_auc"] > 0.95, "{}: {:?}", e.name, e.test);
+        assert!(e.test.contains_key("pr_auc") && e.test.contains_key("precision_at_contamination"));
+    }
+    let section = report.anomaly.as_ref().unwrap();
+    assert_eq!(section["label"], "label");
+    assert_eq!(section["detectors"].as_array().unwrap().len(), 2);
+    // The label never reaches the detectors: inverted labels leave every score and threshold
+    // where it was, and only the metrics move.
+    write_labelled(dir.path(), "inverted.csv", true);
+    let inverted = ANOMALY.replace("rows.csv", "inverted.csv");
+    let again = run(&pipeline(dir.path(), &inverted).unwrap(), &Silent).unwrap();
+    let without_timing = |v: &serde_json::Value| {
+        let mut v = v["detectors"].clone();
+        v.as_array_mut().unwrap().iter_mut().for_each(|d| d["score_s"] = serde_json::Value::Null);
+        v
+    };
+    assert_eq!(without_timing(again.anomaly.as_ref().unwrap()), without_timing(section));
+    assert!(again.leaderboard.iter().all(|e| e.test["roc_auc"] < 0.05));
+    // Without a label column: detectors still fit, nothing to score them with.
+    let unlabelled = ANOMALY.replace("target = \"label\"", "drop = [\"label\"]");
+    let r = run(&pipeline(dir.path(), &unlabelled).unwrap(), &Silent).unwrap();
+    assert!(r.leaderboard.iter().all(|e| e.test.is_empty()));
+    assert!(r.anomaly.as_ref().unwrap()["detectors"][0]["threshold"].as_f64().is_some());
+}
+
+#[test]
+fn anomaly_task_rejects_search_and_unknown_detectors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(dir.path());
+    let searched = ANOMALY.replace("params = { n_trees = 100 }", "search = { n_trees = { int = [10, 100] } }");
+    let e = pipeline(dir.path(), &searched).err().unwrap().to_string();
+    assert!(e.contains("not searched"), "{e}");
+    let typo = ANOMALY.replace("kind = \"anomaly.ecod\"", "kind = \"anomaly.ecodd\"");
+    let e = pipeline(dir.path(), &typo).err().unwrap().to_string();
+    assert!(e.contains("models[1].kind") && e.contains("did you mean `anomaly.ecod`"), "{e}");
+    let bad_param = ANOMALY.replace("n_trees = 100", "n_tres = 100");
+    let e = pipeline(dir.path(), &bad_param).err().unwrap().to_string();
+    assert!(e.contains("did you mean `n_trees`"), "{e}");
+    let split_none = ANOMALY.replace("target = \"label\"", "target = \"label\"\nsplit = { kind = \"none\" }");
+    assert!(pipeline(dir.path(), &split_none).is_ok());
+    let e = pipeline(dir.path(), &split_none.replace("task = \"anomaly\"", "task = \"binary\"")).err().unwrap();
+    assert!(e.to_string().contains("only anomaly tasks"), "{e}");
+    let held_out =
+        ANOMALY.replace("target = \"label\"", "target = \"label\"\nsplit = { kind = \"random\", test_fraction = 0.5 }");
+    let r = run(&pipeline(dir.path(), &held_out).unwrap(), &Silent).unwrap();
+    assert_eq!(r.data.test_rows, 150);
+    assert!(r.anomaly.as_ref().unwrap()["protocol"].as_str().unwrap().contains("test rows"));
+}
+
+#[test]
+fn filter_and_score_steps_report_in_a_binary_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(dir.path());
+    let body = r#"
+[pipeline]
+name = "b"
+task = "binary"
+
+[data]
+path = "rows.csv"
+target = "label"
+
+[[clean]]
+kind = "anomaly.corrupt"
+share = 0.05
+
+[[clean]]
+kind = "anomaly.filter"
+threshold = "auto"
+
+[[features]]
+kind = "anomaly.score"
+detector = "anomaly.ecod"
+
+[[models]]
+kind = "forest.random_forest"
+params = { n_trees = 20 }
+
+[search]
+cv_folds = 3
+"#;
+    // The model plugins are not dependencies here: a stand-in model reads the anomaly score.
+    let mut r = registry();
+    r.add_model(TinyModel);
+    let body = body.replace("kind = \"forest.random_forest\"\nparams = { n_trees = 20 }", "kind = \"test.mean\"");
+    let path = dir.path().join("b.toml");
+    let src = Source::from_text(&path, body, &[]).unwrap();
+    let spec = src.parse().unwrap();
+    let p = Pipeline::from_spec(src, spec, &r).unwrap();
+    let report = run(&p, &Silent).unwrap();
+    let steps = report.anomaly.as_ref().unwrap()["steps"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["anomaly.corrupt", "anomaly.filter", "anomaly.score"]);
+    assert_eq!(steps[1]["rule"], "auto");
+    assert_eq!(report.data.dropped_train_rows, steps[1]["dropped"].as_u64().unwrap() as usize);
+    assert!(report.data.test_rows > 0);
+}
+
+/// A model that predicts the training positive rate: enough to run a binary pipeline here.
+struct TinyModel;
+struct TinyFitted(f64);
+
+impl promoml_core::Model for TinyModel {
+    fn kind(&self) -> &str {
+        "test.mean"
+    }
+    fn description(&self) -> &str {
+        "positive rate"
+    }
+    fn tasks(&self) -> &[promoml_core::Task] {
+        &[promoml_core::Task::Binary]
+    }
+    fn space(&self) -> promoml_core::SearchSpace {
+        promoml_core::SearchSpace::new(vec![])
+    }
+    fn fit(
+        &self,
+        data: &promoml_core::Dataset,
+        _: &promoml_core::Params,
+        _: &promoml_core::FitContext,
+    ) -> promoml_core::Result<Box<dyn promoml_core::FittedModel>> {
+        let y = data.y.as_ref().unwrap();
+        Ok(Box::new(TinyFitted(y.iter().sum::<f64>() / y.len() as f64)))
+    }
+}
+
+impl promoml_core::FittedModel for TinyFitted {
+    fn predict(&self, data: &promoml_core::Dataset) -> promoml_core::Result<promoml_core::Predictions> {
+        let col = data.feature_names.iter().position(|n| n == "anomaly_score").unwrap();
+        let s = data.x.column(col);
+        let max = s.iter().cloned().fold(f64::MIN, f64::max).max(1e-9);
+        Ok(promoml_core::Predictions::binary(s.iter().map(|v| (v / max) * self.0.max(0.01) * 10.0)))
+    }
+}
