@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The CI regression gate: run every pipeline in pipelines/ in quick mode (2 trials per candidate,
+# no time budget, the file's fixed seed) and compare each report.json with its committed
+# baseline reports/baselines/quick/<pipeline>.json using `promoml compare`.
+#
+#   scripts/ci-gate.sh            # gate: exit 1 when any pipeline regressed or has no baseline
+#   scripts/ci-gate.sh --update   # rewrite the quick baselines from this checkout (commit them on purpose)
+#
+# Env: BIN (default target/release/promoml, built if absent), OUT (default a temporary folder),
+# MAX_DROP (default 0.005), PIPELINES (default every pipelines/*.toml), BASE (default
+# reports/baselines/quick). The Markdown diffs are collected in $OUT/gate.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+update=0
+[ "${1:-}" = "--update" ] && update=1
+BIN=${BIN:-target/release/promoml}
+OUT=${OUT:-$(mktemp -d)}
+MAX_DROP=${MAX_DROP:-0.005}
+BASE=${BASE:-reports/baselines/quick}
+PIPELINES=${PIPELINES:-$(ls pipelines/*.toml)}
+# Quick mode, the same for every pipeline: small search, no wall-clock budget (a budget would
+# make the result depend on the machine's speed).
+QUICK=(--set search.trials=2 --set search.time_budget_s=100000)
+
+if [ ! -x "$BIN" ]; then
+  cargo build --release -q -p promoml || exit 2
+fi
+mkdir -p "$OUT" "$BASE"
+: >"$OUT/gate.md"
+failed=()
+for file in $PIPELINES; do
+  name=$(basename "$file" .toml)
+  start=$(date +%s)
+  if ! "$BIN" run "$file" --out "$OUT/$name" --quiet "${QUICK[@]}" >"$OUT/$name.log" 2>&1; then
+    echo "$name: run failed: $(tail -3 "$OUT/$name.log" | tr '\n' ' ')"
+    failed+=("$name (run failed)")
+    continue
+  fi
+  secs=$(( $(date +%s) - start ))
+  if [ "$update" -eq 1 ]; then
+    cp "$OUT/$name/report.json" "$BASE/$name.json"
+    echo "$name: baseline written ($secs s)"
+    continue
+  fi
+  if [ ! -f "$BASE/$name.json" ]; then
+    echo "$name: no baseline $BASE/$name.json (run scripts/ci-gate.sh --update and commit it)"
+    failed+=("$name (no baseline)")
+    continue
+  fi
+  "$BIN" compare "$BASE/$name.json" "$OUT/$name/report.json" --max-drop "$MAX_DROP" >>"$OUT/gate.md" 2>"$OUT/$name.compare.err"
+  rc=$?
+  echo >>"$OUT/gate.md"
+  case $rc in
+    0) echo "$name: ok ($secs s)" ;;
+    1) echo "$name: REGRESSION: $(cat "$OUT/$name.compare.err")"; failed+=("$name") ;;
+    *) echo "$name: compare failed: $(cat "$OUT/$name.compare.err")"; failed+=("$name (compare error)") ;;
+  esac
+done
+echo "diffs: $OUT/gate.md"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "gate: ${#failed[@]} pipeline(s) failed: ${failed[*]}"
+  exit 1
+fi
+echo "gate: every pipeline matches its baseline"
