@@ -237,10 +237,10 @@ impl SyntheticPromotion {
             let news = rng.random::<f64>() < sigmoid(0.3 * engagement - 0.4);
             let arm = rng.random_range(0..arms.len());
             let base = -2.2 + 0.6 * engagement + 0.3 * (1.0 + purchases).ln() + 0.2 * carts.min(6.0) - 0.01 * recency;
-            // Logit gain per 10 % of discount: high for coupon users with carts, none for loyal
-            // heavy buyers.
-            let response = 1.4 * sigmoid(1.8 * sensitivity) * sigmoid(carts - 0.5) - 0.3 * sigmoid(purchases - 3.0)
-                + if news { 0.15 } else { 0.0 };
+            // Logit gain per 10 % of discount: high for coupon redeemers with carts, none for
+            // loyal heavy buyers; driven by what the shop observes, so a model can learn it.
+            let response = 2.5 * sigmoid(2.0 * (coupons - 1.5)) * sigmoid(carts - 0.5) - 0.5 * sigmoid(purchases - 3.0)
+                + if news { 0.2 } else { 0.0 };
             let probs: Vec<f64> = (0..arms.len()).map(|a| sigmoid(base + a as f64 * response)).collect();
             let bought = rng.random::<f64>() < probs[arm];
             let paid = if bought { PRICE_BASKET * (1.0 - 0.1 * arm as f64) } else { 0.0 };

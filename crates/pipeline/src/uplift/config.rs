@@ -72,6 +72,11 @@ pub struct PolicySpec {
     pub key: Option<String>,
     /// Write `assignments.csv` (default true).
     pub assignments: Option<bool>,
+    /// Map each arm's predicted effects by a line fitted on the training rows' out-of-fold
+    /// predictions (observed against predicted effect in ten bins) before optimising (default
+    /// true): meta-learners shrink or inflate effect levels, and the policy compares them with
+    /// costs.
+    pub calibrate: Option<bool>,
 }
 
 /// `[policy] budget`.
@@ -159,6 +164,8 @@ pub struct PolicyPlan {
     pub key: Option<String>,
     /// Whether to write `assignments.csv`.
     pub write_assignments: bool,
+    /// Whether effect levels are calibrated on out-of-fold predictions before optimising.
+    pub calibrate: bool,
 }
 
 impl PolicyPlan {
@@ -454,5 +461,6 @@ fn policy_plan(src: &Source, p: &PolicySpec, control: &str) -> Result<PolicyPlan
         true_outcome: p.true_outcome.clone(),
         key: p.key.clone(),
         write_assignments: p.assignments.unwrap_or(true),
+        calibrate: p.calibrate.unwrap_or(true),
     })
 }

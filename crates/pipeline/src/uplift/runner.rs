@@ -473,6 +473,8 @@ struct PolicySection {
     model: String,
     budget: String,
     lambda: f64,
+    /// Per arm, the linear map applied to predicted effects before optimising.
+    effect_calibration: BTreeMap<String, Calibration>,
     value_per_outcome: BTreeMap<String, f64>,
     cost: BTreeMap<String, f64>,
     customers: usize,
@@ -632,12 +634,14 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         let top: Vec<&Done> = done.iter().take(u.ensemble).collect();
         let mut fold_scores = Vec::new();
         let mut cv_all: Vec<Scores> = Vec::new();
+        let mut fold_effects = Vec::new();
         for (f, fold) in fold_data.iter().enumerate() {
             let e = Effects::average(&top.iter().map(|d| &d.fold_effects[f]).collect::<Vec<_>>());
             let rows: Vec<usize> = (0..fold.valid.arm.len()).collect();
             let s = score(&e, fold.valid.ds.target("validation")?, &fold.valid.arm, &rows, u.outcome, u.k)?;
             fold_scores.push(s[&key]);
             cv_all.push(s);
+            fold_effects.push(e);
         }
         let mean = fold_scores.iter().sum::<f64>() / fold_scores.len() as f64;
         let sd = (fold_scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / fold_scores.len() as f64).sqrt();
@@ -659,7 +663,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
             n_trials: 0,
         };
         let base = top[0].base.clone();
-        done.push(Done { entry, cv_score: mean, effects, fold_effects: vec![], base });
+        done.push(Done { entry, cv_score: mean, effects, fold_effects, base });
         done.sort_by(|a, b| b.cv_score.total_cmp(&a.cv_score));
     }
     let refit_s = t_refit.elapsed().as_secs_f64();
@@ -747,11 +751,53 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         }
     };
     let kpis = arm_kpis(&arms, &test.arm, &y_test, &test_r.kpis, &mu);
+    // Calibration of effect levels for the policy (rankings, and so every uplift metric, are
+    // unchanged): per arm, regress the observed effect on the predicted one over ten bins of
+    // the out-of-fold predictions on the training rows; `tau' = intercept + slope * tau`.
+    let calibration: Vec<(f64, f64)> = match &u.policy {
+        Some(pp) if pp.calibrate => (1..=n_arms)
+            .map(|a| {
+                let mut oof = vec![f64::NAN; n];
+                for (f, rows) in fold_rows.iter().enumerate() {
+                    for (j, &i) in rows.iter().enumerate() {
+                        oof[i] = final_done.fold_effects[f].tau[a - 1][j];
+                    }
+                }
+                let r: Vec<usize> = (0..n).filter(|&i| train.arm[i] == 0 || train.arm[i] == a).collect();
+                calibrate(&r, &oof, &y, &train.arm, a)
+            })
+            .collect::<Result<_>>()?,
+        _ => vec![(0.0, 1.0); n_arms],
+    };
+    let mut mu_policy = mu.clone();
+    for a in 1..=n_arms {
+        let (c0, c1) = calibration[a - 1];
+        for i in 0..mu[0].len() {
+            mu_policy[a][i] = mu[0][i] + c0 + c1 * (mu[a][i] - mu[0][i]);
+        }
+    }
 
     let mut files = Vec::new();
     let policy_section = match &u.policy {
         Some(pp) => {
-            Some(policy_section(p, pp, &arms, &test, &y_test, &mu, &test_r, &boot, &final_done.entry.name, &mut files)?)
+            let mut sec = policy_section(
+                p,
+                pp,
+                &arms,
+                &test,
+                &y_test,
+                &mu_policy,
+                &test_r,
+                &boot,
+                &final_done.entry.name,
+                &mut files,
+            )?;
+            sec.effect_calibration = arms[1..]
+                .iter()
+                .cloned()
+                .zip(calibration.iter().map(|&(intercept, slope)| Calibration { intercept, slope }))
+                .collect();
+            Some(sec)
         }
         None => None,
     };
@@ -816,6 +862,44 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     report.files = files;
     report.timing.total_s = t0.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Calibrated effect = `intercept + slope * predicted`.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Calibration {
+    intercept: f64,
+    slope: f64,
+}
+
+/// Linear calibration of predicted effects of arm `a` on rows `r` (arm `a` and control):
+/// rows sorted by out-of-fold prediction in ten equal bins; weighted least squares of each
+/// bin's observed effect on its mean prediction, slope clamped to [0, 1.5]; the intercept makes
+/// the calibrated mean equal the observed effect of all rows.
+fn calibrate(r: &[usize], oof: &[f64], y: &[f64], arm: &[usize], a: usize) -> Result<(f64, f64)> {
+    let mut rows = r.to_vec();
+    rows.sort_by(|&i, &j| oof[i].total_cmp(&oof[j]));
+    let bins = 10.min(rows.len() / 2).max(1);
+    let mut points = Vec::new();
+    for b in 0..bins {
+        let part = &rows[b * rows.len() / bins..(b + 1) * rows.len() / bins];
+        let ys: Vec<f64> = part.iter().map(|&i| y[i]).collect();
+        let ts: Vec<u8> = part.iter().map(|&i| u8::from(arm[i] == a)).collect();
+        if let Ok(effect) = um::ate(&ys, &ts) {
+            let pred = part.iter().map(|&i| oof[i]).sum::<f64>() / part.len() as f64;
+            points.push((pred, effect, part.len() as f64));
+        }
+    }
+    let w: f64 = points.iter().map(|p| p.2).sum();
+    let mx = points.iter().map(|p| p.0 * p.2).sum::<f64>() / w;
+    let my = points.iter().map(|p| p.1 * p.2).sum::<f64>() / w;
+    let sxx: f64 = points.iter().map(|p| p.2 * (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| p.2 * (p.0 - mx) * (p.1 - my)).sum();
+    let slope = if sxx > 0.0 { (sxy / sxx).clamp(0.0, 1.5) } else { 0.0 };
+    let ys: Vec<f64> = r.iter().map(|&i| y[i]).collect();
+    let ts: Vec<u8> = r.iter().map(|&i| u8::from(arm[i] == a)).collect();
+    let observed = um::ate(&ys, &ts)?;
+    let mean_pred = r.iter().map(|&i| oof[i]).sum::<f64>() / r.len() as f64;
+    Ok((observed - slope * mean_pred, slope))
 }
 
 fn mean_of(v: impl Iterator<Item = f64>) -> Option<f64> {
@@ -989,6 +1073,7 @@ fn policy_section(
         model: model_name.to_string(),
         budget,
         lambda: assignment.lambda,
+        effect_calibration: BTreeMap::new(),
         value_per_outcome: arms.iter().zip(&value).map(|(a, v)| (a.clone(), *v)).collect(),
         cost: arms.iter().zip(&cost).map(|(a, c)| (a.clone(), *c)).collect(),
         customers: n,

@@ -1,0 +1,96 @@
+//! End-to-end tests of uplift pipelines: the Hillstrom benchmark pipelines (real data in
+//! `../shared/data`) and the synthetic price-sensitivity pipeline, whose true effects are known.
+//! Overrides keep them quick; the figures of the full pipelines are in the README.
+
+mod common;
+use common::*;
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn hillstrom_uplift_reports_sklift_metrics_intervals_curves_and_kpis() {
+    shared_data();
+    let out = tempfile::tempdir().unwrap();
+    let r = run_pipeline(
+        &root().join("pipelines/hillstrom-uplift.toml"),
+        out.path(),
+        &["models[0].params.n_trees=20", "uplift.bootstrap=30", "search.cv_folds=2", "uplift.learners=[\"s\", \"t\"]"],
+    );
+    assert_eq!(r["task"], "uplift");
+    for m in ["qini_auc", "uplift_at_30", "uplift_auc"] {
+        assert!(r["test"][m].as_f64().unwrap().is_finite(), "test.{m} missing: {}", r["test"]);
+    }
+    let names: Vec<&str> = r["leaderboard"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    for want in ["s-learner/rf", "t-learner/rf", "uplift-ensemble(top 2)"] {
+        assert!(names.contains(&want), "leaderboard {names:?} lacks {want}");
+    }
+    for e in r["leaderboard"].as_array().unwrap() {
+        assert!(e["cv"]["qini_auc"].is_number() && e["test"]["qini_auc"].is_number(), "{e}");
+    }
+    let arm = &r["uplift"]["metrics"][0];
+    assert_eq!(arm["arm"], "Womens E-Mail");
+    let q = &arm["qini_auc"];
+    let (v, lo, hi) = (q["value"].as_f64().unwrap(), q["low"].as_f64().unwrap(), q["high"].as_f64().unwrap());
+    assert!(lo < v && v < hi, "qini {v} outside its interval [{lo}, {hi}]");
+    // The Womens e-mail raises visits by about 4 points on this split.
+    let ate = arm["ate_observed"]["value"].as_f64().unwrap();
+    assert!((0.02..0.07).contains(&ate), "observed effect {ate}");
+    let curve = arm["qini_curve"].as_array().unwrap();
+    assert!(curve.len() > 10 && curve[0] == serde_json::json!([0.0, 0.0]), "{curve:?}");
+    let kpis = r["uplift"]["kpis"].as_array().unwrap();
+    assert_eq!(kpis.len(), 2);
+    for k in kpis {
+        for f in ["participation_rate", "conversion_rate", "average_order_value", "predicted_outcome_mean"] {
+            assert!(k[f].as_f64().is_some_and(f64::is_finite), "KPI {f} missing: {k}");
+        }
+    }
+    // Outcomes kept out of the features: visit is the target, conversion and spend are KPIs.
+    assert!(r["data"]["features"].as_u64().unwrap() < 20, "{}", r["data"]);
+}
+
+#[test]
+fn multi_treatment_policy_is_valued_next_to_the_baselines() {
+    shared_data();
+    let out = tempfile::tempdir().unwrap();
+    let r = run_pipeline(
+        &root().join("pipelines/hillstrom-policy.toml"),
+        out.path(),
+        &["models[0].params.n_trees=20", "uplift.bootstrap=30", "search.cv_folds=2", "uplift.learners=[\"s\"]"],
+    );
+    let p = &r["policy"];
+    let names: Vec<&str> = p["policies"].as_array().unwrap().iter().map(|x| x["policy"].as_str().unwrap()).collect();
+    assert!(names[0].starts_with("model"), "{names:?}");
+    for want in ["treat none", "treat all: Mens E-Mail", "treat all: Womens E-Mail", "random"] {
+        assert!(names.contains(&want), "{names:?} lacks {want}");
+    }
+    for row in p["policies"].as_array().unwrap() {
+        let ipw = &row["ipw"];
+        assert!(ipw["low"].as_f64().unwrap() <= ipw["value"].as_f64().unwrap(), "{row}");
+        assert!(row["dr"]["value"].is_number(), "{row}");
+    }
+    let none = &p["policies"][1];
+    assert_eq!(none["treated_share"], 0.0);
+    assert!(p["gain_vs_best_single_arm_ipw"]["value"].is_number());
+    // No key column configured: the CSV names test rows by position, never raw ids.
+    let csv = read(&out.path().join("assignments.csv"));
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("test_row,arm,expected_gain"));
+    assert_eq!(lines.count() as u64, r["data"]["test_rows"].as_u64().unwrap());
+}
+
+#[test]
+fn price_policy_recovers_most_of_the_oracle_gain() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run_pipeline(&root().join("pipelines/synthetic-price.toml"), out.path(), &["uplift.bootstrap=30"]);
+    let p = &r["policy"];
+    let share = p["oracle_share_recovered"].as_f64().unwrap();
+    assert!(share >= 0.8, "the policy recovers {share:.3} of the oracle's gain over list price for everyone");
+    let true_of = |i: usize| p["policies"][i]["true_value"].as_f64().unwrap();
+    assert!(true_of(0) > true_of(1), "model {} vs list price {}", true_of(0), true_of(1));
+    let treated = p["policies"][0]["treated_share"].as_f64().unwrap();
+    assert!(treated <= 0.6 + 1e-9, "budget of 60 % exceeded: {treated}");
+    let csv = read(&out.path().join("assignments.csv"));
+    assert!(csv.starts_with("key,arm,expected_gain"), "{}", &csv[..80]);
+}
