@@ -367,6 +367,21 @@ impl Pipeline {
                     return Err(src.error_at(&rkey, format!("range {d} is outside the valid {}", p.valid)));
                 }
                 p.search = Some(d);
+                if let Some(when) = &range.when {
+                    let wkey = format!("{rkey}.when");
+                    let mut entries = when.iter();
+                    let (Some((other, value)), None) = (entries.next(), entries.next()) else {
+                        return Err(src.error_at(&wkey, "give exactly one `parameter = value` entry"));
+                    };
+                    let Some(dep) = base.params.iter().find(|q| &q.name == other && &q.name != name) else {
+                        return Err(src.error_at(&wkey, format!("`{}` has no other parameter `{other}`", m.kind)));
+                    };
+                    let v = toml_to_param(value)
+                        .ok_or_else(|| src.error_at(&wkey, "the value must be a number, string or boolean"))?;
+                    let v = dep.valid.check(&v).map_err(|msg| src.error_at(&wkey, format!("`{other}`: {msg}")))?;
+                    let p = space.params.iter_mut().find(|p| &p.name == name).expect("found above");
+                    p.condition = Some((other.clone(), v));
+                }
             }
             let name = m.name.clone().unwrap_or_else(|| m.kind.clone());
             if candidates.iter().any(|c| c.name == name) {

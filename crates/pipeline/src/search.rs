@@ -335,16 +335,25 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             if states[ci].next >= cand.trials {
                 continue;
             }
-            let batch_len = p.search.parallel_trials.min(cand.trials - states[ci].next);
+            // The first round evaluates only each model's defaults, so that under a time
+            // budget every model is scored before any is tuned.
+            let width = if states[ci].next == 0 { 1 } else { p.search.parallel_trials };
+            let batch_len = width.min(cand.trials - states[ci].next);
             // Replayed trials cost nothing; fresh ones need time.
             let fresh = (states[ci].next..states[ci].next + batch_len).any(|t| !states[ci].replay.contains_key(&t));
-            let fit_deadline = ctx.deadline.map(|d| d - Duration::from_secs_f64(reserve(&states).min(1e6)));
+            let fit_deadline = ctx.deadline.map(|d| d - Duration::from_secs_f64((1.2 * reserve(&states)).min(1e6)));
             if fresh && let (Some(d), Some(fd)) = (ctx.deadline, fit_deadline) {
                 let now = Instant::now();
-                let expected = states[ci].last_batch_s.unwrap_or(0.0);
-                if now >= fd || now + Duration::from_secs_f64(expected + reserve(&states)) > d {
+                if now >= fd {
                     out_of_time = true;
                     break;
+                }
+                // Margins: a loaded machine makes the next batch slower than the last one.
+                let expected = 1.3 * states[ci].last_batch_s.unwrap_or(0.0);
+                if now + Duration::from_secs_f64(expected + 1.2 * reserve(&states)) > d {
+                    // Too slow to fit; a cheaper model may still have time for a batch.
+                    states[ci].next = cand.trials;
+                    continue;
                 }
             }
             progressed = true;

@@ -177,6 +177,9 @@ pub struct RangeSpec {
     /// Sample on a log scale.
     #[serde(default)]
     pub log: bool,
+    /// Conditional parameter: only active when another parameter has this value, e.g.
+    /// `when = { kernel = "rbf" }` (one entry).
+    pub when: Option<toml::Table>,
 }
 
 /// `[search]`.

@@ -98,17 +98,18 @@ fn resume_replays_the_log_and_matches_an_uninterrupted_run() {
 
     // An "interrupted" study: the same pipeline stopped after 5 trials per model...
     let short = pipeline(SEARCH, &["search.trials=5"]);
-    run(&short, &RunOptions { trial_log: Some(log.clone()), resume: false });
+    run(&short, &RunOptions { trial_log: Some(log.clone()), resume: false, ..Default::default() });
     let logged = std::fs::read_to_string(&log).unwrap().lines().count();
     assert_eq!(logged, 1 + 2 * 5, "header + 10 trials");
     // ...then continued to 8: the first 5 are replayed, 3 more are run.
-    let resumed = run(&full, &RunOptions { trial_log: Some(log.clone()), resume: true });
+    let resumed = run(&full, &RunOptions { trial_log: Some(log.clone()), resume: true, ..Default::default() });
     assert_eq!(numbers(&resumed), numbers(&uninterrupted));
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1 + 2 * 8);
 
     // A log from another seed is refused, naming the file.
     let other = pipeline(SEARCH, &["pipeline.seed=9"]);
-    let e = run_with(&other, &Silent, &RunOptions { trial_log: Some(log.clone()), resume: true }).unwrap_err();
+    let e = run_with(&other, &Silent, &RunOptions { trial_log: Some(log.clone()), resume: true, ..Default::default() })
+        .unwrap_err();
     assert!(e.to_string().contains("trials.jsonl") && e.to_string().contains("seed 7"), "{e}");
 }
 
@@ -118,9 +119,9 @@ fn resumed_best_trial_gets_the_same_ensemble() {
     let log = dir.path().join("trials.jsonl");
     let extra = format!("{SEARCH}\n[ensemble]\nkind = \"greedy\"\nsize = 10\n");
     let p = pipeline(&extra, &[]);
-    let first = run(&p, &RunOptions { trial_log: Some(log.clone()), resume: false });
+    let first = run(&p, &RunOptions { trial_log: Some(log.clone()), resume: false, ..Default::default() });
     // Everything replayed: no trial is refitted, out-of-fold predictions are recomputed.
-    let again = run(&p, &RunOptions { trial_log: Some(log), resume: true });
+    let again = run(&p, &RunOptions { trial_log: Some(log), resume: true, ..Default::default() });
     assert_eq!(numbers(&first), numbers(&again));
     assert!(first.ensemble.is_some());
 }
@@ -137,10 +138,12 @@ fn time_budget_is_kept_including_refit_and_ensemble() {
     let took = t.elapsed().as_secs_f64();
     assert!(took <= 6.0 * 1.05, "run took {took:.2} s for a 6 s budget");
     assert!(r.timing.total_s <= 6.0 * 1.05);
-    // Both candidates got trials (the budget is shared, not spent on the first).
+    // Both candidates got trials (the budget is shared, not spent on the first), and the budget,
+    // not the trial count, ended the search.
     for name in ["rf", "logistic"] {
-        assert!(r.trials.iter().filter(|t| t.model == name && t.score.is_some()).count() >= 2, "{name}");
+        assert!(r.trials.iter().any(|t| t.model == name && t.score.is_some()), "{name}");
     }
+    assert!(r.trials.iter().filter(|t| t.score.is_some()).count() >= 4);
     assert!(r.leaderboard.iter().any(|e| e.name == "ensemble"));
 }
 
@@ -202,6 +205,38 @@ fn two_layer_stack_refits_the_best_models_on_layer_one_predictions() {
     assert!(e.test["roc_auc"] > 0.6, "{:?}", e.test);
     // Deterministic like everything else.
     assert_eq!(numbers(&r), numbers(&run(&p, &RunOptions::default())));
+}
+
+#[test]
+fn conditional_parameters_declared_in_toml_are_searched_only_when_active() {
+    // `sample_fraction` is searched only for bootstrapped forests.
+    let extra = "\n[search]\noptimizer = \"random\"\ntrials = 12\ncv_folds = 3\n";
+    let set = [
+        "models[0].search.bootstrap.choice=[true, false]",
+        "models[0].search.sample_fraction.float=[0.3, 0.9]",
+        "models[0].search.sample_fraction.when.bootstrap=true",
+    ];
+    let r = run(&pipeline(extra, &set), &RunOptions::default());
+    let rf: Vec<_> = r.trials.iter().filter(|t| t.model == "rf" && t.number > 0).collect();
+    let on = rf.iter().filter(|t| t.params["bootstrap"] == serde_json::json!(true)).count();
+    assert!(on > 0 && on < rf.len(), "both branches sampled");
+    for t in rf {
+        let f = t.params.get("sample_fraction").and_then(|v| v.as_f64());
+        if t.params["bootstrap"] == serde_json::json!(true) {
+            assert!(f.is_some_and(|f| (0.3..=0.9).contains(&f)), "{:?}", t.params);
+        } else {
+            assert!(f.is_none_or(|f| f == 1.0), "inactive parameter left at its default: {:?}", t.params);
+        }
+    }
+    // A condition on an unknown parameter is refused at its key.
+    let text = format!("{BASE}\n[search]\ntrials = 2\n");
+    let bad = [
+        "models[0].search.max_depth.int=[2, 5]".to_string(),
+        "models[0].search.max_depth.when.bootstrapp=true".to_string(),
+    ];
+    let src = Source::from_text(Path::new("p.toml"), text, &bad).unwrap();
+    let e = Pipeline::from_spec(src.clone(), src.parse().unwrap(), &registry()).err().unwrap().to_string();
+    assert!(e.contains("models[0].search.max_depth.when") && e.contains("bootstrapp"), "{e}");
 }
 
 #[test]
