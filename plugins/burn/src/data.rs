@@ -73,7 +73,8 @@ impl InputScaler {
             let s = sequences(data, who)?;
             let (_, steps, channels) = s.data.dim();
             let values = (0..s.lengths.len()).flat_map(move |i| {
-                (0..s.lengths[i].min(steps)).flat_map(move |t| (0..channels).map(move |c| (c, s.data[[i, t, c]] as f64)))
+                (0..s.lengths[i].min(steps))
+                    .flat_map(move |t| (0..channels).map(move |c| (c, s.data[[i, t, c]] as f64)))
             });
             (Some((steps, channels)), Some(ColumnScaler::fit(channels, log, values)))
         } else {
@@ -110,9 +111,7 @@ impl InputScaler {
                 if (st, ch) != (*steps, *channels) {
                     return Err(Error::model(
                         who,
-                        format!(
-                            "was fitted on sequences of {steps} steps x {channels} channels but got {st} x {ch}"
-                        ),
+                        format!("was fitted on sequences of {steps} steps x {channels} channels but got {st} x {ch}"),
                     ));
                 }
                 let mut values = vec![0.0f32; n * st * ch];
@@ -152,7 +151,10 @@ impl InputScaler {
                 let mut out = Vec::with_capacity(n * x.ncols());
                 for ((i, j), &v) in x.indexed_iter() {
                     if !v.is_finite() {
-                        return Err(Error::model(who, format!("feature `{}` of row {i} is {v}", data.feature_names[j])));
+                        return Err(Error::model(
+                            who,
+                            format!("feature `{}` of row {i} is {v}", data.feature_names[j]),
+                        ));
                     }
                     out.push(sc.apply(j, v));
                 }
@@ -181,7 +183,10 @@ pub(crate) fn sequences<'a>(data: &'a Dataset, who: &str) -> Result<&'a Sequence
         ));
     }
     if steps == 0 || channels == 0 {
-        return Err(Error::model(who, format!("sequences have {steps} steps x {channels} channels; need at least 1 x 1")));
+        return Err(Error::model(
+            who,
+            format!("sequences have {steps} steps x {channels} channels; need at least 1 x 1"),
+        ));
     }
     Ok(s)
 }

@@ -73,18 +73,18 @@ impl AnomalyDetector for Autoencoder {
     fn fit(&self, x: &Array2<f64>, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedDetector>> {
         let p = self.space().resolve(params, &format!("{KIND}.params"))?;
         if x.nrows() == 0 || x.ncols() == 0 {
-            return Err(Error::model(KIND, format!("needs at least one row and one column, got {}x{}", x.nrows(), x.ncols())));
+            return Err(Error::model(
+                KIND,
+                format!("needs at least one row and one column, got {}x{}", x.nrows(), x.ncols()),
+            ));
         }
         let data = dataset(x);
         let device = device_of(&p, ctx, KIND)?;
         let scaler = InputScaler::fit(&data, false, true, p.bool("log_inputs")?, KIND)?;
         let inputs = scaler.transform(&data, KIND)?;
         let width = scaler.tab_width();
-        let targets = Targets {
-            width,
-            values: inputs.tab.clone().expect("tabular inputs"),
-            weights: vec![1.0; x.nrows()],
-        };
+        let targets =
+            Targets { width, values: inputs.tab.clone().expect("tabular inputs"), weights: vec![1.0; x.nrows()] };
         let (hidden, layers) = (p.usize("hidden_size")?, p.usize("layers")?);
         let mut dense = vec![hidden; layers];
         dense.push(p.usize("code_size")?);

@@ -4,16 +4,16 @@
 
 use crate::data::{Inputs, Targets};
 use crate::net::{Net, NetSpec};
-use burn::module::AutodiffModule;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use promoml_core::{Error, FitContext, Result};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -26,7 +26,22 @@ static BACKEND_RNG: Mutex<()> = Mutex::new(());
 /// draws from a fit running at the same time (used before loading saved weights).
 pub(crate) fn fresh_net<B: Backend>(spec: &NetSpec, device: &B::Device) -> Net<B> {
     let _guard = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    spec.init(device)
+    materialized(spec.init(device))
+}
+
+/// Forces burn's lazily initialised parameters to draw their values now (while the caller
+/// holds [`BACKEND_RNG`]) rather than at their first use.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
+fn materialized<B: Backend>(net: Net<B>) -> Net<B> {
+    net.visit(&mut Materialize);
+    net
 }
 
 /// The loss a network is trained on.
@@ -151,7 +166,7 @@ pub(crate) fn train<B: AutodiffBackend>(
         optim_cfg = optim_cfg.with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.clip_norm as f32)));
     }
     let mut optim = optim_cfg.init::<B, Net<B>>();
-    let mut net: Net<B> = spec.init(device);
+    let mut net: Net<B> = materialized(spec.init(device));
 
     let mut best: Option<(Net<B::InnerBackend>, f64, usize)> = None;
     let mut since_best = 0usize;
