@@ -401,6 +401,10 @@ fn history(h: &mut String, r: &Report) -> Result<(), ReportError> {
             series.push(Series { name: "pruned".into(), points: pruned.clone(), color, style: Style::HollowPoints });
         }
         series.push(Series { name: "best so far".into(), points: running, color: REFERENCE, style: Style::Line });
+        // Leave room for the legend below the points (above them for losses) so it hides none.
+        let fit = plot::fit_range(complete.iter().chain(&pruned).map(|p| p.1));
+        let room = (fit.end - fit.start) * 0.4;
+        let y = if r.higher_is_better { (fit.start - room)..fit.end } else { fit.start..(fit.end + room) };
         let n_trials = trials.len();
         let x_hi = trials.iter().map(|t| t.number).max().unwrap_or(0) as f64;
         let svg = chart(
@@ -410,7 +414,7 @@ fn history(h: &mut String, r: &Report) -> Result<(), ReportError> {
                 x_label: "trial".into(),
                 y_label: format!("cv {}", r.metric),
                 x: Some(-0.5..(x_hi + 0.5)),
-                y: None,
+                y: Some(y),
                 series,
                 legend: if r.higher_is_better {
                     SeriesLabelPosition::LowerRight
