@@ -115,6 +115,12 @@ pub trait FittedCleaner: Send + Sync {
     fn summary(&self) -> Option<serde_json::Value> {
         None
     }
+    /// Fitted state (never training rows) as bytes that [`StepFactory::load`] of the same kind
+    /// reads back, for artifacts. The default refuses: a step that supports artifacts
+    /// overrides both.
+    fn save(&self) -> Result<Vec<u8>> {
+        Err(crate::Error::data("this fitted cleaner cannot be saved into an artifact"))
+    }
 }
 
 /// A feature step (encode, scale, date parts, ...): fitted on the training frame.
@@ -131,6 +137,26 @@ pub trait FittedFeatures: Send + Sync {
     fn summary(&self) -> Option<serde_json::Value> {
         None
     }
+    /// Fitted state (never training rows) as bytes that [`StepFactory::load`] of the same kind
+    /// reads back, for artifacts. The default refuses.
+    fn save(&self) -> Result<Vec<u8>> {
+        Err(crate::Error::data("this fitted feature step cannot be saved into an artifact"))
+    }
+}
+
+/// A step trait ([`Cleaner`] or [`FeatureExtractor`]) paired with its fitted counterpart, so
+/// that [`StepFactory::load`] returns the right fitted type.
+pub trait StepKind {
+    /// The fitted step.
+    type Fitted: ?Sized;
+}
+
+impl StepKind for dyn Cleaner {
+    type Fitted = dyn FittedCleaner;
+}
+
+impl StepKind for dyn FeatureExtractor {
+    type Fitted = dyn FittedFeatures;
 }
 
 /// Documentation of one setting of a cleaner or feature step, for `promoml plugins`.
@@ -162,6 +188,15 @@ pub trait StepFactory<T: ?Sized>: Send + Sync {
     fn build_with(&self, settings: &serde_json::Value, registry: &crate::Registry) -> Result<Box<T>> {
         let _ = registry;
         self.build(settings)
+    }
+    /// Rebuild a fitted step from the bytes its `save` wrote (for artifacts). The default
+    /// refuses: a step kind that supports artifacts overrides it and its fitted step's `save`.
+    fn load(&self, bytes: &[u8]) -> Result<Box<T::Fitted>>
+    where
+        T: StepKind,
+    {
+        let _ = bytes;
+        Err(crate::Error::config("kind", format!("step `{}` cannot be loaded from an artifact", self.kind())))
     }
 }
 

@@ -11,6 +11,7 @@
 //! assert_eq!(auc, 1.0);
 //! ```
 
+pub mod codec;
 pub mod component;
 pub mod dataset;
 pub mod error;
@@ -27,7 +28,7 @@ pub mod testing;
 
 pub use component::{
     AnomalyDetector, Cleaner, FeatureExtractor, FitContext, FittedCleaner, FittedDetector, FittedFeatures, FittedModel,
-    InputKind, Model, Optimizer, OptimizerFactory, Rng, SettingDoc, StepContext, StepFactory,
+    InputKind, Model, Optimizer, OptimizerFactory, Rng, SettingDoc, StepContext, StepFactory, StepKind,
 };
 pub use dataset::{Dataset, Predictions, Sequences, Task};
 pub use error::{Error, Result, did_you_mean};

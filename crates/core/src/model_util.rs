@@ -121,6 +121,22 @@ impl Standardizer {
     pub fn constant(&self) -> &[bool] {
         &self.constant
     }
+    /// Write the fitted means and scales (for artifacts).
+    pub fn encode(&self, e: &mut crate::codec::Encoder) {
+        e.f64s(self.mean.as_slice().expect("contiguous"));
+        e.f64s(self.scale.as_slice().expect("contiguous"));
+        e.bools(&self.constant);
+    }
+    /// Read what [`Standardizer::encode`] wrote.
+    pub fn decode(d: &mut crate::codec::Decoder<'_>) -> Result<Standardizer> {
+        let mean = d.f64s("standardizer means")?;
+        let scale = d.f64s("standardizer scales")?;
+        let constant = d.bools("standardizer constant flags")?;
+        if scale.len() != mean.len() || constant.len() != mean.len() {
+            return Err(d.corrupt("standardizer means, scales and flags differ in length"));
+        }
+        Ok(Standardizer { mean: Array1::from(mean), scale: Array1::from(scale), constant })
+    }
     /// Standardised copy of `x`.
     pub fn transform(&self, x: &Array2<f64>) -> Array2<f64> {
         let mut z = x.to_owned();

@@ -19,7 +19,7 @@ use promoml_core::{Error, Metric, Predictions, Result, Task};
 use promoml_report::Scores;
 
 /// A fitted combiner: one weight per member (and intercepts for stacking).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Combiner {
     /// Weight per member, in member order (non-negative).
     pub weights: Vec<f64>,

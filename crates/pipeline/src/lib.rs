@@ -6,6 +6,7 @@
 //! best trial on all training rows and score it once on the test rows.
 
 pub mod anomaly;
+pub mod artifact;
 pub mod clean;
 pub mod cv;
 pub mod data;

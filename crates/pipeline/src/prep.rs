@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 /// Fitted cleaners, feature steps and encodings.
 pub struct Prepared {
-    cleaners: Vec<Box<dyn FittedCleaner>>,
-    features: Vec<Box<dyn FittedFeatures>>,
-    target: String,
-    task: Task,
-    classes: Vec<String>,
-    feature_names: Vec<String>,
-    sequences: Option<Arc<Sequences>>,
+    pub(crate) cleaners: Vec<Box<dyn FittedCleaner>>,
+    pub(crate) features: Vec<Box<dyn FittedFeatures>>,
+    pub(crate) target: String,
+    pub(crate) task: Task,
+    pub(crate) classes: Vec<String>,
+    pub(crate) feature_names: Vec<String>,
+    pub(crate) sequences: Option<Arc<Sequences>>,
 }
 
 /// How the target is encoded, decided once on all training rows so every fold agrees.

@@ -41,6 +41,8 @@ pub struct RunOptions {
     /// Continue the study in `trial_log` instead of starting a new one: logged trials are
     /// replayed, not refitted.
     pub resume: bool,
+    /// Write the fitted preparation and final model as a model artifact.
+    pub artifact: Option<crate::artifact::ArtifactRequest>,
 }
 
 /// Run a pipeline end to end and return its report.
@@ -141,6 +143,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let mut leaderboard = Vec::new();
     // Candidates that refitted, with their best trial and test predictions.
     let mut refitted: Vec<(usize, Best, Predictions)> = Vec::new();
+    let mut fitted_models: Vec<(usize, Box<dyn promoml_core::FittedModel>)> = Vec::new();
     for (ci, best) in bests {
         let cand = &p.candidates[ci];
         let ctx = FitContext { seed: derive_seed(p.seed, &[4, ci as u64]), deadline, ..FitContext::new(p.seed) };
@@ -170,16 +173,19 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             },
         ));
         refitted.push((ci, best, pred));
+        fitted_models.push((ci, fitted));
     }
     let mut ensemble_summary = None;
+    let mut ensemble_fit = None;
     if let Some(plan) = &p.ensemble
         && refitted.len() >= 2
     {
         obs.stage("fitting the ensemble on out-of-fold predictions");
         match fit_ensemble(p, plan, &metrics, &fold_data, (&train_ds, &test_ds), &mut refitted, &y_test) {
-            Ok((entry, score, summary)) => {
+            Ok((entry, score, summary, fit)) => {
                 leaderboard.push((score, entry));
                 ensemble_summary = Some(summary);
+                ensemble_fit = Some(fit);
             }
             Err(e) => failures.push(Failure { model: plan.name.clone(), error: e.to_string() }),
         }
@@ -194,17 +200,19 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let refit_s = t_refit.elapsed().as_secs_f64();
     let final_entry = &leaderboard[0];
     // ROC, precision-recall and calibration points of the final model's test scores (binary).
-    // Positive class = index 1. (An ensemble final model has no entry in `refitted` yet.)
-    let curves = refitted
-        .iter()
-        .find(|(ci, _, _)| p.task == promoml_core::Task::Binary && p.candidates[*ci].name == final_entry.name)
-        .and_then(|(_, _, pred)| {
-            let labels: Vec<bool> = y_test.iter().map(|&y| y == 1.0).collect();
-            promoml_report::Curves::from_scores(&final_entry.name, &labels, &pred.scores())
-                .map_err(|e| tracing::warn!("no test curves for {}: {e}", final_entry.name))
-                .ok()
-        });
-    Ok(Report {
+    // Positive class = index 1. The final model is a refitted candidate or the ensemble.
+    let final_pred = if final_entry.kind.starts_with("ensemble.") {
+        ensemble_fit.as_ref().map(|f| &f.pred)
+    } else {
+        refitted.iter().find(|(ci, _, _)| p.candidates[*ci].name == final_entry.name).map(|(_, _, pred)| pred)
+    };
+    let curves = final_pred.filter(|_| p.task == promoml_core::Task::Binary).and_then(|pred| {
+        let labels: Vec<bool> = y_test.iter().map(|&y| y == 1.0).collect();
+        promoml_report::Curves::from_scores(&final_entry.name, &labels, &pred.scores())
+            .map_err(|e| tracing::warn!("no test curves for {}: {e}", final_entry.name))
+            .ok()
+    });
+    let report = Report {
         schema_version: SCHEMA_VERSION,
         promoml_version: env!("CARGO_PKG_VERSION").to_string(),
         pipeline: p.name.clone(),
@@ -233,7 +241,46 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         anomaly: crate::anomaly::steps_section(&full),
         // Optional sections (curves, importance, ...) are filled by their own stages.
         ..Report::default()
-    })
+    };
+    if let Some(req) = &opts.artifact {
+        let kind_of = |ci: usize| p.candidates[ci].model.kind().to_string();
+        let mut take = |ci: usize| fitted_models.iter().position(|m| m.0 == ci).map(|i| fitted_models.swap_remove(i).1);
+        let (model, pred) = match ensemble_fit.filter(|_| report.leaderboard[0].kind.starts_with("ensemble.")) {
+            Some(f) => {
+                let layer1 = f
+                    .members
+                    .iter()
+                    .map(|&ci| (p.candidates[ci].name.clone(), kind_of(ci), take(ci).expect("refitted")));
+                let layer1 = layer1.collect();
+                let layer2 = f
+                    .layer2
+                    .into_iter()
+                    .map(|(ci, m)| (format!("{} (layer 2)", p.candidates[ci].name), kind_of(ci), m));
+                let name = report.final_model.clone();
+                (
+                    crate::artifact::FinalModel::Ensemble {
+                        name,
+                        layer1,
+                        layer2: layer2.collect(),
+                        combiner: f.combiner,
+                    },
+                    f.pred,
+                )
+            }
+            None => {
+                let (ci, _, pred) =
+                    refitted.iter().find(|r| p.candidates[r.0].name == report.final_model).expect("final");
+                let model = crate::artifact::FinalModel::Single {
+                    name: report.final_model.clone(),
+                    kind: kind_of(*ci),
+                    model: take(*ci).expect("refitted"),
+                };
+                (model, pred.clone())
+            }
+        };
+        crate::artifact::write_for_run(req, p, full, &loaded.train, &loaded.test, model, &pred)?;
+    }
+    Ok(report)
 }
 
 /// Fit the ensemble of the best refitted candidates: out-of-fold predictions of each member,
@@ -247,7 +294,7 @@ fn fit_ensemble(
     (train_ds, test_ds): (&Dataset, &Dataset),
     refitted: &mut [(usize, Best, Predictions)],
     y_test: &[f64],
-) -> Result<(LeaderboardEntry, f64, EnsembleSummary)> {
+) -> Result<(LeaderboardEntry, f64, EnsembleSummary, EnsembleFit)> {
     let started = Instant::now();
     let n = train_ds.n_rows();
     let metric = p.search.metric;
@@ -271,13 +318,15 @@ fn fit_ensemble(
     let layer1_oof: Vec<&Predictions> =
         order.iter().map(|&i| refitted[i].1.oof.as_ref().expect("computed above")).collect();
     let layer1_test: Vec<&Predictions> = order.iter().map(|&i| &refitted[i].2).collect();
-    let layer2;
+    let mut layer2: Vec<(Predictions, Predictions, Box<dyn promoml_core::FittedModel>)> = Vec::new();
+    let mut layer2_cis: Vec<usize> = Vec::new();
     let (oof, test_preds): (Vec<&Predictions>, Vec<&Predictions>) = match plan.kind {
         EnsembleKind::Stacking { layers: 2, layer2_models, .. } => {
             let top: Vec<(usize, &Best)> =
                 order.iter().take(layer2_models).map(|&i| (refitted[i].0, &refitted[i].1)).collect();
             layer2 = second_layer(p, &top, fold_data, train_ds, test_ds, &names, &layer1_oof, &layer1_test)?;
             names = top.iter().map(|(ci, _)| format!("{} (layer 2)", p.candidates[*ci].name)).collect();
+            layer2_cis = top.iter().map(|(ci, _)| *ci).collect();
             (layer2.iter().map(|l| &l.0).collect(), layer2.iter().map(|l| &l.1).collect())
         }
         _ => (layer1_oof, layer1_test),
@@ -317,9 +366,27 @@ fn fit_ensemble(
         fit_s: started.elapsed().as_secs_f64(),
         n_trials: 0,
     };
-    let summary =
-        EnsembleSummary { name: plan.name.clone(), kind: kind.into(), members, intercepts: comb.intercepts, layers };
-    Ok((entry, score, summary))
+    let summary = EnsembleSummary {
+        name: plan.name.clone(),
+        kind: kind.into(),
+        members,
+        intercepts: comb.intercepts.clone(),
+        layers,
+    };
+    let members = order.iter().map(|&i| refitted[i].0).collect();
+    let layer2 = layer2_cis.into_iter().zip(layer2.drain(..).map(|l| l.2)).collect();
+    Ok((entry, score, summary, EnsembleFit { members, layer2, combiner: comb, pred }))
+}
+
+/// What the artifact needs of a fitted ensemble.
+struct EnsembleFit {
+    /// Layer-1 members (candidate indices), in combiner (or layer-2 feature) order.
+    members: Vec<usize>,
+    /// Layer-2 models refitted on all training rows (2-layer stacks).
+    layer2: Vec<(usize, Box<dyn promoml_core::FittedModel>)>,
+    combiner: ensemble::Combiner,
+    /// Test predictions.
+    pred: Predictions,
 }
 
 /// Columns that carry one model's predictions as features for the next layer: the logit of the
@@ -342,7 +409,12 @@ fn prediction_columns(name: &str, pred: &Predictions) -> (Vec<String>, Array2<f6
 }
 
 /// `ds` with the layer-1 predictions of its rows (`rows` of `preds`, or all) appended as features.
-fn with_predictions(ds: &Dataset, names: &[String], preds: &[&Predictions], rows: Option<&[usize]>) -> Dataset {
+pub(crate) fn with_predictions(
+    ds: &Dataset,
+    names: &[String],
+    preds: &[&Predictions],
+    rows: Option<&[usize]>,
+) -> Dataset {
     let mut out = ds.clone();
     let mut x = ds.x.clone();
     for (name, pred) in names.iter().zip(preds) {
@@ -372,7 +444,7 @@ fn second_layer(
     names: &[String],
     oof: &[&Predictions],
     test: &[&Predictions],
-) -> Result<Vec<(Predictions, Predictions)>> {
+) -> Result<Vec<(Predictions, Predictions, Box<dyn promoml_core::FittedModel>)>> {
     let n = train_ds.n_rows();
     let dropped = fold_data.iter().any(|f| f.train.n_rows() + f.rows.len() != n);
     if dropped || oof.iter().any(|o| o.len() != n) {
@@ -409,9 +481,10 @@ fn second_layer(
                 })
                 .collect::<Result<_>>()?;
             let ctx = FitContext { seed: derive_seed(p.seed, &[6, ci as u64]), ..FitContext::new(p.seed) };
-            let test_pred = cand.model.fit(&full, &best.params, &ctx)?.predict(&test_x)?;
+            let fitted = cand.model.fit(&full, &best.params, &ctx)?;
+            let test_pred = fitted.predict(&test_x)?;
             test_pred.check(test_x.n_rows(), cand.model.kind())?;
-            Ok((search::assemble_oof(n, &folds, &preds), test_pred))
+            Ok((search::assemble_oof(n, &folds, &preds), test_pred, fitted))
         })
         .collect()
 }

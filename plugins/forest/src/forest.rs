@@ -2,8 +2,9 @@
 //! feature importances.
 
 use crate::bins::Binned;
-use crate::tree::{Classes, Criterion, GrowParams, Sample, Shared, Squared, Tree, grow};
+use crate::tree::{Classes, Criterion, GrowParams, LEAF, Node, Sample, Shared, Squared, Tree, grow};
 use ndarray::Array2;
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{Dataset, Error, FitContext, FittedModel, Predictions, Result};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -132,9 +133,67 @@ impl FittedForest {
     pub(crate) fn trees(&self) -> &[Tree] {
         &self.trees
     }
+
+    /// Read a forest that [`FittedModel::save`] wrote for model kind `kind`. Every node is
+    /// checked (features, children and leaves in range, children after their parent), so a
+    /// corrupt buffer is an error, never a panic or an endless walk.
+    pub fn from_bytes(kind: &str, bytes: &[u8]) -> Result<FittedForest> {
+        let mut d = Decoder::new(bytes, kind)?;
+        let n_features = d.usize("feature count")?;
+        let width = d.usize("outputs per leaf")?;
+        let classification = d.bool("task flag")?;
+        let importances = d.f64s("importances")?;
+        let n_trees = d.usize("tree count")?;
+        if width == 0 || importances.len() != n_features {
+            return Err(d.corrupt("leaf width or importances do not match the feature count"));
+        }
+        let mut trees = Vec::with_capacity(n_trees.min(1 << 16));
+        for t in 0..n_trees {
+            let thresholds = d.f64s("node thresholds")?;
+            let features = d.u32s("node features")?;
+            let indices = d.u32s("node indices")?;
+            let values = d.f64s("leaf values")?;
+            let tree_importances = d.f64s("tree importances")?;
+            if thresholds.is_empty() || features.len() != thresholds.len() || indices.len() != thresholds.len() {
+                return Err(d.corrupt(format!("tree {t} has inconsistent node arrays")));
+            }
+            let n = thresholds.len();
+            for (i, (&f, &ix)) in features.iter().zip(&indices).enumerate() {
+                let ok = if f == LEAF {
+                    (ix as usize + 1) * width <= values.len()
+                } else {
+                    (f as usize) < n_features && (ix as usize) > i && (ix as usize) + 1 < n
+                };
+                if !ok {
+                    return Err(d.corrupt(format!("tree {t} node {i} points outside the tree")));
+                }
+            }
+            let nodes =
+                (0..n).map(|i| Node { threshold: thresholds[i], feature: features[i], index: indices[i] }).collect();
+            trees.push(Tree { nodes, values, importances: tree_importances });
+        }
+        d.finish()?;
+        Ok(FittedForest { kind: kind.to_string(), trees, n_features, width, classification, importances })
+    }
 }
 
 impl FittedModel for FittedForest {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = Encoder::new(&self.kind);
+        e.usize(self.n_features);
+        e.usize(self.width);
+        e.bool(self.classification);
+        e.f64s(&self.importances);
+        e.usize(self.trees.len());
+        for t in &self.trees {
+            e.f64s(&t.nodes.iter().map(|n| n.threshold).collect::<Vec<_>>());
+            e.u32s(&t.nodes.iter().map(|n| n.feature).collect::<Vec<_>>());
+            e.u32s(&t.nodes.iter().map(|n| n.index).collect::<Vec<_>>());
+            e.f64s(&t.values);
+            e.f64s(&t.importances);
+        }
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         let who = self.kind.as_str();
         if data.n_features() != self.n_features {

@@ -182,4 +182,7 @@ impl Model for Forest {
         let cfg = self.config(&params)?;
         Ok(Box::new(fit_forest(self.kind, data, &cfg, ctx)?))
     }
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        Ok(Box::new(FittedForest::from_bytes(self.kind, bytes)?))
+    }
 }

@@ -349,3 +349,43 @@ fn constant_and_few_valued_features_are_fine() {
     assert_eq!(f.n_nodes(), 3);
     f.predict(&flat).unwrap().check(50, "t").unwrap();
 }
+
+/// Every prediction's bits, so that a round trip is checked bit for bit (NaN included).
+fn bits(p: &Predictions) -> Vec<u64> {
+    match p {
+        Predictions::Proba(a) => a.iter().map(|v| v.to_bits()).collect(),
+        Predictions::Values(v) => v.iter().map(|v| v.to_bits()).collect(),
+    }
+}
+
+#[test]
+fn save_load_round_trip_is_bit_identical_and_rejects_bad_bytes() {
+    let cases = [(xor(500, 1), xor(200, 2)), (rings(500, 3), rings(200, 4)), (wave(500, 5), wave(200, 6))];
+    for (train, test) in cases {
+        for model in [Forest::random_forest(), Forest::extra_trees()] {
+            let fitted = fit(&model, &train, &small(), 7);
+            let bytes = fitted.save().unwrap();
+            let loaded = model.load(&bytes).unwrap();
+            assert_eq!(bits(&fitted.predict(&test).unwrap()), bits(&loaded.predict(&test).unwrap()));
+            assert_eq!(loaded.save().unwrap(), bytes, "{}: saving a loaded forest changes nothing", model.kind());
+            let e = model.load(&bytes[..bytes.len() - 3]).err().unwrap().to_string();
+            assert!(e.contains("truncated"), "{e}");
+            let other =
+                if model.kind() == "forest.random_forest" { Forest::extra_trees() } else { Forest::random_forest() };
+            let e = other.load(&bytes).err().unwrap().to_string();
+            assert!(e.contains("saved by"), "{e}");
+        }
+    }
+    // A node pointing outside its tree is rejected, not followed.
+    let fitted = fit(&Forest::random_forest(), &xor(200, 1), &params(&[("n_trees", ParamValue::Int(1))]), 1);
+    let mut bytes = fitted.save().unwrap();
+    // Layout after the tag: n_features, width, flag, importances (len + 4), tree count, then
+    // the first tree's thresholds (len + values) and features (len + values).
+    let tag = 8 + "forest.random_forest".len();
+    let thresholds_at = tag + 8 + 8 + 1 + 8 + 4 * 8 + 8;
+    let n_nodes = u64::from_le_bytes(bytes[thresholds_at..thresholds_at + 8].try_into().unwrap()) as usize;
+    let first_feature = thresholds_at + 8 + n_nodes * 8 + 8;
+    bytes[first_feature..first_feature + 4].copy_from_slice(&77u32.to_le_bytes());
+    let e = Forest::random_forest().load(&bytes).err().unwrap().to_string();
+    assert!(e.contains("points outside"), "{e}");
+}

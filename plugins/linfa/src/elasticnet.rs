@@ -4,6 +4,7 @@ use crate::common::{Standardizer, check_features, check_task, value_targets};
 use linfa::prelude::*;
 use linfa_elasticnet::ElasticNet as LinfaNet;
 use ndarray::Array1;
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
     Task,
@@ -20,6 +21,17 @@ const KIND: &str = "linfa.elastic_net";
 pub struct ElasticNet;
 
 impl Model for ElasticNet {
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        let mut d = Decoder::new(bytes, KIND)?;
+        let st = Standardizer::decode(&mut d)?;
+        let w = Array1::from(d.f64s("coefficients")?);
+        let b = d.f64("intercept")?;
+        d.finish()?;
+        if w.len() != st.n_features() {
+            return Err(d_err());
+        }
+        Ok(Box::new(FittedNet { st, w, b }))
+    }
     fn kind(&self) -> &str {
         KIND
     }
@@ -67,6 +79,10 @@ impl Model for ElasticNet {
     }
 }
 
+fn d_err() -> promoml_core::Error {
+    promoml_core::Error::model(KIND, "saved parameters are corrupt: shapes do not agree")
+}
+
 struct FittedNet {
     st: Standardizer,
     w: Array1<f64>,
@@ -74,6 +90,13 @@ struct FittedNet {
 }
 
 impl FittedModel for FittedNet {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = Encoder::new(KIND);
+        self.st.encode(&mut e);
+        e.f64s(&self.w.to_vec());
+        e.f64(self.b);
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(KIND, self.st.n_features(), data)?;
         let z = self.st.transform(&data.x);

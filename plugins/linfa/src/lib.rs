@@ -10,6 +10,8 @@
 //!
 //! Row weights are used by `linfa.decision_tree` only.
 
+#[cfg(test)]
+mod artifact_tests;
 mod common;
 mod elasticnet;
 mod logistic;

@@ -4,6 +4,7 @@ use crate::common::{Standardizer, check_features, check_task, class_targets, sig
 use linfa::prelude::*;
 use linfa_logistic::{LogisticRegression as Binary, MultiLogisticRegression as Multi};
 use ndarray::{Array1, Array2};
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
     Task,
@@ -21,6 +22,23 @@ const KIND: &str = "linfa.logistic_regression";
 pub struct LogisticRegression;
 
 impl Model for LogisticRegression {
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        let mut d = Decoder::new(bytes, KIND)?;
+        let st = Standardizer::decode(&mut d)?;
+        let k = d.usize("class count")?;
+        let weights = d.matrix("weights")?;
+        let bias = d.f64s("intercepts")?;
+        let classes = d.usizes("classes")?;
+        d.finish()?;
+        let ok = weights.ncols() == st.n_features()
+            && bias.len() == weights.nrows()
+            && classes.iter().all(|&c| c < k)
+            && (if bias.len() == 1 { classes.len() == 2 } else { classes.len() == bias.len() });
+        if !ok {
+            return Err(Error::model(KIND, "saved parameters are corrupt: shapes do not agree"));
+        }
+        Ok(Box::new(FittedLinear { st, k, weights, bias, classes }))
+    }
     fn kind(&self) -> &str {
         KIND
     }
@@ -84,6 +102,15 @@ struct FittedLinear {
 }
 
 impl FittedModel for FittedLinear {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = Encoder::new(KIND);
+        self.st.encode(&mut e);
+        e.usize(self.k);
+        e.matrix(&self.weights);
+        e.f64s(&self.bias);
+        e.usizes(&self.classes);
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(KIND, self.st.n_features(), data)?;
         let scores = self.st.transform(&data.x).dot(&self.weights.t());

@@ -5,6 +5,7 @@ use crate::common::{check_features, check_task, class_targets};
 use linfa::prelude::*;
 use linfa_trees::{DecisionTree as LinfaTree, SplitQuality, TreeNode};
 use ndarray::{Array1, Array2, ArrayView1};
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
     Task,
@@ -30,6 +31,30 @@ const KIND: &str = "linfa.decision_tree";
 pub struct DecisionTree;
 
 impl Model for DecisionTree {
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        let mut d = Decoder::new(bytes, KIND)?;
+        let n_features = d.usize("feature count")?;
+        let features = d.usizes("node features")?;
+        let thresholds = d.f64s("node thresholds")?;
+        let lefts = d.usizes("left children")?;
+        let counts = d.matrix("class weights")?;
+        d.finish()?;
+        let n = features.len();
+        if n == 0 || thresholds.len() != n || lefts.len() != n || counts.nrows() != n || counts.ncols() == 0 {
+            return Err(d.corrupt("node arrays differ in length"));
+        }
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            // 0 marks a leaf (the root is nobody's child); children come after their parent.
+            let children = match lefts[i] {
+                0 => None,
+                l if l > i && l + 1 < n && features[i] < n_features => Some((l, l + 1)),
+                _ => return Err(d.corrupt(format!("node {i} points outside the tree"))),
+            };
+            nodes.push(Node { feature: features[i], threshold: thresholds[i], children });
+        }
+        Ok(Box::new(FittedTree { tree: FlatTree { nodes, counts }, n_features }))
+    }
     fn kind(&self) -> &str {
         KIND
     }
@@ -175,6 +200,16 @@ struct FittedTree {
 }
 
 impl FittedModel for FittedTree {
+    fn save(&self) -> Result<Vec<u8>> {
+        let nodes = &self.tree.nodes;
+        let mut e = Encoder::new(KIND);
+        e.usize(self.n_features);
+        e.usizes(&nodes.iter().map(|n| n.feature).collect::<Vec<_>>());
+        e.f64s(&nodes.iter().map(|n| n.threshold).collect::<Vec<_>>());
+        e.usizes(&nodes.iter().map(|n| n.children.map_or(0, |c| c.0)).collect::<Vec<_>>());
+        e.matrix(&self.tree.counts);
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(KIND, self.n_features, data)?;
         let k = self.tree.counts.ncols();

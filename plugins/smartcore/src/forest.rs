@@ -3,7 +3,8 @@
 use crate::common::{check_features, check_task, class_targets, derive_seed, in_pool, sc_err, to_dense, value_targets};
 use ndarray::{Array2, Axis};
 use promoml_core::{
-    Dataset, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace, Task,
+    Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
+    Task,
 };
 use rayon::prelude::*;
 use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
@@ -139,6 +140,12 @@ struct FittedForest {
 }
 
 impl FittedModel for FittedForest {
+    fn save(&self) -> Result<Vec<u8>> {
+        Err(Error::model(
+            KIND,
+            "cannot go into a model artifact: smartcore does not expose its fitted trees (use forest.random_forest)",
+        ))
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(KIND, self.n_features, data)?;
         let n = data.n_rows();

@@ -107,6 +107,13 @@ struct FittedKnn {
 }
 
 impl FittedModel for FittedKnn {
+    fn save(&self) -> Result<Vec<u8>> {
+        Err(Error::model(
+            KIND,
+            "cannot go into a model artifact: its parameters are the (standardised) training rows, and artifacts \
+             hold no training rows; leave it out of pipelines whose model you want to save",
+        ))
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(KIND, self.st.n_features(), data)?;
         let z = self.st.transform(&data.x);

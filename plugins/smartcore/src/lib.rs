@@ -14,6 +14,8 @@
 //! Row weights ([`Dataset::weights`](promoml_core::Dataset::weights)) are ignored by these
 //! models.
 
+#[cfg(test)]
+mod artifact_tests;
 mod common;
 mod forest;
 mod knn;

@@ -2,6 +2,7 @@
 
 use crate::common::{Standardizer, check_features, check_task, class_targets, sc_err, sigmoid, softmax, to_dense};
 use ndarray::Array2;
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
     Task,
@@ -23,6 +24,9 @@ const KIND: &str = "smartcore.logistic_regression";
 pub struct LogisticRegression;
 
 impl Model for LogisticRegression {
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        Ok(Box::new(FittedLinearClassifier::from_bytes(KIND, bytes)?))
+    }
     fn kind(&self) -> &str {
         KIND
     }
@@ -92,7 +96,38 @@ pub(crate) struct FittedLinearClassifier {
     pub(crate) classes: Vec<usize>,
 }
 
+impl FittedLinearClassifier {
+    /// Read what [`FittedModel::save`] wrote for model kind `kind`.
+    pub(crate) fn from_bytes(kind: &'static str, bytes: &[u8]) -> Result<FittedLinearClassifier> {
+        let mut d = Decoder::new(bytes, kind)?;
+        let st = Standardizer::decode(&mut d)?;
+        let k = d.usize("class count")?;
+        let weights = d.matrix("weights")?;
+        let bias = d.f64s("intercepts")?;
+        let classes = d.usizes("classes")?;
+        d.finish()?;
+        let rows = weights.nrows();
+        let ok = weights.ncols() == st.n_features()
+            && bias.len() == rows
+            && classes.iter().all(|&c| c < k)
+            && (classes.len() == rows || (rows == 1 && classes.len() == 2));
+        if !ok {
+            return Err(promoml_core::Error::model(kind, "saved parameters are corrupt: shapes do not agree"));
+        }
+        Ok(FittedLinearClassifier { kind, st, k, weights, bias, classes })
+    }
+}
+
 impl FittedModel for FittedLinearClassifier {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = Encoder::new(self.kind);
+        self.st.encode(&mut e);
+        e.usize(self.k);
+        e.matrix(&self.weights);
+        e.f64s(&self.bias);
+        e.usizes(&self.classes);
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(self.kind, self.st.n_features(), data)?;
         let z = self.st.transform(&data.x);

@@ -2,6 +2,7 @@
 
 use crate::common::{Standardizer, check_features, check_task, sc_err, to_dense, value_targets};
 use ndarray::{Array1, Axis};
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{
     Dataset, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace, Task,
 };
@@ -20,6 +21,18 @@ const KIND: &str = "smartcore.ridge";
 pub struct Ridge;
 
 impl Model for Ridge {
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        let mut d = Decoder::new(bytes, KIND)?;
+        let st = Standardizer::decode(&mut d)?;
+        let keep = d.usizes("kept columns")?;
+        let w = Array1::from(d.f64s("coefficients")?);
+        let mean = d.f64("intercept")?;
+        d.finish()?;
+        if w.len() != keep.len() || keep.iter().any(|&j| j >= st.n_features()) {
+            return Err(promoml_core::Error::model(KIND, "saved parameters are corrupt: shapes do not agree"));
+        }
+        Ok(Box::new(FittedRidge { st, keep, w, mean }))
+    }
     fn kind(&self) -> &str {
         KIND
     }
@@ -78,6 +91,14 @@ struct FittedRidge {
 }
 
 impl FittedModel for FittedRidge {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = Encoder::new(KIND);
+        self.st.encode(&mut e);
+        e.usizes(&self.keep);
+        e.f64s(&self.w.to_vec());
+        e.f64(self.mean);
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(KIND, self.st.n_features(), data)?;
         if self.keep.is_empty() {

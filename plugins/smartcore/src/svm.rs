@@ -11,6 +11,7 @@
 
 use crate::common::{Standardizer, check_features, check_task, class_targets, derive_seed, sc_err, sigmoid, to_dense};
 use ndarray::{Array1, Array2, Axis};
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
     Task,
@@ -273,6 +274,30 @@ impl Svm {
 }
 
 impl Model for Svm {
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        let kind = self.kind_static();
+        let mut d = Decoder::new(bytes, kind)?;
+        let st = Standardizer::decode(&mut d)?;
+        let p = st.n_features();
+        let scorer = match d.u8("kernel")? {
+            0 => Scorer::Linear { w: Array1::from(d.f64s("weights")?) },
+            1 => {
+                Scorer::Rbf { gamma: d.f64("gamma")?, sv: d.matrix("support vectors")?, coef: d.f64s("coefficients")? }
+            }
+            v => return Err(d.corrupt(format!("unknown kernel tag {v}"))),
+        };
+        let b = d.f64("bias")?;
+        let platt = (d.f64("Platt A")?, d.f64("Platt B")?);
+        d.finish()?;
+        let ok = match &scorer {
+            Scorer::Linear { w } => w.len() == p,
+            Scorer::Rbf { sv, coef, .. } => sv.ncols() == p && coef.len() == sv.nrows(),
+        };
+        if !ok {
+            return Err(promoml_core::Error::model(kind, "saved parameters are corrupt: shapes do not agree"));
+        }
+        Ok(Box::new(FittedSvm { kind, st, scorer, b, platt }))
+    }
     fn kind(&self) -> &str {
         if self.rbf { "smartcore.svm_rbf" } else { "smartcore.svm_linear" }
     }
@@ -453,6 +478,26 @@ impl FittedSvm {
 }
 
 impl FittedModel for FittedSvm {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = Encoder::new(self.kind);
+        self.st.encode(&mut e);
+        match &self.scorer {
+            Scorer::Linear { w } => {
+                e.u8(0);
+                e.f64s(&w.to_vec());
+            }
+            Scorer::Rbf { gamma, sv, coef } => {
+                e.u8(1);
+                e.f64(*gamma);
+                e.matrix(sv);
+                e.f64s(coef);
+            }
+        }
+        e.f64(self.b);
+        e.f64(self.platt.0);
+        e.f64(self.platt.1);
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         check_features(self.kind, self.st.n_features(), data)?;
         let z = self.st.transform(&data.x);

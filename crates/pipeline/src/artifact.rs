@@ -1,0 +1,600 @@
+//! Model artifacts: the fitted preparation and final model of a run in one file, and batch
+//! prediction from it (`promoml predict`).
+//!
+//! Layout: the magic bytes [`MAGIC`], the format version ([`FORMAT_VERSION`], `u32` little
+//! endian), the manifest length and the payload length (`u64` each), an FNV-1a checksum of
+//! manifest and payload (`u64`), then the manifest (JSON: task, target, classes, how to read
+//! input files, the columns the model needs, every step and model with the kind that reloads
+//! it) and the payload (the bytes each fitted step and model saved, concatenated). Steps are
+//! reloaded through [`StepFactory::load`](promoml_core::StepFactory::load), models through
+//! `Registry::model(kind)?.load(bytes)`. An artifact holds fitted parameters only, never the
+//! training rows (models whose parameters are training rows say so when saved: see
+//! [`Artifact::notes`]).
+
+use crate::ensemble::Combiner;
+use crate::plan::Pipeline;
+use crate::prep::Prepared;
+use promoml_core::io::{CsvOptions, ReadOptions, read_csv_str, read_file};
+use promoml_core::{
+    ColumnData, ColumnType, Error, FittedCleaner, FittedFeatures, FittedModel, Frame, Predictions, Registry, Result,
+    Task,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// First bytes of every artifact.
+pub const MAGIC: &[u8; 16] = b"PROMOML-ARTIFACT";
+/// Version of the artifact layout and manifest; artifacts of another version are refused.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 16 + 4 + 8 + 8 + 8;
+
+/// JSON bytes of a fitted step's state (for [`FittedCleaner::save`] and
+/// [`FittedFeatures::save`]); `kind` names the step in errors.
+pub(crate) fn step_to_bytes<T: Serialize>(kind: &str, state: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(state).map_err(|e| Error::data(format!("step `{kind}`: cannot save its fitted state: {e}")))
+}
+
+/// Read what [`step_to_bytes`] wrote.
+pub(crate) fn step_from_bytes<T: serde::de::DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::data(format!("step `{kind}`: saved fitted state is corrupt or from another version: {e}")))
+}
+
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Where one saved item lies in the payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Blob {
+    offset: u64,
+    len: u64,
+}
+
+/// A saved step or model: its registry kind and its bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    /// Leaderboard name (models) or kind (steps).
+    name: String,
+    kind: String,
+    blob: Blob,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SavedModel {
+    Single { name: String, model: Saved },
+    Ensemble { name: String, layer1: Vec<Saved>, layer2: Vec<Saved>, combiner: Combiner },
+}
+
+/// How input files are read: the training file's options and column types.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReadSpec {
+    delimiter: Option<u8>,
+    header: bool,
+    timestamp_format: Option<String>,
+    missing: Vec<String>,
+    types: BTreeMap<String, ColumnType>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    promoml_version: String,
+    pipeline: String,
+    task: String,
+    target: String,
+    classes: Vec<String>,
+    /// `data.id`: copied to the output when the input has it.
+    id: Option<String>,
+    /// `data.drop`: removed from the input when present.
+    drop: Vec<String>,
+    read: ReadSpec,
+    /// Input columns the preparation needs (the training columns but the target).
+    columns: Vec<String>,
+    cleaners: Vec<Saved>,
+    features: Vec<Saved>,
+    feature_names: Vec<String>,
+    model: SavedModel,
+    notes: Vec<String>,
+}
+
+/// The final model of a run, fitted.
+pub enum FinalModel {
+    /// One candidate.
+    Single {
+        /// Leaderboard name.
+        name: String,
+        /// Registry kind.
+        kind: String,
+        /// The model refitted on all training rows.
+        model: Box<dyn FittedModel>,
+    },
+    /// An ensemble: layer-1 members, for a 2-layer stack the layer-2 models (fitted on the
+    /// features plus the layer-1 predictions), and the combiner over the last layer.
+    Ensemble {
+        /// Leaderboard name.
+        name: String,
+        /// Layer-1 members: (name, kind, model), in the order the combiner or layer 2 reads them.
+        layer1: Vec<(String, String, Box<dyn FittedModel>)>,
+        /// Layer-2 models (empty for one layer).
+        layer2: Vec<(String, String, Box<dyn FittedModel>)>,
+        /// Weights and intercepts over the last layer.
+        combiner: Combiner,
+    },
+}
+
+impl FinalModel {
+    /// Predictions for a prepared dataset, exactly as the run computed its test predictions.
+    pub fn predict(&self, ds: &promoml_core::Dataset) -> Result<Predictions> {
+        match self {
+            FinalModel::Single { kind, model, .. } => {
+                let p = model.predict(ds)?;
+                p.check(ds.n_rows(), kind)?;
+                Ok(p)
+            }
+            FinalModel::Ensemble { name, layer1, layer2, combiner } => {
+                let first: Vec<Predictions> = layer1
+                    .iter()
+                    .map(|(_, kind, m)| {
+                        let p = m.predict(ds)?;
+                        p.check(ds.n_rows(), kind)?;
+                        Ok(p)
+                    })
+                    .collect::<Result<_>>()?;
+                let last = if layer2.is_empty() {
+                    first
+                } else {
+                    let names: Vec<String> = layer1.iter().map(|(n, _, _)| n.clone()).collect();
+                    let refs: Vec<&Predictions> = first.iter().collect();
+                    let ds2 = crate::run::with_predictions(ds, &names, &refs, None);
+                    layer2
+                        .iter()
+                        .map(|(_, kind, m)| {
+                            let p = m.predict(&ds2)?;
+                            p.check(ds2.n_rows(), kind)?;
+                            Ok(p)
+                        })
+                        .collect::<Result<_>>()?
+                };
+                let refs: Vec<&Predictions> = last.iter().collect();
+                let p = combiner.combine(&refs);
+                p.check(ds.n_rows(), name)?;
+                Ok(p)
+            }
+        }
+    }
+    /// Leaderboard name.
+    pub fn name(&self) -> &str {
+        match self {
+            FinalModel::Single { name, .. } | FinalModel::Ensemble { name, .. } => name,
+        }
+    }
+}
+
+/// A loaded (or freshly built) artifact: the fitted preparation and final model.
+pub struct Artifact {
+    manifest: Manifest,
+    prepared: Prepared,
+    model: FinalModel,
+}
+
+/// What `promoml run` asks for: where to write the artifact, and the registry that reloads it
+/// (the run checks that the reloaded artifact predicts the test rows bit for bit like the
+/// in-process model).
+#[derive(Clone)]
+pub struct ArtifactRequest {
+    /// The artifact file to write.
+    pub path: PathBuf,
+    /// Registry with every plugin of the run.
+    pub registry: Registry,
+}
+
+impl std::fmt::Debug for ArtifactRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactRequest").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn corrupt(source: &str, what: impl std::fmt::Display) -> Error {
+    Error::data(format!("model artifact {source}: {what}"))
+}
+
+fn models_with_training_rows(kind: &str) -> bool {
+    matches!(kind, "smartcore.svm_rbf")
+}
+
+impl Artifact {
+    /// Build an artifact from a run's fitted preparation and final model. `train` is the
+    /// training frame as loaded (only its column names and types are kept).
+    pub fn new(p: &Pipeline, prepared: Prepared, train: &Frame, model: FinalModel) -> Result<Artifact> {
+        if prepared.sequences.is_some() {
+            return Err(Error::data(
+                "model artifacts are not supported for event-log (sequence) pipelines yet: new rows would need their event history",
+            ));
+        }
+        let types: BTreeMap<String, ColumnType> =
+            train.columns().iter().map(|c| (c.name.clone(), c.data.column_type())).collect();
+        let columns: Vec<String> =
+            train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect();
+        let mut notes = Vec::new();
+        let mut kinds: Vec<&str> = Vec::new();
+        match &model {
+            FinalModel::Single { kind, .. } => kinds.push(kind),
+            FinalModel::Ensemble { layer1, layer2, .. } => {
+                kinds.extend(layer1.iter().chain(layer2).map(|m| m.1.as_str()))
+            }
+        }
+        for k in kinds {
+            if models_with_training_rows(k) {
+                notes.push(format!("`{k}` keeps standardised training rows (its support vectors) as parameters"));
+            }
+        }
+        let manifest = Manifest {
+            promoml_version: env!("CARGO_PKG_VERSION").to_string(),
+            pipeline: p.name.clone(),
+            task: p.task.name().to_string(),
+            target: p.data.target.clone(),
+            classes: prepared.classes.clone(),
+            id: p.data.id.clone(),
+            drop: p.data.drop.clone(),
+            read: ReadSpec {
+                delimiter: p.data.read.csv.delimiter,
+                header: p.data.read.csv.header,
+                timestamp_format: p.data.read.csv.timestamp_format.clone(),
+                missing: p.data.read.csv.missing.clone(),
+                types,
+            },
+            columns,
+            cleaners: Vec::new(),
+            features: Vec::new(),
+            feature_names: prepared.feature_names.clone(),
+            model: SavedModel::Single {
+                name: String::new(),
+                model: Saved { name: String::new(), kind: String::new(), blob: Blob { offset: 0, len: 0 } },
+            },
+            notes,
+        };
+        let mut a = Artifact { manifest, prepared, model };
+        // Kinds of the fitted steps: the pipeline's, then the automatic one-hot encoder.
+        let mut cleaners = Vec::new();
+        for s in &p.cleaners {
+            cleaners.push(s.kind.clone());
+        }
+        let mut features: Vec<String> = p.features.iter().map(|s| s.kind.clone()).collect();
+        if a.prepared.features.len() == features.len() + 1 {
+            features.push("one_hot".into());
+        }
+        if cleaners.len() != a.prepared.cleaners.len() || features.len() != a.prepared.features.len() {
+            return Err(Error::data("model artifact: the fitted steps do not match the pipeline's steps"));
+        }
+        a.manifest.cleaners =
+            cleaners.into_iter().map(|k| Saved { name: k.clone(), kind: k, blob: no_blob() }).collect();
+        a.manifest.features =
+            features.into_iter().map(|k| Saved { name: k.clone(), kind: k, blob: no_blob() }).collect();
+        Ok(a)
+    }
+
+    /// Notes on what the artifact holds (e.g. models whose parameters are training rows).
+    pub fn notes(&self) -> &[String] {
+        &self.manifest.notes
+    }
+
+    /// The task the artifact predicts for.
+    pub fn task(&self) -> &str {
+        &self.manifest.task
+    }
+
+    /// The artifact as bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut payload = Vec::new();
+        let mut put = |bytes: Vec<u8>| {
+            let blob = Blob { offset: payload.len() as u64, len: bytes.len() as u64 };
+            payload.extend_from_slice(&bytes);
+            blob
+        };
+        let mut m = self.manifest.clone();
+        for (s, c) in m.cleaners.iter_mut().zip(&self.prepared.cleaners) {
+            s.blob = put(c.save().map_err(|e| Error::data(format!("cleaner `{}`: {e}", s.kind)))?);
+        }
+        for (s, f) in m.features.iter_mut().zip(&self.prepared.features) {
+            s.blob = put(f.save().map_err(|e| Error::data(format!("feature step `{}`: {e}", s.kind)))?);
+        }
+        let mut save = |name: &str, kind: &str, model: &dyn FittedModel| -> Result<Saved> {
+            let bytes = model.save().map_err(|e| {
+                Error::model(kind, format!("ensemble member `{name}` cannot go into the model artifact: {e}"))
+            })?;
+            Ok(Saved { name: name.to_string(), kind: kind.to_string(), blob: put(bytes) })
+        };
+        m.model = match &self.model {
+            FinalModel::Single { name, kind, model } => {
+                SavedModel::Single { name: name.clone(), model: save(name, kind, model.as_ref())? }
+            }
+            FinalModel::Ensemble { name, layer1, layer2, combiner } => SavedModel::Ensemble {
+                name: name.clone(),
+                layer1: layer1.iter().map(|(n, k, f)| save(n, k, f.as_ref())).collect::<Result<_>>()?,
+                layer2: layer2.iter().map(|(n, k, f)| save(n, k, f.as_ref())).collect::<Result<_>>()?,
+                combiner: combiner.clone(),
+            },
+        };
+        let manifest = serde_json::to_vec(&m).map_err(|e| Error::data(format!("model artifact manifest: {e}")))?;
+        let mut out = Vec::with_capacity(HEADER + manifest.len() + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&fnv1a(&[&manifest, &payload]).to_le_bytes());
+        out.extend_from_slice(&manifest);
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Write the artifact to `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        std::fs::write(path, bytes).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })
+    }
+
+    /// Read an artifact file, reloading every step and model through `registry`.
+    pub fn read(path: &Path, registry: &Registry) -> Result<Artifact> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        Artifact::from_bytes(&bytes, &path.display().to_string(), registry)
+    }
+
+    /// Parse artifact bytes (`source` names them in errors).
+    pub fn from_bytes(bytes: &[u8], source: &str, registry: &Registry) -> Result<Artifact> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(corrupt(source, "not a promoml model artifact (no PROMOML-ARTIFACT header)"));
+        }
+        if bytes.len() < HEADER {
+            return Err(corrupt(
+                source,
+                format!("truncated: {} bytes, shorter than the {HEADER}-byte header", bytes.len()),
+            ));
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let version = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(corrupt(
+                source,
+                format!(
+                    "artifact format version {version}, but this promoml {} reads version {FORMAT_VERSION} only; re-run `promoml run` to rebuild it",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ));
+        }
+        let (mlen, plen, sum) = (u64_at(20), u64_at(28), u64_at(36));
+        let expected = (HEADER as u64).saturating_add(mlen).saturating_add(plen);
+        if (bytes.len() as u64) < expected {
+            return Err(corrupt(source, format!("truncated: {} bytes, the header announces {expected}", bytes.len())));
+        }
+        if (bytes.len() as u64) > expected {
+            return Err(corrupt(source, format!("corrupt: {} bytes, the header announces {expected}", bytes.len())));
+        }
+        let manifest_bytes = &bytes[HEADER..HEADER + mlen as usize];
+        let payload = &bytes[HEADER + mlen as usize..];
+        if fnv1a(&[manifest_bytes, payload]) != sum {
+            return Err(corrupt(source, "corrupt: checksum mismatch (the file was modified or damaged)"));
+        }
+        let m: Manifest =
+            serde_json::from_slice(manifest_bytes).map_err(|e| corrupt(source, format!("corrupt manifest: {e}")))?;
+        let blob = |b: &Blob| -> Result<&[u8]> {
+            let end = b.offset.checked_add(b.len).filter(|&e| e <= payload.len() as u64);
+            end.map(|e| &payload[b.offset as usize..e as usize])
+                .ok_or_else(|| corrupt(source, "corrupt: an item lies outside the payload"))
+        };
+        let task = match m.task.as_str() {
+            "binary" => Task::Binary,
+            "multiclass" => Task::Multiclass,
+            "regression" => Task::Regression,
+            t => return Err(corrupt(source, format!("prediction is not supported for task {t} yet"))),
+        };
+        let in_artifact = |e: Error| corrupt(source, e);
+        let cleaners: Vec<Box<dyn FittedCleaner>> = m
+            .cleaners
+            .iter()
+            .map(|s| registry.cleaner(&s.kind)?.load(blob(&s.blob)?))
+            .collect::<Result<_>>()
+            .map_err(in_artifact)?;
+        let features: Vec<Box<dyn FittedFeatures>> = m
+            .features
+            .iter()
+            .map(|s| registry.feature(&s.kind)?.load(blob(&s.blob)?))
+            .collect::<Result<_>>()
+            .map_err(in_artifact)?;
+        let load = |s: &Saved| -> Result<(String, String, Box<dyn FittedModel>)> {
+            Ok((s.name.clone(), s.kind.clone(), registry.model(&s.kind)?.load(blob(&s.blob)?)?))
+        };
+        let model = match &m.model {
+            SavedModel::Single { name, model } => {
+                let (_, kind, f) = load(model).map_err(in_artifact)?;
+                FinalModel::Single { name: name.clone(), kind, model: f }
+            }
+            SavedModel::Ensemble { name, layer1, layer2, combiner } => FinalModel::Ensemble {
+                name: name.clone(),
+                layer1: layer1.iter().map(load).collect::<Result<_>>().map_err(in_artifact)?,
+                layer2: layer2.iter().map(load).collect::<Result<_>>().map_err(in_artifact)?,
+                combiner: combiner.clone(),
+            },
+        };
+        let prepared = Prepared {
+            cleaners,
+            features,
+            target: m.target.clone(),
+            task,
+            classes: m.classes.clone(),
+            feature_names: m.feature_names.clone(),
+            sequences: None,
+        };
+        Ok(Artifact { manifest: m, prepared, model })
+    }
+
+    /// Predictions for raw rows (as read from a file with [`Artifact::read_input`]); the
+    /// target column, when present, is ignored.
+    pub fn predict_frame(&self, mut frame: Frame, what: &str) -> Result<Predictions> {
+        frame.remove(&self.manifest.target);
+        let ds = self.prepared.transform(frame, what)?;
+        self.model.predict(&ds)
+    }
+
+    /// Read an input file with the training file's options and column types. Errors name the
+    /// file and every column the model needs that it lacks.
+    pub fn read_input(&self, input: &Path) -> Result<Frame> {
+        let r = &self.manifest.read;
+        let csv = CsvOptions {
+            delimiter: r.delimiter,
+            header: r.header,
+            types: BTreeMap::new(),
+            timestamp_format: r.timestamp_format.clone(),
+            missing: r.missing.clone(),
+        };
+        let plain = ReadOptions { csv: csv.clone(), types: BTreeMap::new() };
+        let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        // Column names first: declared types may only name columns the file has.
+        let names: Vec<String> = if ext == "parquet" || ext == "pq" {
+            read_file(input, &plain)?.names().into_iter().map(str::to_string).collect()
+        } else {
+            let text =
+                std::fs::read_to_string(input).map_err(|e| Error::Io { path: input.to_path_buf(), source: e })?;
+            let head: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
+            read_csv_str(&head, &input.display().to_string(), &csv)?.names().into_iter().map(str::to_string).collect()
+        };
+        let missing: Vec<&String> = self.manifest.columns.iter().filter(|c| !names.contains(c)).collect();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing.iter().map(|c| format!("`{c}`")).collect();
+            return Err(Error::data(format!(
+                "{}: missing column{} {} that the model needs (it was trained on: {})",
+                input.display(),
+                if missing.len() > 1 { "s" } else { "" },
+                list.join(", "),
+                self.manifest.columns.join(", ")
+            )));
+        }
+        let types = r.types.iter().filter(|(c, _)| names.contains(c)).map(|(c, t)| (c.clone(), *t)).collect();
+        let mut frame = read_file(input, &ReadOptions { csv, types })?;
+        for d in &self.manifest.drop {
+            frame.remove(d);
+        }
+        Ok(frame)
+    }
+
+    /// Score `input` and write `output` (CSV): the id column when the pipeline has `data.id`
+    /// and the input has it, then `score` (binary: positive-class probability), one
+    /// `score_<class>` column per class (multiclass) or `prediction` (regression). Returns the
+    /// number of rows scored.
+    pub fn predict_file(&self, input: &Path, output: &Path) -> Result<usize> {
+        let mut frame = self.read_input(input)?;
+        let ids = match &self.manifest.id {
+            Some(id) => frame.remove(id).map(|c| (id.clone(), c.data)),
+            None => None,
+        };
+        let n = frame.n_rows();
+        let pred = self.predict_frame(frame, &format!("input ({})", input.display()))?;
+        let text = self.scores_csv(ids.as_ref().map(|(n, d)| (n.as_str(), d)), &pred, n);
+        std::fs::write(output, text).map_err(|e| Error::Io { path: output.to_path_buf(), source: e })?;
+        Ok(n)
+    }
+
+    fn scores_csv(&self, ids: Option<(&str, &ColumnData)>, pred: &Predictions, n: usize) -> String {
+        let mut header: Vec<String> = ids.iter().map(|(name, _)| quote(name)).collect();
+        match pred {
+            Predictions::Values(_) => header.push("prediction".into()),
+            Predictions::Proba(a) if a.ncols() == 2 && self.manifest.task == "binary" => header.push("score".into()),
+            Predictions::Proba(_) => {
+                header.extend(self.manifest.classes.iter().map(|c| quote(&format!("score_{c}"))));
+            }
+        }
+        let mut out = header.join(",");
+        out.push('\n');
+        for i in 0..n {
+            let mut row: Vec<String> = Vec::new();
+            if let Some((_, d)) = ids {
+                row.push(d.value_string(i).map(|s| quote(&s)).unwrap_or_default());
+            }
+            match pred {
+                Predictions::Values(v) => row.push(v[i].to_string()),
+                Predictions::Proba(a) if a.ncols() == 2 && self.manifest.task == "binary" => {
+                    row.push(a[[i, 1]].to_string())
+                }
+                Predictions::Proba(a) => row.extend(a.row(i).iter().map(|v| v.to_string())),
+            }
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn no_blob() -> Blob {
+    Blob { offset: 0, len: 0 }
+}
+
+fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// The `promoml run` hook: build the artifact of the final model, write it to `req.path`,
+/// reload it through the registry and check that it predicts the test rows bit for bit like
+/// the in-process model did (`test_pred`).
+pub fn write_for_run(
+    req: &ArtifactRequest,
+    p: &Pipeline,
+    prepared: Prepared,
+    train: &Frame,
+    test: &Frame,
+    model: FinalModel,
+    test_pred: &Predictions,
+) -> Result<()> {
+    // A model that cannot be saved leaves the run without an artifact, not without a report.
+    let built = Artifact::new(p, prepared, train, model).and_then(|a| a.to_bytes().map(|b| (a, b)));
+    let (artifact, bytes) = match built {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!("no model artifact written: {e}");
+            return Ok(());
+        }
+    };
+    for note in artifact.notes() {
+        tracing::warn!("model artifact: {note}");
+    }
+    if let Some(dir) = req.path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?;
+    }
+    let reloaded = Artifact::from_bytes(&bytes, &req.path.display().to_string(), &req.registry)?;
+    let again = reloaded.predict_frame(test.clone(), "test")?;
+    if bits(&again) != bits(test_pred) {
+        return Err(Error::model(
+            artifact.model.name(),
+            "the reloaded model artifact does not reproduce the in-process test predictions bit for bit",
+        ));
+    }
+    std::fs::write(&req.path, bytes).map_err(|e| Error::Io { path: req.path.clone(), source: e })
+}
+
+/// Every value's bits, so that predictions compare bit for bit (NaN included).
+pub fn bits(p: &Predictions) -> Vec<u64> {
+    match p {
+        Predictions::Proba(a) => a.iter().map(|v| v.to_bits()).collect(),
+        Predictions::Values(v) => v.iter().map(|v| v.to_bits()).collect(),
+    }
+}
+
+/// File name of the artifact `promoml run` writes into its output folder.
+pub const FILE_NAME: &str = "model.promoml";
+
+/// The artifact request of `promoml run` for pipeline `p` writing into `out`, or `None` (with
+/// a warning) for tasks whose artifacts are not supported yet (uplift, anomaly).
+pub fn for_task(p: &Pipeline, out: &Path, registry: &Registry) -> Option<ArtifactRequest> {
+    if matches!(p.task, Task::Uplift | Task::Anomaly) {
+        tracing::warn!("no model artifact: `promoml predict` is not supported for task {} yet", p.task.name());
+        return None;
+    }
+    Some(ArtifactRequest { path: out.join(FILE_NAME), registry: registry.clone() })
+}
