@@ -79,6 +79,19 @@ enum Command {
         #[arg(long, default_value_t = promoml_report::compare::DEFAULT_MAX_DROP)]
         max_drop: f64,
     },
+    /// Score new rows with a model artifact written by `run` (OUT/model.promoml).
+    Predict {
+        /// The model artifact.
+        #[arg(long)]
+        model: PathBuf,
+        /// Rows to score (CSV or Parquet, with the training columns; the target may be absent).
+        #[arg(long)]
+        input: PathBuf,
+        /// Scores to write (CSV): `score` (binary), `score_<class>` (multiclass) or
+        /// `prediction` (regression), after the id column when the pipeline has `data.id`.
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// List every registered component with its parameters and ranges.
     Plugins {
         /// Print JSON instead of text.
@@ -135,6 +148,25 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Predict { model, input, output } => {
+            let scored = promoml_pipeline::artifact::Artifact::read(&model, &registry)
+                .and_then(|a| a.predict_file(&input, &output));
+            match scored {
+                Ok(n) => {
+                    println!(
+                        "scored {n} rows of {} with {}; wrote {}",
+                        input.display(),
+                        model.display(),
+                        output.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Plugins { json } => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&plugins_json(&registry)).expect("serialisable"));
@@ -228,7 +260,8 @@ fn run(
             trial_log.display()
         ))));
     }
-    let opts = promoml_pipeline::RunOptions { trial_log: Some(trial_log), resume };
+    let artifact = promoml_pipeline::artifact::for_task(&pipeline, out, registry);
+    let opts = promoml_pipeline::RunOptions { trial_log: Some(trial_log), resume, artifact };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
