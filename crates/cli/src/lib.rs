@@ -21,6 +21,7 @@ pub const DEFAULT_PLUGINS: &[RegisterFn] = &[
     promoml_forest::register,
     promoml_anomaly::register,
     promoml_gbm::register,
+    promoml_burn::register,
     promoml_tpe::register,
 ];
 
