@@ -6,6 +6,7 @@
 //! dynamically; the model then appears in `promoml-example plugins` and runs from TOML as
 //! `kind = "example.gaussian_nb"`.
 
+use promoml_core::codec::{Decoder, Encoder};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Registry, Result,
     SearchSpace, Task,
@@ -67,6 +68,23 @@ impl Model for GaussianNb {
         }
         Ok(Box::new(FittedNb { classes }))
     }
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
+        let mut d = Decoder::new(bytes, KIND)?;
+        let k = d.usize("class count")?;
+        let mut classes = Vec::new();
+        for c in 0..k {
+            let prior = d.f64("log prior")?;
+            let means = d.f64s("means")?;
+            let vars = d.f64s("variances")?;
+            if vars.len() != means.len() || classes.first().is_some_and(|(_, s): &(f64, Vec<_>)| s.len() != means.len())
+            {
+                return Err(d.corrupt(format!("class {c} has another number of features")));
+            }
+            classes.push((prior, means.into_iter().zip(vars).collect()));
+        }
+        d.finish()?;
+        Ok(Box::new(FittedNb { classes }))
+    }
 }
 
 struct FittedNb {
@@ -75,6 +93,16 @@ struct FittedNb {
 }
 
 impl FittedModel for FittedNb {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = Encoder::new(KIND);
+        e.usize(self.classes.len());
+        for (prior, stats) in &self.classes {
+            e.f64(*prior);
+            e.f64s(&stats.iter().map(|s| s.0).collect::<Vec<_>>());
+            e.f64s(&stats.iter().map(|s| s.1).collect::<Vec<_>>());
+        }
+        Ok(e.finish())
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         let n = data.n_rows();
         let k = self.classes.len();
@@ -110,5 +138,33 @@ mod stats {
         let n = values.clone().count().max(1) as f64;
         let mean = values.clone().sum::<f64>() / n;
         (mean, values.map(|v| (v - mean).powi(2)).sum::<f64>() / n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize) -> Dataset {
+        let x = ndarray::Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 13) % 17) as f64 + (i % 3) as f64 * 4.0);
+        let mut ds = Dataset::from_x(x, vec!["a".into(), "b".into(), "c".into()]);
+        ds.y = Some((0..n).map(|i| (i % 3) as f64).collect());
+        ds.classes = vec!["x".into(), "y".into(), "z".into()];
+        ds
+    }
+
+    #[test]
+    fn save_load_round_trip_is_bit_identical() {
+        let (train, test) = (data(90), data(40));
+        let fitted = GaussianNb.fit(&train, &GaussianNb.space().defaults(), &FitContext::new(1)).unwrap();
+        let bytes = fitted.save().unwrap();
+        let loaded = GaussianNb.load(&bytes).unwrap();
+        let bits = |p: Predictions| match p {
+            Predictions::Proba(a) => a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            Predictions::Values(v) => v.iter().map(|v| v.to_bits()).collect(),
+        };
+        assert_eq!(bits(fitted.predict(&test).unwrap()), bits(loaded.predict(&test).unwrap()));
+        let e = GaussianNb.load(&bytes[..bytes.len() - 4]).err().unwrap().to_string();
+        assert!(e.contains("truncated") && e.contains(KIND), "{e}");
     }
 }
