@@ -105,11 +105,11 @@ fn plugins_lists_every_kind_with_ranges() {
 fn online_shoppers_reaches_the_bar_on_the_benchmark_split() {
     let _ = shared_data();
     let dir = tempfile::tempdir().unwrap();
-    // A quicker configuration than the full pipeline: the forest only, 3 folds.
+    // A quicker configuration than the full pipeline: each model's defaults only, 3 folds.
     let r = run_pipeline(
         &root().join("pipelines/online-shoppers.toml"),
         dir.path(),
-        &["search.cv_folds=3", "models[0].params.n_trees=300"],
+        &["search.cv_folds=3", "search.trials=1", "models[3].trials=1"],
     );
     assert_eq!(r["data"]["train_rows"], 9864);
     assert_eq!(r["data"]["test_rows"], 2466);
