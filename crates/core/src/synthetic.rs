@@ -191,7 +191,7 @@ impl SyntheticPromotion {
     /// arm, control included (`true_p_control`, `true_p_discount_10`, ...), so the true value
     /// of any pricing policy is known. Keep outcomes and true probabilities out of the features.
     pub fn generate_price(&self) -> Result<Frame> {
-        let mut rng = Rng::seed_from_u64(self.seed ^ 0x5052_4943_45);
+        let mut rng = Rng::seed_from_u64(self.seed ^ 0x0050_5249_4345);
         let n = self.rows;
         let arms = self.arm_names();
         let normal = Normal::new(0.0, 1.0).expect("valid normal");
