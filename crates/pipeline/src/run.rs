@@ -430,6 +430,9 @@ pub(crate) fn with_predictions(
     out
 }
 
+/// A layer-2 model: its out-of-fold predictions, its test predictions and the refitted model.
+type LayerTwoModel = (Predictions, Predictions, Box<dyn promoml_core::FittedModel>);
+
 /// Layer 2 of a stack: each of the `top` candidates, with its best parameters, refitted on the
 /// original features plus the layer-1 out-of-fold predictions, with the same folds. Returns per
 /// model its out-of-fold and its test predictions. Needs cleaners that keep every training row
@@ -444,7 +447,7 @@ fn second_layer(
     names: &[String],
     oof: &[&Predictions],
     test: &[&Predictions],
-) -> Result<Vec<(Predictions, Predictions, Box<dyn promoml_core::FittedModel>)>> {
+) -> Result<Vec<LayerTwoModel>> {
     let n = train_ds.n_rows();
     let dropped = fold_data.iter().any(|f| f.train.n_rows() + f.rows.len() != n);
     if dropped || oof.iter().any(|o| o.len() != n) {

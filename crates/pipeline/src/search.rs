@@ -160,6 +160,7 @@ struct Evaluated {
 }
 
 /// Fit and score one fold.
+#[allow(clippy::too_many_arguments)]
 fn run_fold(
     p: &Pipeline,
     ci: usize,

@@ -256,7 +256,7 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
     if t.column.trim().is_empty() {
         return Err(src.error_at("data.treatment.column", "the treatment column name is empty"));
     }
-    if t.arms.iter().any(|a| *a == t.control) {
+    if t.arms.contains(&t.control) {
         return Err(src.error_at("data.treatment.arms", format!("\"{}\" is the control value, not an arm", t.control)));
     }
     let mut seen = std::collections::BTreeSet::new();

@@ -330,6 +330,7 @@ mod tests {
             let y = data.target("cell")?;
             let key = |i: usize| data.x.row(i).iter().map(|v| (v * 1000.0) as i64).collect::<Vec<_>>();
             let mut cells: Vec<(Vec<i64>, f64, f64)> = Vec::new();
+            #[allow(clippy::needless_range_loop)]
             for i in 0..data.n_rows() {
                 let k = key(i);
                 match cells.iter_mut().find(|c| c.0 == k) {

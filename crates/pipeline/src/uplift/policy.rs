@@ -61,7 +61,7 @@ pub fn optimise(g: &Gains, budget: Budget) -> Assignment {
         return Assignment { arm: free, lambda: 0.0 };
     }
     let max_gain = g.gain.iter().flatten().fold(0.0f64, |m, &v| m.max(v));
-    let min_weight = (1..g.cost.len()).map(|a| weight(a)).filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
+    let min_weight = (1..g.cost.len()).map(&weight).filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
     let (mut lo, mut hi) = (0.0, if min_weight.is_finite() { 2.0 * max_gain / min_weight + 1.0 } else { 1.0 });
     for _ in 0..100 {
         let mid = (lo + hi) / 2.0;
@@ -178,7 +178,7 @@ mod tests {
         let rows: Vec<usize> = (0..4).collect();
         let all = evaluate(&log, &[1, 1, 1, 1], &rows);
         assert!((all.ipw - ((3.0 + 1.0) * 2.0 / 4.0 - 0.5)).abs() < 1e-12);
-        assert!((all.dr.unwrap() - (2.0 + (2.0 * 1.0 + 2.0 * -1.0) / 4.0 - 0.5)).abs() < 1e-12);
+        assert!((all.dr.unwrap() - (2.0 + (2.0 * 1.0 - 2.0 * 1.0) / 4.0 - 0.5)).abs() < 1e-12);
         let none = evaluate(&log, &[0, 0, 0, 0], &rows);
         assert!((none.ipw - 0.5).abs() < 1e-12);
     }

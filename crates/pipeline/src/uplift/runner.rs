@@ -673,6 +673,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     let boot = resamples(test_rows.len(), u.bootstrap, derive_seed(p.seed, &[5]));
     let eff = &final_done.effects;
     let mut arm_metrics = Vec::new();
+    #[allow(clippy::needless_range_loop)]
     for a in 1..=n_arms {
         let rows: Vec<usize> = test_rows.iter().copied().filter(|&i| test.arm[i] == 0 || test.arm[i] == a).collect();
         let ys: Vec<f64> = rows.iter().map(|&i| y_test[i]).collect();
