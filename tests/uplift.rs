@@ -16,14 +16,20 @@ fn hillstrom_uplift_reports_sklift_metrics_intervals_curves_and_kpis() {
     let r = run_pipeline(
         &root().join("pipelines/hillstrom-uplift.toml"),
         out.path(),
-        &["models[0].params.n_trees=20", "uplift.bootstrap=30", "search.cv_folds=2", "uplift.learners=[\"s\", \"t\"]"],
+        &[
+            "models[0].params.n_estimators=30",
+            "search.trials=2",
+            "uplift.bootstrap=30",
+            "search.cv_folds=2",
+            "uplift.learners=[\"s\", \"t\"]",
+        ],
     );
     assert_eq!(r["task"], "uplift");
     for m in ["qini_auc", "uplift_at_30", "uplift_auc"] {
         assert!(r["test"][m].as_f64().unwrap().is_finite(), "test.{m} missing: {}", r["test"]);
     }
     let names: Vec<&str> = r["leaderboard"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    for want in ["s-learner/rf", "t-learner/rf", "uplift-ensemble(top 2)"] {
+    for want in ["s-learner/gbm", "t-learner/gbm", "uplift-ensemble(top 2)"] {
         assert!(names.contains(&want), "leaderboard {names:?} lacks {want}");
     }
     for e in r["leaderboard"].as_array().unwrap() {
