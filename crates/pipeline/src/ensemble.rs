@@ -365,7 +365,7 @@ mod tests {
         let b: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
         let y: Vec<f64> = a.iter().zip(&b).map(|(x, z)| 3.0 + 0.7 * x + 0.3 * z).collect();
         // A member anti-correlated with y must get weight 0, not a negative one.
-        let neg: Vec<f64> = y.iter().map(|v| -v).collect();
+        let neg: Vec<f64> = a.iter().map(|v| -v).collect();
         let preds = [Predictions::Values(a), Predictions::Values(b), Predictions::Values(neg)];
         let refs: Vec<&Predictions> = preds.iter().collect();
         let rows: Vec<usize> = (0..n).collect();
