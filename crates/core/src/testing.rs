@@ -1,6 +1,6 @@
 //! Seeded synthetic problems for the tests of every model.
 
-use crate::{Dataset, Metric, Model, ParamValue, Params, Predictions};
+use crate::{Dataset, FitContext, Metric, Model, ParamValue, Params, Predictions};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
@@ -228,5 +228,29 @@ pub fn assert_no_panics_on_degenerate_data(register: fn(&mut crate::Registry)) {
                 Err(e) => println!("{} on {name}: {e}", m.kind()),
             }
         }
+    }
+}
+
+/// Every value of `p` as raw bits, to compare predictions bit for bit.
+pub fn bits(p: &Predictions) -> Vec<u64> {
+    match p {
+        Predictions::Proba(a) => a.iter().map(|v| v.to_bits()).collect(),
+        Predictions::Values(v) => v.iter().map(|v| v.to_bits()).collect(),
+    }
+}
+
+/// Artifact round trip of `model` with default parameters on `ds`: reloaded predictions are
+/// bit-identical, saving again gives the same bytes, and truncated bytes are refused with an
+/// error naming the model kind.
+pub fn assert_round_trip(model: &dyn Model, ds: &Dataset) {
+    let (train, test) = split(ds, 0.7);
+    let fitted = model.fit(&train, &model.space().defaults(), &FitContext::new(3)).unwrap();
+    let bytes = fitted.save().unwrap();
+    let loaded = model.load(&bytes).unwrap();
+    assert_eq!(bits(&fitted.predict(&test).unwrap()), bits(&loaded.predict(&test).unwrap()), "{}", model.kind());
+    assert_eq!(loaded.save().unwrap(), bytes, "{}", model.kind());
+    for cut in [0, bytes.len() / 2, bytes.len() - 1] {
+        let e = model.load(&bytes[..cut]).err().unwrap().to_string();
+        assert!(e.contains("truncated") && e.contains(model.kind()), "{}: {e}", model.kind());
     }
 }

@@ -1,27 +1,11 @@
 //! Artifact round trips: every model that saves reloads with bit-identical predictions, and
 //! rejects truncated bytes and bytes of another kind.
 
-use promoml_core::testing::{blobs, linear, split};
-use promoml_core::{Dataset, FitContext, Model, Predictions};
-
-fn bits(p: &Predictions) -> Vec<u64> {
-    match p {
-        Predictions::Proba(a) => a.iter().map(|v| v.to_bits()).collect(),
-        Predictions::Values(v) => v.iter().map(|v| v.to_bits()).collect(),
-    }
-}
+use promoml_core::testing::{assert_round_trip, blobs, linear, split};
+use promoml_core::{Dataset, FitContext, Model};
 
 fn round_trip(model: &dyn Model, ds: &Dataset) {
-    let (train, test) = split(ds, 0.7);
-    let fitted = model.fit(&train, &model.space().defaults(), &FitContext::new(3)).unwrap();
-    let bytes = fitted.save().unwrap();
-    let loaded = model.load(&bytes).unwrap();
-    assert_eq!(bits(&fitted.predict(&test).unwrap()), bits(&loaded.predict(&test).unwrap()), "{}", model.kind());
-    assert_eq!(loaded.save().unwrap(), bytes, "{}", model.kind());
-    for cut in [0, bytes.len() / 2, bytes.len() - 1] {
-        let e = model.load(&bytes[..cut]).err().unwrap().to_string();
-        assert!(e.contains("truncated") && e.contains(model.kind()), "{}: {e}", model.kind());
-    }
+    assert_round_trip(model, ds);
 }
 
 #[test]
