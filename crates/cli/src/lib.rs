@@ -59,6 +59,10 @@ enum Command {
         /// Continue the study logged in OUT/trials.jsonl: logged trials are replayed, not refitted.
         #[arg(long)]
         resume: bool,
+        /// Compute device for the burn models, e.g. `cuda:0` (same as `--set pipeline.device=...`;
+        /// CUDA needs a build with `--features cuda`).
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Check a pipeline without running it.
     Validate {
@@ -113,8 +117,11 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
     };
     let registry = registry_with(extra);
     match cli.command {
-        Command::Run { pipeline, out, set, quiet, resume } => {
+        Command::Run { pipeline, out, mut set, quiet, resume, device } => {
             init_logging(quiet);
+            if let Some(d) = device {
+                set.push(format!("pipeline.device={d:?}"));
+            }
             match run(&pipeline, &out, &set, &registry, quiet, resume) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),

@@ -152,7 +152,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     let mut detectors_section = Vec::new();
     for (i, cand) in plan.detectors.iter().enumerate() {
         obs.stage(&format!("fitting {}", cand.name));
-        let ctx = FitContext { seed: derive_seed(p.seed, &[6, i as u64]), ..FitContext::new(p.seed) };
+        let ctx = FitContext { seed: derive_seed(p.seed, &[6, i as u64]), ..p.fit_context(p.seed) };
         let t = Instant::now();
         let fitted = match cand.detector.fit(&train_ds.x, &cand.params, &ctx) {
             Ok(f) => f,
@@ -278,7 +278,14 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         },
         leaderboard,
         failures,
-        timing: Timing { total_s: t0.elapsed().as_secs_f64(), load_s, prepare_s, search_s, refit_s: 0.0 },
+        timing: Timing {
+            total_s: t0.elapsed().as_secs_f64(),
+            load_s,
+            prepare_s,
+            search_s,
+            refit_s: 0.0,
+            importance_s: 0.0,
+        },
         anomaly: Some(section),
         ..Report::default()
     })

@@ -13,6 +13,7 @@ pub mod data;
 pub mod ensemble;
 pub mod error;
 pub mod features;
+pub mod importance;
 pub mod locate;
 pub mod plan;
 pub mod prep;

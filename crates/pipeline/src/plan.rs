@@ -200,8 +200,12 @@ pub struct Pipeline {
     pub candidates: Vec<Candidate>,
     /// Search settings.
     pub search: SearchPlan,
+    /// Compute device given to every fit (`cpu`, `cuda`, `cuda:N`).
+    pub device: String,
     /// Report formats.
     pub formats: Vec<String>,
+    /// Shuffles per feature for permutation importance (0 = off).
+    pub importance_repeats: usize,
     /// The ensemble, if any.
     pub ensemble: Option<EnsemblePlan>,
     /// Treatment, meta-learners and policy of an uplift task.
@@ -226,6 +230,10 @@ fn resolve_path(base: &Path, p: &str) -> PathBuf {
 }
 
 impl Pipeline {
+    /// The context of one fit: `seed`, no deadline, the pipeline's device, all cores.
+    pub fn fit_context(&self, seed: u64) -> promoml_core::FitContext {
+        promoml_core::FitContext { device: self.device.clone(), ..promoml_core::FitContext::new(seed) }
+    }
     /// Load, parse and validate a pipeline file with `--set` overrides.
     pub fn load(path: &Path, overrides: &[String], registry: &Registry) -> Result<Pipeline> {
         let src = Source::load(path, overrides)?;
@@ -252,6 +260,14 @@ impl Pipeline {
             }
         };
         let seed = spec.pipeline.seed;
+        let device = spec.pipeline.device.clone().unwrap_or_else(|| "cpu".into());
+        let cuda_index = device.strip_prefix("cuda:").map(|i| i.parse::<usize>().is_ok());
+        if !(device == "cpu" || device == "cuda" || cuda_index == Some(true)) {
+            return Err(src.error_at(
+                "pipeline.device",
+                format!("unknown device \"{device}\" (known: \"cpu\", \"cuda\", \"cuda:N\")"),
+            ));
+        }
         let data = data_plan(&src, &spec, task, seed)?;
         let uplift = if task == Task::Uplift {
             Some(crate::uplift::config::build(&src, &spec, registry)?)
@@ -437,7 +453,9 @@ impl Pipeline {
             ensemble,
             uplift,
             anomaly,
+            device,
             formats: spec.report.formats.clone(),
+            importance_repeats: spec.report.importance_repeats.unwrap_or(5),
             source: src,
         })
     }

@@ -146,7 +146,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let mut fitted_models: Vec<(usize, Box<dyn promoml_core::FittedModel>)> = Vec::new();
     for (ci, best) in bests {
         let cand = &p.candidates[ci];
-        let ctx = FitContext { seed: derive_seed(p.seed, &[4, ci as u64]), deadline, ..FitContext::new(p.seed) };
+        let ctx = FitContext { seed: derive_seed(p.seed, &[4, ci as u64]), deadline, ..p.fit_context(p.seed) };
         let t = Instant::now();
         let fitted = match cand.model.fit(&train_ds, &best.params, &ctx) {
             Ok(f) => f,
@@ -199,19 +199,64 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let leaderboard: Vec<LeaderboardEntry> = leaderboard.into_iter().map(|(_, e)| e).collect();
     let refit_s = t_refit.elapsed().as_secs_f64();
     let final_entry = &leaderboard[0];
-    // ROC, precision-recall and calibration points of the final model's test scores (binary).
-    // Positive class = index 1. The final model is a refitted candidate or the ensemble.
-    let final_pred = if final_entry.kind.starts_with("ensemble.") {
-        ensemble_fit.as_ref().map(|f| &f.pred)
-    } else {
-        refitted.iter().find(|(ci, _, _)| p.candidates[*ci].name == final_entry.name).map(|(_, _, pred)| pred)
+    // The final model as one predictor (what the artifact saves and permutation importance
+    // shuffles features for).
+    let kind_of = |ci: usize| p.candidates[ci].model.kind().to_string();
+    let mut take = |ci: usize| fitted_models.iter().position(|m| m.0 == ci).map(|i| fitted_models.swap_remove(i).1);
+    let (final_model, final_pred) = match ensemble_fit.filter(|_| final_entry.kind.starts_with("ensemble.")) {
+        Some(f) => {
+            let layer1 =
+                f.members.iter().map(|&ci| (p.candidates[ci].name.clone(), kind_of(ci), take(ci).expect("refitted")));
+            let layer1 = layer1.collect();
+            let layer2 =
+                f.layer2.into_iter().map(|(ci, m)| (format!("{} (layer 2)", p.candidates[ci].name), kind_of(ci), m));
+            let name = final_entry.name.clone();
+            let model =
+                crate::artifact::FinalModel::Ensemble { name, layer1, layer2: layer2.collect(), combiner: f.combiner };
+            (model, f.pred)
+        }
+        None => {
+            let (ci, _, pred) = refitted.iter().find(|r| p.candidates[r.0].name == final_entry.name).expect("final");
+            let model = crate::artifact::FinalModel::Single {
+                name: final_entry.name.clone(),
+                kind: kind_of(*ci),
+                model: take(*ci).expect("refitted"),
+            };
+            (model, pred.clone())
+        }
     };
-    let curves = final_pred.filter(|_| p.task == promoml_core::Task::Binary).and_then(|pred| {
+    // ROC, precision-recall and calibration points of the final model's test scores (binary).
+    // Positive class = index 1.
+    let curves = Some(&final_pred).filter(|_| p.task == promoml_core::Task::Binary).and_then(|pred| {
         let labels: Vec<bool> = y_test.iter().map(|&y| y == 1.0).collect();
         promoml_report::Curves::from_scores(&final_entry.name, &labels, &pred.scores())
             .map_err(|e| tracing::warn!("no test curves for {}: {e}", final_entry.name))
             .ok()
     });
+    let t_importance = Instant::now();
+    let feature_importance = if p.importance_repeats > 0 {
+        obs.stage("permutation feature importance of the final model on the test rows");
+        let predict = |ds: &Dataset| final_model.predict(ds);
+        let seed = derive_seed(p.seed, &[8]);
+        match crate::importance::permutation_importance(
+            &final_entry.name,
+            &predict,
+            &test_ds,
+            &y_test,
+            metric,
+            p.importance_repeats,
+            seed,
+        ) {
+            Ok(fi) => Some(fi),
+            Err(e) => {
+                tracing::warn!("no permutation importance for {}: {e}", final_entry.name);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let importance_s = t_importance.elapsed().as_secs_f64();
     let report = Report {
         schema_version: SCHEMA_VERSION,
         promoml_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -235,50 +280,16 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         leaderboard,
         trials,
         failures,
-        timing: Timing { total_s: t0.elapsed().as_secs_f64(), load_s, prepare_s, search_s, refit_s },
+        timing: Timing { total_s: t0.elapsed().as_secs_f64(), load_s, prepare_s, search_s, refit_s, importance_s },
         ensemble: ensemble_summary,
         curves,
+        feature_importance,
         anomaly: crate::anomaly::steps_section(&full),
         // Optional sections (curves, importance, ...) are filled by their own stages.
         ..Report::default()
     };
     if let Some(req) = &opts.artifact {
-        let kind_of = |ci: usize| p.candidates[ci].model.kind().to_string();
-        let mut take = |ci: usize| fitted_models.iter().position(|m| m.0 == ci).map(|i| fitted_models.swap_remove(i).1);
-        let (model, pred) = match ensemble_fit.filter(|_| report.leaderboard[0].kind.starts_with("ensemble.")) {
-            Some(f) => {
-                let layer1 = f
-                    .members
-                    .iter()
-                    .map(|&ci| (p.candidates[ci].name.clone(), kind_of(ci), take(ci).expect("refitted")));
-                let layer1 = layer1.collect();
-                let layer2 = f
-                    .layer2
-                    .into_iter()
-                    .map(|(ci, m)| (format!("{} (layer 2)", p.candidates[ci].name), kind_of(ci), m));
-                let name = report.final_model.clone();
-                (
-                    crate::artifact::FinalModel::Ensemble {
-                        name,
-                        layer1,
-                        layer2: layer2.collect(),
-                        combiner: f.combiner,
-                    },
-                    f.pred,
-                )
-            }
-            None => {
-                let (ci, _, pred) =
-                    refitted.iter().find(|r| p.candidates[r.0].name == report.final_model).expect("final");
-                let model = crate::artifact::FinalModel::Single {
-                    name: report.final_model.clone(),
-                    kind: kind_of(*ci),
-                    model: take(*ci).expect("refitted"),
-                };
-                (model, pred.clone())
-            }
-        };
-        crate::artifact::write_for_run(req, p, full, &loaded.train, &loaded.test, model, &pred)?;
+        crate::artifact::write_for_run(req, p, full, &loaded.train, &loaded.test, final_model, &final_pred)?;
     }
     Ok(report)
 }
@@ -477,13 +488,13 @@ fn second_layer(
                 .enumerate()
                 .map(|(f, fold)| {
                     let ctx =
-                        FitContext { seed: derive_seed(p.seed, &[5, ci as u64, f as u64]), ..FitContext::new(p.seed) };
+                        FitContext { seed: derive_seed(p.seed, &[5, ci as u64, f as u64]), ..p.fit_context(p.seed) };
                     let pred = cand.model.fit(&fold.train, &best.params, &ctx)?.predict(&fold.valid)?;
                     pred.check(fold.valid.n_rows(), cand.model.kind())?;
                     Ok(pred)
                 })
                 .collect::<Result<_>>()?;
-            let ctx = FitContext { seed: derive_seed(p.seed, &[6, ci as u64]), ..FitContext::new(p.seed) };
+            let ctx = FitContext { seed: derive_seed(p.seed, &[6, ci as u64]), ..p.fit_context(p.seed) };
             let fitted = cand.model.fit(&full, &best.params, &ctx)?;
             let test_pred = fitted.predict(&test_x)?;
             test_pred.check(test_x.n_rows(), cand.model.kind())?;

@@ -73,6 +73,9 @@ pub struct PipelineSection {
     /// Seed of every random choice in the run.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Compute device for models that can choose (the burn models): `cpu` (default), `cuda`
+    /// or `cuda:N` (needs a build with the `cuda` feature).
+    pub device: Option<String>,
     /// Free text.
     pub description: Option<String>,
 }
@@ -246,11 +249,14 @@ pub struct ReportSpec {
     /// Files to write: `json` (always written), `md` and `html` (all three by default).
     #[serde(default = "default_formats")]
     pub formats: Vec<String>,
+    /// Shuffles per feature for the final model's permutation feature importance on the test
+    /// rows (default 5; 0 = do not compute it).
+    pub importance_repeats: Option<usize>,
 }
 
 impl Default for ReportSpec {
     fn default() -> Self {
-        ReportSpec { formats: default_formats() }
+        ReportSpec { formats: default_formats(), importance_repeats: None }
     }
 }
 

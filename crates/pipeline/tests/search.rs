@@ -255,3 +255,32 @@ fn bad_ensemble_settings_are_located() {
     let e = Pipeline::from_spec(src.clone(), src.parse().unwrap(), &registry()).err().unwrap().to_string();
     assert!(e.contains("search.pruner") && e.contains("median"), "{e}");
 }
+
+#[test]
+fn final_model_gets_permutation_importance_on_the_test_rows() {
+    let p = pipeline(&format!("{SEARCH}\n[ensemble]\nkind = \"stacking\"\n"), &["search.trials=2"]);
+    let r = run(&p, &RunOptions::default());
+    let fi = r.feature_importance.as_ref().expect("permutation importance by default");
+    assert_eq!(fi.model, r.final_model);
+    assert_eq!(fi.metric, r.metric);
+    assert_eq!(fi.repeats, 5);
+    assert_eq!(fi.features.len(), r.data.features, "one entry per prepared feature");
+    assert!(fi.features.windows(2).all(|w| w[0].importance >= w[1].importance), "most important first");
+    // The synthetic purchase depends on the features: shuffling the top one must cost AUC.
+    assert!(fi.features[0].importance > 0.005, "{:?}", fi.features[0]);
+    assert!(r.timing.importance_s > 0.0);
+    let p = pipeline(SEARCH, &["search.trials=1", "report.importance_repeats=0"]);
+    assert!(run(&p, &RunOptions::default()).feature_importance.is_none());
+}
+
+#[test]
+fn unknown_device_is_located() {
+    let set = vec!["pipeline.device=\"gpu0\"".to_string()];
+    let src = Source::from_text(Path::new("p.toml"), BASE.to_string(), &set).unwrap();
+    let e = Pipeline::from_spec(src.clone(), src.parse().unwrap(), &registry()).err().unwrap().to_string();
+    assert!(e.contains("pipeline.device") && e.contains("cuda:N"), "{e}");
+    let set = vec!["pipeline.device=\"cuda:1\"".to_string()];
+    let src = Source::from_text(Path::new("p.toml"), BASE.to_string(), &set).unwrap();
+    let p = Pipeline::from_spec(src.clone(), src.parse().unwrap(), &registry()).unwrap();
+    assert_eq!(p.fit_context(3).device, "cuda:1");
+}

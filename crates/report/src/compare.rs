@@ -254,6 +254,7 @@ pub fn compare(
         ("prepare", bt.prepare_s, ct.prepare_s),
         ("search", bt.search_s, ct.search_s),
         ("refit and test", bt.refit_s, ct.refit_s),
+        ("permutation importance", bt.importance_s, ct.importance_s),
     ] {
         let _ = writeln!(s, "| {k} | {b:.2} | {c:.2} | {} |", change(Some(b), Some(c), None));
     }

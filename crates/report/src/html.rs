@@ -246,6 +246,7 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
         ("prepare", t.prepare_s),
         ("search", t.search_s),
         ("refit and test", t.refit_s),
+        ("permutation importance", t.importance_s),
     ] {
         let _ = writeln!(h, "<tr><td>{k}</td><td class=\"n\">{v:.2}</td></tr>");
     }

@@ -224,6 +224,9 @@ pub struct Timing {
     pub search_s: f64,
     /// Refitting candidates and scoring on test.
     pub refit_s: f64,
+    /// Permutation feature importance of the final model.
+    #[serde(default)]
+    pub importance_s: f64,
 }
 
 /// Errors reading a report.
@@ -377,8 +380,9 @@ impl Report {
         let _ = writeln!(s, "\n## Timing\n");
         let _ = writeln!(
             s,
-            "Total {:.1} s: load {:.2} s, prepare {:.2} s, search {:.1} s, refit and test {:.1} s.",
-            t.total_s, t.load_s, t.prepare_s, t.search_s, t.refit_s
+            "Total {:.1} s: load {:.2} s, prepare {:.2} s, search {:.1} s, refit and test {:.1} s, \
+             permutation importance {:.1} s.",
+            t.total_s, t.load_s, t.prepare_s, t.search_s, t.refit_s, t.importance_s
         );
         s
     }

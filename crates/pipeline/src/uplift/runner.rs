@@ -305,7 +305,7 @@ fn search_one(
                 let ctx = FitContext {
                     seed: derive_seed(p.seed, &[3, index, t as u64, f as u64]),
                     deadline,
-                    ..FitContext::new(p.seed)
+                    ..p.fit_context(p.seed)
                 };
                 let fitted =
                     learners::fit(learner, cand.model.as_ref(), &params, u.outcome, &fold.train.view(n_arms), &ctx)?;
@@ -594,7 +594,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     for s in found {
         let cand = &p.candidates[s.ci];
         let ctx =
-            FitContext { seed: derive_seed(p.seed, &[4, s.ci as u64, s.learner as u64]), ..FitContext::new(p.seed) };
+            FitContext { seed: derive_seed(p.seed, &[4, s.ci as u64, s.learner as u64]), ..p.fit_context(p.seed) };
         let t = Instant::now();
         let fitted =
             match learners::fit(s.learner, cand.model.as_ref(), &s.params, u.outcome, &train.view(n_arms), &ctx) {
@@ -735,7 +735,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         Some(m) => m.clone(),
         None => {
             let (ci, params) = final_done.base.clone().expect("every learner has a base model");
-            let ctx = FitContext::new(derive_seed(p.seed, &[6]));
+            let ctx = p.fit_context(derive_seed(p.seed, &[6]));
             let m = learners::fit_control_model(
                 p.candidates[ci].model.as_ref(),
                 &params,
@@ -853,7 +853,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         leaderboard,
         trials,
         failures,
-        timing: Timing { total_s: 0.0, load_s, prepare_s, search_s, refit_s },
+        timing: Timing { total_s: 0.0, load_s, prepare_s, search_s, refit_s, importance_s: 0.0 },
         ..Report::default()
     };
     report.uplift = Some(serde_json::to_value(&section).map_err(|e| Error::data(e.to_string()))?);
