@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The CI regression gate: run every pipeline in pipelines/ in quick mode (2 trials per candidate,
-# no time budget, the file's fixed seed) and compare each report.json with its committed
-# baseline reports/baselines/quick/<pipeline>.json using `promoml compare`.
+# 3-fold CV, 2 importance shuffles, no time budget, the file's fixed seed; plus the overrides in
+# reports/baselines/quick/<pipeline>.args, one KEY=VALUE per line, when that file exists) and
+# compare each report.json with its committed baseline reports/baselines/quick/<pipeline>.json
+# using `promoml compare`.
 #
 #   scripts/ci-gate.sh            # gate: exit 1 when any pipeline regressed or has no baseline
 #   scripts/ci-gate.sh --update   # rewrite the quick baselines from this checkout (commit them on purpose)
@@ -20,7 +22,8 @@ BASE=${BASE:-reports/baselines/quick}
 PIPELINES=${PIPELINES:-$(ls pipelines/*.toml)}
 # Quick mode, the same for every pipeline: small search, no wall-clock budget (a budget would
 # make the result depend on the machine's speed).
-QUICK=(--set search.trials=2 --set search.time_budget_s=100000)
+QUICK=(--set search.trials=2 --set search.cv_folds=3 --set search.time_budget_s=100000
+  --set report.importance_repeats=2)
 
 if [ ! -x "$BIN" ]; then
   cargo build --release -q -p promoml || exit 2
@@ -31,7 +34,13 @@ failed=()
 for file in $PIPELINES; do
   name=$(basename "$file" .toml)
   start=$(date +%s)
-  if ! "$BIN" run "$file" --out "$OUT/$name" --quiet "${QUICK[@]}" >"$OUT/$name.log" 2>&1; then
+  extra=()
+  if [ -f "$BASE/$name.args" ]; then
+    while IFS= read -r line; do
+      case "$line" in ''|'#'*) ;; *) extra+=(--set "$line") ;; esac
+    done <"$BASE/$name.args"
+  fi
+  if ! "$BIN" run "$file" --out "$OUT/$name" --quiet "${QUICK[@]}" "${extra[@]}" >"$OUT/$name.log" 2>&1; then
     echo "$name: run failed: $(tail -3 "$OUT/$name.log" | tr '\n' ' ')"
     failed+=("$name (run failed)")
     continue

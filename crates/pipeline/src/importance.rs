@@ -20,6 +20,11 @@ pub type Predictor<'a> = dyn Fn(&Dataset) -> Result<Predictions> + Sync + 'a;
 /// Permutation importance of every feature of `test` (and of its sequences, when it has any)
 /// for `predict`, measured with `metric` against `y` over `repeats` seeded shuffles each.
 /// Importance is oriented so that larger is more important whatever the metric's direction.
+///
+/// With a `budget`, the number of shuffles is lowered (to one at least) when the unshuffled
+/// prediction's time says that `repeats` shuffles of every feature would take longer on the
+/// available cores; the report's `repeats` says how many were made.
+#[allow(clippy::too_many_arguments)]
 pub fn permutation_importance(
     model: &str,
     predict: &Predictor<'_>,
@@ -28,14 +33,32 @@ pub fn permutation_importance(
     metric: Metric,
     repeats: usize,
     seed: u64,
+    budget: Option<std::time::Duration>,
 ) -> Result<PermutationImportance> {
+    let started = std::time::Instant::now();
     let baseline = metric.score(y, &predict(test)?)?;
+    let one_prediction_s = started.elapsed().as_secs_f64();
     let worsening = |s: f64| if metric.higher_is_better() { baseline - s } else { s - baseline };
     let n = test.n_rows();
     let mut targets: Vec<Option<usize>> = (0..test.n_features()).map(Some).collect();
     if test.sequences.is_some() {
         targets.push(None);
     }
+    let repeats = match budget {
+        Some(b) => {
+            let per_round_s = one_prediction_s * targets.len() as f64 / rayon::current_num_threads() as f64;
+            let fit = (b.as_secs_f64() / per_round_s.max(1e-9)).floor() as usize;
+            let fit = fit.clamp(1, repeats.max(1));
+            if fit < repeats {
+                tracing::info!(
+                    "permutation importance: {fit} shuffle(s) per feature instead of {repeats} to stay within {:.0} s",
+                    b.as_secs_f64()
+                );
+            }
+            fit.min(repeats)
+        }
+        None => repeats,
+    };
     let mut features: Vec<FeatureImportance> = targets
         .par_iter()
         .enumerate()
@@ -110,7 +133,7 @@ mod tests {
     #[test]
     fn ranks_features_by_how_much_the_model_uses_them() {
         let (ds, y) = fixture();
-        let imp = permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7).unwrap();
+        let imp = permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, None).unwrap();
         let names: Vec<&str> = imp.features.iter().map(|f| f.feature.as_str()).collect();
         assert_eq!(names, ["strong", "weak", "unused"]);
         assert!(imp.features[0].importance > 0.2, "{:?}", imp.features[0]);
@@ -119,13 +142,19 @@ mod tests {
         assert_eq!(imp.features[2].std, 0.0);
         assert_eq!(imp.repeats, 5);
         // Seeded: the same call gives the same numbers.
-        assert_eq!(imp, permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7).unwrap());
+        assert_eq!(imp, permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, None).unwrap());
+        // A budget no prediction fits in leaves one shuffle per feature, and says so.
+        let tight = Some(std::time::Duration::from_nanos(1));
+        let one = permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, tight).unwrap();
+        assert_eq!(one.repeats, 1);
+        assert_eq!(one.features[0].feature, "strong");
+        assert_eq!(one.features[0].std, 0.0);
     }
 
     #[test]
     fn loss_metrics_are_oriented_so_that_larger_is_more_important() {
         let (ds, y) = fixture();
-        let imp = permutation_importance("m", &predict, &ds, &y, Metric::LogLoss, 3, 1).unwrap();
+        let imp = permutation_importance("m", &predict, &ds, &y, Metric::LogLoss, 3, 1, None).unwrap();
         assert_eq!(imp.features[0].feature, "strong");
         assert!(imp.features[0].importance > 0.0);
     }
@@ -146,7 +175,7 @@ mod tests {
             });
             Ok(Predictions::Proba(p))
         };
-        let imp = permutation_importance("m", &from_sequence, &ds, &y, Metric::RocAuc, 3, 1).unwrap();
+        let imp = permutation_importance("m", &from_sequence, &ds, &y, Metric::RocAuc, 3, 1, None).unwrap();
         assert_eq!(imp.features[0].feature, SEQUENCE_FEATURE);
         assert!(imp.features[0].importance > 0.2);
         assert!(imp.features[1..].iter().all(|f| f.importance == 0.0));

@@ -206,6 +206,8 @@ pub struct Pipeline {
     pub formats: Vec<String>,
     /// Shuffles per feature for permutation importance (0 = off).
     pub importance_repeats: usize,
+    /// Time the permutation importance may take (fewer shuffles when needed).
+    pub importance_budget: Duration,
     /// The ensemble, if any.
     pub ensemble: Option<EnsemblePlan>,
     /// Treatment, meta-learners and policy of an uplift task.
@@ -414,6 +416,13 @@ impl Pipeline {
                 return Err(src.error_at("report.formats", format!("unknown format \"{f}\" (known: json, md, html)")));
             }
         }
+        let importance_budget = match spec.report.importance_budget_s.unwrap_or(120.0) {
+            b if b.is_finite() && b > 0.0 => Duration::from_secs_f64(b),
+            b => {
+                return Err(src
+                    .error_at("report.importance_budget_s", format!("must be a positive number of seconds, not {b}")));
+            }
+        };
         let parallel_trials = s.parallel_trials.unwrap_or(4);
         if parallel_trials == 0 {
             return Err(src.error_at("search.parallel_trials", "must be at least 1"));
@@ -456,6 +465,7 @@ impl Pipeline {
             device,
             formats: spec.report.formats.clone(),
             importance_repeats: spec.report.importance_repeats.unwrap_or(5),
+            importance_budget,
             source: src,
         })
     }

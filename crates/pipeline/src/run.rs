@@ -246,6 +246,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             metric,
             p.importance_repeats,
             seed,
+            Some(p.importance_budget),
         ) {
             Ok(fi) => Some(fi),
             Err(e) => {

@@ -252,11 +252,14 @@ pub struct ReportSpec {
     /// Shuffles per feature for the final model's permutation feature importance on the test
     /// rows (default 5; 0 = do not compute it).
     pub importance_repeats: Option<usize>,
+    /// Seconds the permutation importance may take (default 120): fewer shuffles (one at
+    /// least) when `importance_repeats` would take longer.
+    pub importance_budget_s: Option<f64>,
 }
 
 impl Default for ReportSpec {
     fn default() -> Self {
-        ReportSpec { formats: default_formats(), importance_repeats: None }
+        ReportSpec { formats: default_formats(), importance_repeats: None, importance_budget_s: None }
     }
 }
 
