@@ -46,6 +46,13 @@ for file in $PIPELINES; do
     continue
   fi
   secs=$(( $(date +%s) - start ))
+  missing=""
+  for f in report.json report.md report.html; do [ -s "$OUT/$name/$f" ] || missing="$missing $f"; done
+  if [ -n "$missing" ]; then
+    echo "$name: wrote no$missing"
+    failed+=("$name (no$missing)")
+    continue
+  fi
   if [ "$update" -eq 1 ]; then
     cp "$OUT/$name/report.json" "$BASE/$name.json"
     echo "$name: baseline written ($secs s)"

@@ -141,14 +141,29 @@ impl FinalModel {
                 Ok(p)
             }
             FinalModel::Ensemble { name, layer1, layer2, combiner } => {
-                let first: Vec<Predictions> = layer1
+                // One layer: members the combiner gives weight 0 are not predicted (they do not
+                // change the result); one that is stands in for them.
+                let needed: Vec<bool> = if layer2.is_empty() {
+                    let used: Vec<bool> = combiner.weights.iter().map(|&w| w != 0.0).collect();
+                    if used.iter().any(|&u| u) { used } else { (0..layer1.len()).map(|i| i == 0).collect() }
+                } else {
+                    vec![true; layer1.len()]
+                };
+                let computed: Vec<Option<Predictions>> = layer1
                     .iter()
-                    .map(|(_, kind, m)| {
+                    .zip(&needed)
+                    .map(|((_, kind, m), &need)| {
+                        if !need {
+                            return Ok(None);
+                        }
                         let p = m.predict(ds)?;
                         p.check(ds.n_rows(), kind)?;
-                        Ok(p)
+                        Ok(Some(p))
                     })
                     .collect::<Result<_>>()?;
+                let stand_in = computed.iter().flatten().next().expect("at least one member is predicted").clone();
+                let first: Vec<Predictions> =
+                    computed.into_iter().map(|p| p.unwrap_or_else(|| stand_in.clone())).collect();
                 let last = if layer2.is_empty() {
                     first
                 } else {

@@ -53,11 +53,16 @@ fn subset(p: &Predictions, rows: &[usize]) -> Predictions {
 
 impl Combiner {
     /// Combine the members' predictions (same rows, member order) with the fitted weights.
+    /// Members with weight 0 are not read: any prediction of the right shape may stand in.
     pub fn combine(&self, preds: &[&Predictions]) -> Predictions {
         match preds[0] {
             Predictions::Values(first) => {
                 let mut out = vec![self.intercepts.first().copied().unwrap_or(0.0); first.len()];
                 for (w, p) in self.weights.iter().zip(preds) {
+                    // A member with weight 0 is left out (so it need not even be predicted).
+                    if *w == 0.0 {
+                        continue;
+                    }
                     for (o, v) in out.iter_mut().zip(values(p)) {
                         *o += w * v;
                     }
