@@ -133,10 +133,11 @@ fn demo_report_html_renders_its_plots_in_chromium() {
     }
     let candidates = r["leaderboard"].as_array().unwrap().len() + r["failures"].as_array().unwrap().len();
     assert!(r.get("curves").is_some(), "a binary report carries test curves");
-    // ROC, precision-recall, calibration, then one optimisation history per candidate
-    // (plus importance and ensemble charts when the report has them).
-    let optional = usize::from(r.get("feature_importance").is_some()) + usize::from(r.get("ensemble").is_some());
-    let expected = 3 + candidates + optional;
+    let importance = r["feature_importance"]["features"].as_array().expect("permutation importance is on by default");
+    assert!(!importance.is_empty());
+    // ROC, precision-recall, calibration, one optimisation history per candidate, permutation
+    // importance (plus the ensemble chart when the report has one).
+    let expected = 3 + candidates + 1 + usize::from(r.get("ensemble").is_some());
     assert_eq!(html.matches("<svg").count(), expected, "inline SVGs in report.html");
 
     let Some(chromium) = find_chromium() else {
@@ -171,6 +172,10 @@ fn demo_report_html_renders_its_plots_in_chromium() {
         // Trial markers (circles) and the best-so-far line.
         assert!(by_title(&title).lines >= 1, "{:?}", by_title(&title));
     }
+    // One bar (a shape) per feature shown, besides the axes.
+    let bars = importance.len().min(promoml_report::html::MAX_IMPORTANCE_BARS);
+    let imp = by_title("Permutation feature importance (test)");
+    assert!(imp.shapes >= bars, "{imp:?}");
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) {
