@@ -171,3 +171,84 @@ pub fn softmax(v: &mut [f64]) {
         *x /= sum;
     }
 }
+
+/// A fitted linear classifier on standardised features, shared by the plugins whose logistic
+/// regressions reduce to it: one logit row for two classes (sigmoid), one row per class
+/// otherwise (softmax). Classes absent from the training rows get probability 0. Saved as the
+/// standardiser, the class count, the weights, the intercepts and the class of each row.
+#[derive(Debug, Clone)]
+pub struct LinearClassifier {
+    /// Model kind written into (and checked when reading) saved bytes and named in errors.
+    pub kind: &'static str,
+    /// Standardisation learnt on the training rows.
+    pub st: Standardizer,
+    /// Number of classes of the task.
+    pub k: usize,
+    /// Rows of coefficients (standardised scale).
+    pub weights: Array2<f64>,
+    /// One intercept per row of `weights`.
+    pub bias: Vec<f64>,
+    /// The class index of each logit (binary: `[negative, positive]`).
+    pub classes: Vec<usize>,
+}
+
+impl LinearClassifier {
+    /// Read what [`FittedModel::save`] wrote for model kind `kind`.
+    pub fn from_bytes(kind: &'static str, bytes: &[u8]) -> Result<LinearClassifier> {
+        let mut d = crate::codec::Decoder::new(bytes, kind)?;
+        let st = Standardizer::decode(&mut d)?;
+        let k = d.usize("class count")?;
+        let weights = d.matrix("weights")?;
+        let bias = d.f64s("intercepts")?;
+        let classes = d.usizes("classes")?;
+        d.finish()?;
+        let rows = weights.nrows();
+        let ok = weights.ncols() == st.n_features()
+            && bias.len() == rows
+            && classes.iter().all(|&c| c < k)
+            && (classes.len() == rows || (rows == 1 && classes.len() == 2));
+        if !ok {
+            return Err(Error::model(kind, "saved parameters are corrupt: shapes do not agree"));
+        }
+        Ok(LinearClassifier { kind, st, k, weights, bias, classes })
+    }
+}
+
+impl crate::FittedModel for LinearClassifier {
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut e = crate::codec::Encoder::new(self.kind);
+        self.st.encode(&mut e);
+        e.usize(self.k);
+        e.matrix(&self.weights);
+        e.f64s(&self.bias);
+        e.usizes(&self.classes);
+        Ok(e.finish())
+    }
+    fn predict(&self, data: &Dataset) -> Result<crate::Predictions> {
+        check_features(self.kind, self.st.n_features(), data)?;
+        let z = self.st.transform(&data.x);
+        let mut scores = z.dot(&self.weights.t());
+        for mut row in scores.rows_mut() {
+            for (s, b) in row.iter_mut().zip(&self.bias) {
+                *s += b;
+            }
+        }
+        let mut out = Array2::zeros((data.n_rows(), self.k));
+        let sigmoid_form = self.weights.nrows() == 1 && self.classes.len() == 2;
+        let mut buf = vec![0.0; self.weights.nrows()];
+        for (i, row) in scores.rows().into_iter().enumerate() {
+            if sigmoid_form {
+                let p1 = sigmoid(row[0]);
+                out[[i, self.classes[1]]] = p1;
+                out[[i, self.classes[0]]] = 1.0 - p1;
+            } else {
+                buf.iter_mut().zip(row.iter()).for_each(|(b, s)| *b = *s);
+                softmax(&mut buf);
+                for (c, p) in self.classes.iter().zip(&buf) {
+                    out[[i, *c]] = *p;
+                }
+            }
+        }
+        Ok(crate::Predictions::Proba(out))
+    }
+}

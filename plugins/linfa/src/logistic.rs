@@ -1,13 +1,12 @@
 //! `linfa.logistic_regression`: L2-penalised logistic regression from linfa-logistic.
 
-use crate::common::{Standardizer, check_features, check_task, class_targets, sigmoid, softmax};
+use crate::common::{Standardizer, check_task, class_targets};
 use linfa::prelude::*;
 use linfa_logistic::{LogisticRegression as Binary, MultiLogisticRegression as Multi};
-use ndarray::{Array1, Array2};
-use promoml_core::codec::{Decoder, Encoder};
+use ndarray::Array1;
+use promoml_core::model_util::LinearClassifier;
 use promoml_core::{
-    Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
-    Task,
+    Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Result, SearchSpace, Task,
 };
 
 const KIND: &str = "linfa.logistic_regression";
@@ -23,21 +22,7 @@ pub struct LogisticRegression;
 
 impl Model for LogisticRegression {
     fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
-        let mut d = Decoder::new(bytes, KIND)?;
-        let st = Standardizer::decode(&mut d)?;
-        let k = d.usize("class count")?;
-        let weights = d.matrix("weights")?;
-        let bias = d.f64s("intercepts")?;
-        let classes = d.usizes("classes")?;
-        d.finish()?;
-        let ok = weights.ncols() == st.n_features()
-            && bias.len() == weights.nrows()
-            && classes.iter().all(|&c| c < k)
-            && (if bias.len() == 1 { classes.len() == 2 } else { classes.len() == bias.len() });
-        if !ok {
-            return Err(Error::model(KIND, "saved parameters are corrupt: shapes do not agree"));
-        }
-        Ok(Box::new(FittedLinear { st, k, weights, bias, classes }))
+        Ok(Box::new(LinearClassifier::from_bytes(KIND, bytes)?))
     }
     fn kind(&self) -> &str {
         KIND
@@ -86,52 +71,7 @@ impl Model for LogisticRegression {
         if weights.iter().chain(bias.iter()).any(|v| !v.is_finite()) {
             return Err(Error::model(KIND, "the solver diverged (non-finite coefficients); try a larger alpha"));
         }
-        Ok(Box::new(FittedLinear { st, k: data.n_classes(), weights, bias, classes }))
-    }
-}
-
-/// Linear scores on standardised features: sigmoid of one row for two classes, softmax of one
-/// row per class otherwise; classes absent from the training rows get probability 0.
-struct FittedLinear {
-    st: Standardizer,
-    k: usize,
-    weights: Array2<f64>,
-    bias: Vec<f64>,
-    /// Class of each score row (binary: `[negative, positive]`).
-    classes: Vec<usize>,
-}
-
-impl FittedModel for FittedLinear {
-    fn save(&self) -> Result<Vec<u8>> {
-        let mut e = Encoder::new(KIND);
-        self.st.encode(&mut e);
-        e.usize(self.k);
-        e.matrix(&self.weights);
-        e.f64s(&self.bias);
-        e.usizes(&self.classes);
-        Ok(e.finish())
-    }
-    fn predict(&self, data: &Dataset) -> Result<Predictions> {
-        check_features(KIND, self.st.n_features(), data)?;
-        let scores = self.st.transform(&data.x).dot(&self.weights.t());
-        let mut out = Array2::zeros((data.n_rows(), self.k));
-        let mut buf = vec![0.0; self.bias.len()];
-        for (i, row) in scores.rows().into_iter().enumerate() {
-            if self.bias.len() == 1 {
-                let p = sigmoid(row[0] + self.bias[0]);
-                out[[i, self.classes[1]]] = p;
-                out[[i, self.classes[0]]] = 1.0 - p;
-            } else {
-                for ((b, s), c) in buf.iter_mut().zip(row).zip(&self.bias) {
-                    *b = s + c;
-                }
-                softmax(&mut buf);
-                for (c, p) in self.classes.iter().zip(&buf) {
-                    out[[i, *c]] = *p;
-                }
-            }
-        }
-        Ok(Predictions::Proba(out))
+        Ok(Box::new(LinearClassifier { kind: KIND, st, k: data.n_classes(), weights, bias, classes }))
     }
 }
 

@@ -7,7 +7,7 @@ use smartcore::error::Failed;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 pub(crate) use promoml_core::model_util::{
-    Standardizer, check_features, check_task, class_targets, sigmoid, softmax, value_targets,
+    Standardizer, check_features, check_task, class_targets, sigmoid, value_targets,
 };
 
 /// A smartcore matrix holding the same values as `x`.

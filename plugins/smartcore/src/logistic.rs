@@ -1,11 +1,10 @@
 //! `smartcore.logistic_regression`: L2-penalised logistic regression (binary and multinomial).
 
-use crate::common::{Standardizer, check_features, check_task, class_targets, sc_err, sigmoid, softmax, to_dense};
+use crate::common::{Standardizer, check_task, class_targets, sc_err, to_dense};
 use ndarray::Array2;
-use promoml_core::codec::{Decoder, Encoder};
+use promoml_core::model_util::LinearClassifier;
 use promoml_core::{
-    Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
-    Task,
+    Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Result, SearchSpace, Task,
 };
 use smartcore::linalg::basic::arrays::Array as _;
 use smartcore::linalg::basic::matrix::DenseMatrix;
@@ -25,7 +24,7 @@ pub struct LogisticRegression;
 
 impl Model for LogisticRegression {
     fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {
-        Ok(Box::new(FittedLinearClassifier::from_bytes(KIND, bytes)?))
+        Ok(Box::new(LinearClassifier::from_bytes(KIND, bytes)?))
     }
     fn kind(&self) -> &str {
         KIND
@@ -75,85 +74,7 @@ impl Model for LogisticRegression {
         if weights.iter().chain(bias.iter()).any(|v| !v.is_finite()) {
             return Err(Error::model(KIND, "the solver diverged (non-finite coefficients); try a larger alpha"));
         }
-        Ok(Box::new(FittedLinearClassifier { kind: KIND, st, k: data.n_classes(), weights, bias, classes }))
-    }
-}
-
-/// A linear classifier on standardised features: one logit row for two classes (sigmoid),
-/// one row per class otherwise (softmax). Classes absent from the training rows get
-/// probability 0.
-#[derive(Debug, Clone)]
-pub(crate) struct FittedLinearClassifier {
-    pub(crate) kind: &'static str,
-    pub(crate) st: Standardizer,
-    /// Number of classes of the task.
-    pub(crate) k: usize,
-    /// Rows of coefficients (standardised scale).
-    pub(crate) weights: Array2<f64>,
-    /// One intercept per row of `weights`.
-    pub(crate) bias: Vec<f64>,
-    /// The class index of each logit (binary: `[negative, positive]`).
-    pub(crate) classes: Vec<usize>,
-}
-
-impl FittedLinearClassifier {
-    /// Read what [`FittedModel::save`] wrote for model kind `kind`.
-    pub(crate) fn from_bytes(kind: &'static str, bytes: &[u8]) -> Result<FittedLinearClassifier> {
-        let mut d = Decoder::new(bytes, kind)?;
-        let st = Standardizer::decode(&mut d)?;
-        let k = d.usize("class count")?;
-        let weights = d.matrix("weights")?;
-        let bias = d.f64s("intercepts")?;
-        let classes = d.usizes("classes")?;
-        d.finish()?;
-        let rows = weights.nrows();
-        let ok = weights.ncols() == st.n_features()
-            && bias.len() == rows
-            && classes.iter().all(|&c| c < k)
-            && (classes.len() == rows || (rows == 1 && classes.len() == 2));
-        if !ok {
-            return Err(promoml_core::Error::model(kind, "saved parameters are corrupt: shapes do not agree"));
-        }
-        Ok(FittedLinearClassifier { kind, st, k, weights, bias, classes })
-    }
-}
-
-impl FittedModel for FittedLinearClassifier {
-    fn save(&self) -> Result<Vec<u8>> {
-        let mut e = Encoder::new(self.kind);
-        self.st.encode(&mut e);
-        e.usize(self.k);
-        e.matrix(&self.weights);
-        e.f64s(&self.bias);
-        e.usizes(&self.classes);
-        Ok(e.finish())
-    }
-    fn predict(&self, data: &Dataset) -> Result<Predictions> {
-        check_features(self.kind, self.st.n_features(), data)?;
-        let z = self.st.transform(&data.x);
-        let mut scores = z.dot(&self.weights.t());
-        for mut row in scores.rows_mut() {
-            for (s, b) in row.iter_mut().zip(&self.bias) {
-                *s += b;
-            }
-        }
-        let mut out = Array2::zeros((data.n_rows(), self.k));
-        let sigmoid_form = self.weights.nrows() == 1 && self.classes.len() == 2;
-        let mut buf = vec![0.0; self.weights.nrows()];
-        for (i, row) in scores.rows().into_iter().enumerate() {
-            if sigmoid_form {
-                let p1 = sigmoid(row[0]);
-                out[[i, self.classes[1]]] = p1;
-                out[[i, self.classes[0]]] = 1.0 - p1;
-            } else {
-                buf.iter_mut().zip(row.iter()).for_each(|(b, s)| *b = *s);
-                softmax(&mut buf);
-                for (c, p) in self.classes.iter().zip(&buf) {
-                    out[[i, *c]] = *p;
-                }
-            }
-        }
-        Ok(Predictions::Proba(out))
+        Ok(Box::new(LinearClassifier { kind: KIND, st, k: data.n_classes(), weights, bias, classes }))
     }
 }
 
