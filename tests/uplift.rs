@@ -54,6 +54,66 @@ fn hillstrom_uplift_reports_sklift_metrics_intervals_curves_and_kpis() {
     }
     // Outcomes kept out of the features: visit is the target, conversion and spend are KPIs.
     assert!(r["data"]["features"].as_u64().unwrap() < 20, "{}", r["data"]);
+
+    // The model artifact scores the test file: one effect column per arm, and the test Qini
+    // computed from those effects is the report's, bit for bit.
+    let test_csv = shared_data().join("bench/hillstrom/test.csv");
+    let scores = out.path().join("scores.csv");
+    predict(&out.path().join("model.promoml"), &test_csv, &scores);
+    let (head, rows) = csv_rows(&read(&scores));
+    assert_eq!(head, ["uplift_Womens E-Mail"]);
+    let (_, input) = csv_rows(&read(&test_csv));
+    assert_eq!(rows.len(), input.len(), "one score per input row, whatever its arm");
+    let (mut y, mut u, mut t) = (vec![], vec![], vec![]);
+    for (inp, sc) in input.iter().zip(&rows) {
+        // Columns: ..., segment (8), visit (9), ...
+        if inp[8] == "No E-Mail" || inp[8] == "Womens E-Mail" {
+            y.push(inp[9].parse::<f64>().unwrap());
+            u.push(sc[0].parse::<f64>().unwrap());
+            t.push(u8::from(inp[8] == "Womens E-Mail"));
+        }
+    }
+    let qini = promoml_pipeline::uplift::metrics::qini_auc_score(&y, &u, &t).unwrap();
+    let reported = r["test"]["qini_auc"].as_f64().unwrap();
+    assert_eq!(qini.to_bits(), reported.to_bits(), "Qini from the artifact {qini}, report {reported}");
+}
+
+/// `promoml predict`; panics with stderr on failure.
+fn predict(model: &std::path::Path, input: &std::path::Path, output: &std::path::Path) {
+    let o = promoml(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "promoml predict failed:\n{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Header and rows of a CSV text (quoted cells unquoted; no line breaks inside cells).
+fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let split = |l: &str| {
+        let (mut cells, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+        let mut chars = l.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                '"' => quoted = !quoted,
+                ',' if !quoted => cells.push(std::mem::take(&mut cell)),
+                c => cell.push(c),
+            }
+        }
+        cells.push(cell);
+        cells
+    };
+    let mut lines = text.lines();
+    let head = split(lines.next().unwrap());
+    (head, lines.map(split).collect())
 }
 
 #[test]
@@ -84,6 +144,36 @@ fn multi_treatment_policy_is_valued_next_to_the_baselines() {
     let mut lines = csv.lines();
     assert!(lines.next().unwrap().starts_with("test_row,arm,expected_gain"));
     assert_eq!(lines.count() as u64, r["data"]["test_rows"].as_u64().unwrap());
+
+    // The model artifact chooses the same e-mail with the same expected gain for every test
+    // customer, also for customers without arm or outcome columns (new customers).
+    let test_csv = shared_data().join("bench/hillstrom/test.csv");
+    let scores = out.path().join("scores.csv");
+    predict(&out.path().join("model.promoml"), &test_csv, &scores);
+    let (head, rows) = csv_rows(&read(&scores));
+    assert_eq!(head, ["uplift_Mens E-Mail", "uplift_Womens E-Mail", "arm", "expected_gain"]);
+    let (_, assigned) = csv_rows(&csv);
+    assert_eq!(rows.len(), assigned.len());
+    for (i, (s, a)) in rows.iter().zip(&assigned).enumerate() {
+        assert_eq!((&s[2], &s[3]), (&a[1], &a[2]), "test row {i}");
+    }
+    let (input_head, input) = csv_rows(&read(&test_csv));
+    let keep: Vec<usize> = (0..input_head.len())
+        .filter(|&j| !["segment", "visit", "conversion", "spend"].contains(&input_head[j].as_str()))
+        .collect();
+    let mut new_customers = String::new();
+    for row in std::iter::once(&input_head).chain(&input) {
+        let cells: Vec<String> = keep
+            .iter()
+            .map(|&j| if row[j].contains(',') { format!("\"{}\"", row[j]) } else { row[j].clone() })
+            .collect();
+        new_customers.push_str(&cells.join(","));
+        new_customers.push('\n');
+    }
+    let (plain, plain_scores) = (out.path().join("new.csv"), out.path().join("new-scores.csv"));
+    std::fs::write(&plain, new_customers).unwrap();
+    predict(&out.path().join("model.promoml"), &plain, &plain_scores);
+    assert_eq!(read(&scores), read(&plain_scores));
 }
 
 #[test]

@@ -92,8 +92,9 @@ enum Command {
         /// Rows to score (CSV or Parquet, with the training columns; the target may be absent).
         #[arg(long)]
         input: PathBuf,
-        /// Scores to write (CSV): `score` (binary), `score_<class>` (multiclass) or
-        /// `prediction` (regression), after the id column when the pipeline has `data.id`.
+        /// Scores to write (CSV): `score` (binary), `score_<class>` (multiclass),
+        /// `prediction` (regression) or `uplift_<arm>` per treatment arm (uplift; with a policy
+        /// also `arm` and `expected_gain`), after the id column when the input has it.
         #[arg(long)]
         output: PathBuf,
     },

@@ -14,6 +14,9 @@
 use crate::ensemble::Combiner;
 use crate::plan::Pipeline;
 use crate::prep::Prepared;
+use crate::uplift::LearnerKind;
+use crate::uplift::learners::FittedLearner;
+use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
 use promoml_core::io::{CsvOptions, ReadOptions, read_csv_str, read_file};
 use promoml_core::{
     ColumnData, ColumnType, Error, FittedCleaner, FittedFeatures, FittedModel, Frame, Predictions, Registry, Result,
@@ -71,8 +74,36 @@ struct Saved {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum SavedModel {
-    Single { name: String, model: Saved },
-    Ensemble { name: String, layer1: Vec<Saved>, layer2: Vec<Saved>, combiner: Combiner },
+    Single {
+        name: String,
+        model: Saved,
+    },
+    Ensemble {
+        name: String,
+        layer1: Vec<Saved>,
+        layer2: Vec<Saved>,
+        combiner: Combiner,
+    },
+    Uplift {
+        name: String,
+        /// Arm names, control first.
+        arms: Vec<String>,
+        /// Meta-learners whose effects are averaged.
+        members: Vec<SavedLearner>,
+        /// Control outcome model for the policy, when the learners have no outcome model.
+        control: Option<Saved>,
+        policy: Option<PolicyRule>,
+    },
+}
+
+/// A fitted meta-learner: its kind, the outcome task of its base models, and their bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedLearner {
+    learner: String,
+    /// `binary` or `regression`.
+    outcome: String,
+    blend: Vec<f64>,
+    models: Vec<Saved>,
 }
 
 /// How input files are read: the training file's options and column types.
@@ -194,11 +225,54 @@ impl FinalModel {
     }
 }
 
+/// The fitted final model an artifact holds.
+pub enum Fitted {
+    /// A classifier or regressor (one candidate or an ensemble).
+    Model(FinalModel),
+    /// An uplift model (effects per arm, and the policy's choice when it has one).
+    Uplift(UpliftModel),
+}
+
+impl Fitted {
+    fn name(&self) -> &str {
+        match self {
+            Fitted::Model(m) => m.name(),
+            Fitted::Uplift(u) => &u.name,
+        }
+    }
+}
+
+/// What an artifact computes for rows to score.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scored {
+    /// Class probabilities or values (classification, regression).
+    Model(Predictions),
+    /// Effects per treatment arm and, with a policy, the chosen arms.
+    Uplift(UpliftScores),
+}
+
+impl Scored {
+    /// Every value's bits, so that scores compare bit for bit (NaN included).
+    pub fn bits(&self) -> Vec<u64> {
+        match self {
+            Scored::Model(p) => bits(p),
+            Scored::Uplift(u) => {
+                let mut v: Vec<u64> = u.tau.iter().flatten().map(|x| x.to_bits()).collect();
+                if let Some((arm, gain)) = &u.policy {
+                    v.extend(arm.iter().map(|&a| a as u64));
+                    v.extend(gain.iter().map(|x| x.to_bits()));
+                }
+                v
+            }
+        }
+    }
+}
+
 /// A loaded (or freshly built) artifact: the fitted preparation and final model.
 pub struct Artifact {
     manifest: Manifest,
     prepared: Prepared,
-    model: FinalModel,
+    model: Fitted,
 }
 
 /// What `promoml run` asks for: where to write the artifact, and the registry that reloads it
@@ -230,6 +304,17 @@ impl Artifact {
     /// Build an artifact from a run's fitted preparation and final model. `train` is the
     /// training frame as loaded (only its column names and types are kept).
     pub fn new(p: &Pipeline, prepared: Prepared, train: &Frame, model: FinalModel) -> Result<Artifact> {
+        Artifact::build(p, prepared, train, Fitted::Model(model))
+    }
+
+    /// Build an artifact from an uplift run's fitted preparation and final model. `train` is
+    /// the training frame the preparation was fitted on (treatment, KPI and key columns taken
+    /// out), so new customers need neither an arm nor an outcome.
+    pub fn new_uplift(p: &Pipeline, prepared: Prepared, train: &Frame, model: UpliftModel) -> Result<Artifact> {
+        Artifact::build(p, prepared, train, Fitted::Uplift(model))
+    }
+
+    fn build(p: &Pipeline, prepared: Prepared, train: &Frame, model: Fitted) -> Result<Artifact> {
         if prepared.sequences.is_some() {
             return Err(Error::data(
                 "model artifacts are not supported for event-log (sequence) pipelines yet: new rows would need their event history",
@@ -242,9 +327,13 @@ impl Artifact {
         let mut notes = Vec::new();
         let mut kinds: Vec<&str> = Vec::new();
         match &model {
-            FinalModel::Single { kind, .. } => kinds.push(kind),
-            FinalModel::Ensemble { layer1, layer2, .. } => {
+            Fitted::Model(FinalModel::Single { kind, .. }) => kinds.push(kind),
+            Fitted::Model(FinalModel::Ensemble { layer1, layer2, .. }) => {
                 kinds.extend(layer1.iter().chain(layer2).map(|m| m.1.as_str()))
+            }
+            Fitted::Uplift(u) => {
+                kinds.extend(u.base_kinds.iter().map(String::as_str));
+                kinds.extend(u.control.iter().map(|c| c.0.as_str()));
             }
         }
         for k in kinds {
@@ -258,7 +347,8 @@ impl Artifact {
             task: p.task.name().to_string(),
             target: p.data.target.clone(),
             classes: prepared.classes.clone(),
-            id: p.data.id.clone(),
+            // Uplift pipelines name customers by `policy.key` when they have no `data.id`.
+            id: p.data.id.clone().or_else(|| p.uplift.as_ref().and_then(|u| u.policy.as_ref()?.key.clone())),
             drop: p.data.drop.clone(),
             read: ReadSpec {
                 delimiter: p.data.read.csv.delimiter,
@@ -329,15 +419,37 @@ impl Artifact {
             Ok(Saved { name: name.to_string(), kind: kind.to_string(), blob: put(bytes) })
         };
         m.model = match &self.model {
-            FinalModel::Single { name, kind, model } => {
+            Fitted::Model(FinalModel::Single { name, kind, model }) => {
                 SavedModel::Single { name: name.clone(), model: save(name, kind, model.as_ref())? }
             }
-            FinalModel::Ensemble { name, layer1, layer2, combiner } => SavedModel::Ensemble {
+            Fitted::Model(FinalModel::Ensemble { name, layer1, layer2, combiner }) => SavedModel::Ensemble {
                 name: name.clone(),
                 layer1: layer1.iter().map(|(n, k, f)| save(n, k, f.as_ref())).collect::<Result<_>>()?,
                 layer2: layer2.iter().map(|(n, k, f)| save(n, k, f.as_ref())).collect::<Result<_>>()?,
                 combiner: combiner.clone(),
             },
+            Fitted::Uplift(u) => {
+                let mut members = Vec::new();
+                for (l, base) in u.members.iter().zip(&u.base_kinds) {
+                    let who = format!("{}-learner/{base}", l.kind().name());
+                    members.push(SavedLearner {
+                        learner: l.kind().name().to_string(),
+                        outcome: l.outcome().name().to_string(),
+                        blend: l.blend().to_vec(),
+                        models: l.models().iter().map(|f| save(&who, base, f.as_ref())).collect::<Result<_>>()?,
+                    });
+                }
+                SavedModel::Uplift {
+                    name: u.name.clone(),
+                    arms: u.arms.clone(),
+                    members,
+                    control: match &u.control {
+                        Some((kind, f)) => Some(save("control outcome model", kind, f.as_ref())?),
+                        None => None,
+                    },
+                    policy: u.policy.clone(),
+                }
+            }
         };
         let manifest = serde_json::to_vec(&m).map_err(|e| Error::data(format!("model artifact manifest: {e}")))?;
         let mut out = Vec::with_capacity(HEADER + manifest.len() + payload.len());
@@ -405,10 +517,11 @@ impl Artifact {
             end.map(|e| &payload[b.offset as usize..e as usize])
                 .ok_or_else(|| corrupt(source, "corrupt: an item lies outside the payload"))
         };
+        // The task the preparation encodes the target for (uplift outcomes are numbers).
         let task = match m.task.as_str() {
             "binary" => Task::Binary,
             "multiclass" => Task::Multiclass,
-            "regression" => Task::Regression,
+            "regression" | "uplift" => Task::Regression,
             t => return Err(corrupt(source, format!("prediction is not supported for task {t} yet"))),
         };
         let in_artifact = |e: Error| corrupt(source, e);
@@ -430,14 +543,61 @@ impl Artifact {
         let model = match &m.model {
             SavedModel::Single { name, model } => {
                 let (_, kind, f) = load(model).map_err(in_artifact)?;
-                FinalModel::Single { name: name.clone(), kind, model: f }
+                Fitted::Model(FinalModel::Single { name: name.clone(), kind, model: f })
             }
-            SavedModel::Ensemble { name, layer1, layer2, combiner } => FinalModel::Ensemble {
+            SavedModel::Ensemble { name, layer1, layer2, combiner } => Fitted::Model(FinalModel::Ensemble {
                 name: name.clone(),
                 layer1: layer1.iter().map(load).collect::<Result<_>>().map_err(in_artifact)?,
                 layer2: layer2.iter().map(load).collect::<Result<_>>().map_err(in_artifact)?,
                 combiner: combiner.clone(),
-            },
+            }),
+            SavedModel::Uplift { name, arms, members, control, policy } => {
+                if arms.len() < 2
+                    || policy.as_ref().is_some_and(|r| {
+                        r.value.len() != arms.len()
+                            || r.cost.len() != arms.len()
+                            || r.calibration.len() + 1 != arms.len()
+                    })
+                {
+                    return Err(corrupt(source, "corrupt manifest: the uplift model's arms and policy do not agree"));
+                }
+                let mut learners = Vec::new();
+                let mut base_kinds = Vec::new();
+                for l in members {
+                    let kind = LearnerKind::from_name(&l.learner)
+                        .ok_or_else(|| corrupt(source, format!("unknown meta-learner \"{}\"", l.learner)))?;
+                    let outcome = match l.outcome.as_str() {
+                        "binary" => Task::Binary,
+                        "regression" => Task::Regression,
+                        o => return Err(corrupt(source, format!("unknown uplift outcome \"{o}\""))),
+                    };
+                    let models =
+                        l.models.iter().map(|s| load(s).map(|x| x.2)).collect::<Result<_>>().map_err(in_artifact)?;
+                    base_kinds.push(l.models.first().map(|s| s.kind.clone()).unwrap_or_default());
+                    learners.push(
+                        FittedLearner::from_parts(kind, outcome, arms.len() - 1, models, l.blend.clone())
+                            .map_err(in_artifact)?,
+                    );
+                }
+                if learners.is_empty() {
+                    return Err(corrupt(source, "corrupt manifest: the uplift model has no learner"));
+                }
+                let control = match control {
+                    Some(s) => {
+                        let (_, kind, f) = load(s).map_err(in_artifact)?;
+                        Some((kind, f))
+                    }
+                    None => None,
+                };
+                Fitted::Uplift(UpliftModel {
+                    name: name.clone(),
+                    arms: arms.clone(),
+                    base_kinds,
+                    members: learners,
+                    control,
+                    policy: policy.clone(),
+                })
+            }
         };
         let prepared = Prepared {
             cleaners,
@@ -451,12 +611,29 @@ impl Artifact {
         Ok(Artifact { manifest: m, prepared, model })
     }
 
-    /// Predictions for raw rows (as read from a file with [`Artifact::read_input`]); the
-    /// target column, when present, is ignored.
-    pub fn predict_frame(&self, mut frame: Frame, what: &str) -> Result<Predictions> {
+    /// Predictions for raw rows (as read from a file with [`Artifact::read_input`]) of a
+    /// classification or regression model; the target column, when present, is ignored.
+    /// Uplift artifacts score with [`Artifact::score_frame`].
+    pub fn predict_frame(&self, frame: Frame, what: &str) -> Result<Predictions> {
+        match self.score_frame(frame, what)? {
+            Scored::Model(p) => Ok(p),
+            Scored::Uplift(_) => Err(Error::data(format!(
+                "pipeline `{}` is an uplift model: it predicts effects per arm, not one prediction per row",
+                self.manifest.pipeline
+            ))),
+        }
+    }
+
+    /// Scores for raw rows (as read from a file with [`Artifact::read_input`]): predictions, or
+    /// effects per arm (and chosen arms) for an uplift model. The target column, when present,
+    /// is ignored.
+    pub fn score_frame(&self, mut frame: Frame, what: &str) -> Result<Scored> {
         frame.remove(&self.manifest.target);
         let ds = self.prepared.transform(frame, what)?;
-        self.model.predict(&ds)
+        match &self.model {
+            Fitted::Model(m) => Ok(Scored::Model(m.predict(&ds)?)),
+            Fitted::Uplift(u) => Ok(Scored::Uplift(u.score(&ds)?)),
+        }
     }
 
     /// Read an input file with the training file's options and column types. Errors name the
@@ -494,16 +671,23 @@ impl Artifact {
         }
         let types = r.types.iter().filter(|(c, _)| names.contains(c)).map(|(c, t)| (c.clone(), *t)).collect();
         let mut frame = read_file(input, &ReadOptions { csv, types })?;
-        for d in &self.manifest.drop {
-            frame.remove(d);
+        // Only the columns the model needs (and the id) go on: an uplift input may carry its
+        // treatment or KPI columns, any input columns the pipeline dropped.
+        for name in names {
+            if !self.manifest.columns.contains(&name) && self.manifest.id.as_ref() != Some(&name) {
+                frame.remove(&name);
+            }
         }
         Ok(frame)
     }
 
     /// Score `input` and write `output` (CSV): the id column when the pipeline has `data.id`
     /// and the input has it, then `score` (binary: positive-class probability), one
-    /// `score_<class>` column per class (multiclass) or `prediction` (regression). Returns the
-    /// number of rows scored.
+    /// `score_<class>` column per class (multiclass), `prediction` (regression), or for an
+    /// uplift model one `uplift_<arm>` column per treatment arm (predicted effect versus
+    /// control) and, with a policy, `arm` (the chosen arm, the control's name for none) and
+    /// `expected_gain` (its expected net value versus control). Returns the number of rows
+    /// scored.
     pub fn predict_file(&self, input: &Path, output: &Path) -> Result<usize> {
         let mut frame = self.read_input(input)?;
         let ids = match &self.manifest.id {
@@ -511,14 +695,18 @@ impl Artifact {
             None => None,
         };
         let n = frame.n_rows();
-        let pred = self.predict_frame(frame, &format!("input ({})", input.display()))?;
+        let pred = self.score_frame(frame, &format!("input ({})", input.display()))?;
         let text = self.scores_csv(ids.as_ref().map(|(n, d)| (n.as_str(), d)), &pred, n);
         std::fs::write(output, text).map_err(|e| Error::Io { path: output.to_path_buf(), source: e })?;
         Ok(n)
     }
 
-    fn scores_csv(&self, ids: Option<(&str, &ColumnData)>, pred: &Predictions, n: usize) -> String {
+    fn scores_csv(&self, ids: Option<(&str, &ColumnData)>, scored: &Scored, n: usize) -> String {
         let mut header: Vec<String> = ids.iter().map(|(name, _)| quote(name)).collect();
+        let pred = match scored {
+            Scored::Model(p) => p,
+            Scored::Uplift(u) => return self.uplift_csv(header, ids, u, n),
+        };
         match pred {
             Predictions::Values(_) => header.push("prediction".into()),
             Predictions::Proba(a) if a.ncols() == 2 && self.manifest.task == "binary" => header.push("score".into()),
@@ -547,6 +735,41 @@ impl Artifact {
     }
 }
 
+impl Artifact {
+    fn uplift_csv(
+        &self,
+        mut header: Vec<String>,
+        ids: Option<(&str, &ColumnData)>,
+        u: &UpliftScores,
+        n: usize,
+    ) -> String {
+        let arms: &[String] = match &self.manifest.model {
+            SavedModel::Uplift { arms, .. } => arms,
+            _ => &[],
+        };
+        header.extend(arms.iter().skip(1).map(|a| quote(&format!("uplift_{a}"))));
+        if u.policy.is_some() {
+            header.extend(["arm".to_string(), "expected_gain".to_string()]);
+        }
+        let mut out = header.join(",");
+        out.push('\n');
+        for i in 0..n {
+            let mut row: Vec<String> = Vec::new();
+            if let Some((_, d)) = ids {
+                row.push(d.value_string(i).map(|s| quote(&s)).unwrap_or_default());
+            }
+            row.extend(u.tau.iter().map(|t| t[i].to_string()));
+            if let Some((arm, gain)) = &u.policy {
+                row.push(quote(arms.get(arm[i]).map_or("", String::as_str)));
+                row.push(gain[i].to_string());
+            }
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
 fn no_blob() -> Blob {
     Blob { offset: 0, len: 0 }
 }
@@ -567,8 +790,27 @@ pub fn write_for_run(
     model: FinalModel,
     test_pred: &Predictions,
 ) -> Result<()> {
+    let expected = Scored::Model(test_pred.clone());
+    write_checked(req, Artifact::new(p, prepared, train, model), test, &expected)
+}
+
+/// [`write_for_run`] for an uplift run: `expected` holds the in-process test effects and
+/// assignments.
+pub fn write_uplift_for_run(
+    req: &ArtifactRequest,
+    p: &Pipeline,
+    prepared: Prepared,
+    train: &Frame,
+    test: &Frame,
+    model: UpliftModel,
+    expected: &UpliftScores,
+) -> Result<()> {
+    write_checked(req, Artifact::new_uplift(p, prepared, train, model), test, &Scored::Uplift(expected.clone()))
+}
+
+fn write_checked(req: &ArtifactRequest, built: Result<Artifact>, test: &Frame, expected: &Scored) -> Result<()> {
     // A model that cannot be saved leaves the run without an artifact, not without a report.
-    let built = Artifact::new(p, prepared, train, model).and_then(|a| a.to_bytes().map(|b| (a, b)));
+    let built = built.and_then(|a| a.to_bytes().map(|b| (a, b)));
     let (artifact, bytes) = match built {
         Ok(x) => x,
         Err(e) => {
@@ -583,8 +825,8 @@ pub fn write_for_run(
         std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?;
     }
     let reloaded = Artifact::from_bytes(&bytes, &req.path.display().to_string(), &req.registry)?;
-    let again = reloaded.predict_frame(test.clone(), "test")?;
-    if bits(&again) != bits(test_pred) {
+    let again = reloaded.score_frame(test.clone(), "test")?;
+    if again.bits() != expected.bits() {
         return Err(Error::model(
             artifact.model.name(),
             "the reloaded model artifact does not reproduce the in-process test predictions bit for bit",
@@ -605,9 +847,9 @@ pub fn bits(p: &Predictions) -> Vec<u64> {
 pub const FILE_NAME: &str = "model.promoml";
 
 /// The artifact request of `promoml run` for pipeline `p` writing into `out`, or `None` (with
-/// a warning) for tasks whose artifacts are not supported yet (uplift, anomaly).
+/// a warning) for tasks whose artifacts are not supported yet (anomaly).
 pub fn for_task(p: &Pipeline, out: &Path, registry: &Registry) -> Option<ArtifactRequest> {
-    if matches!(p.task, Task::Uplift | Task::Anomaly) {
+    if matches!(p.task, Task::Anomaly) {
         tracing::warn!("no model artifact: `promoml predict` is not supported for task {} yet", p.task.name());
         return None;
     }

@@ -53,7 +53,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
 /// Run a pipeline with [`RunOptions`].
 pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<Report> {
     if p.task == promoml_core::Task::Uplift {
-        return crate::uplift::runner::run(p, obs);
+        return crate::uplift::runner::run(p, obs, opts.artifact.as_ref());
     }
     if p.task == promoml_core::Task::Anomaly {
         return crate::anomaly::run(p, obs);

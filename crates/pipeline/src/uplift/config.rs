@@ -114,6 +114,12 @@ impl LearnerKind {
             LearnerKind::ClassTransformation => "ct",
         }
     }
+    /// The learner a [`LearnerKind::name`] names.
+    pub fn from_name(name: &str) -> Option<LearnerKind> {
+        [LearnerKind::S, LearnerKind::T, LearnerKind::X, LearnerKind::ClassTransformation]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
     /// Tasks its base model must support, for an outcome fitted as `outcome`.
     pub fn base_tasks(self, outcome: Task) -> Vec<Task> {
         match self {
@@ -137,7 +143,8 @@ pub enum Propensity {
 }
 
 /// The budget of a policy.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Budget {
     /// No limit.
     None,

@@ -279,6 +279,53 @@ impl FittedLearner {
     pub fn outcome(&self) -> Task {
         self.outcome
     }
+
+    /// The meta-learner.
+    pub fn kind(&self) -> LearnerKind {
+        self.kind
+    }
+
+    /// Number of treatment arms (besides control).
+    pub fn arms(&self) -> usize {
+        self.arms
+    }
+
+    /// The fitted base models, in the order [`FittedLearner::from_parts`] takes them.
+    pub fn models(&self) -> &[Box<dyn FittedModel>] {
+        &self.models
+    }
+
+    /// The X-learner's blend weight per arm (empty for other learners).
+    pub fn blend(&self) -> &[f64] {
+        &self.blend
+    }
+
+    /// Rebuild a fitted learner from what [`FittedLearner::models`] and
+    /// [`FittedLearner::blend`] returned (a model artifact being reloaded). Fails when the
+    /// number of models or blend weights does not fit the learner and arms.
+    pub fn from_parts(
+        kind: LearnerKind,
+        outcome: Task,
+        arms: usize,
+        models: Vec<Box<dyn FittedModel>>,
+        blend: Vec<f64>,
+    ) -> Result<FittedLearner> {
+        let (want_models, want_blend) = match kind {
+            LearnerKind::S => (1, 0),
+            LearnerKind::T => (arms + 1, 0),
+            LearnerKind::X => (arms + 1 + 2 * arms, arms),
+            LearnerKind::ClassTransformation => (arms, 0),
+        };
+        if arms == 0 || models.len() != want_models || blend.len() != want_blend {
+            return Err(Error::data(format!(
+                "{}-learner with {arms} treatment arm(s) needs {want_models} base model(s) and {want_blend} blend weight(s), got {} and {}",
+                kind.name(),
+                models.len(),
+                blend.len()
+            )));
+        }
+        Ok(FittedLearner { kind, outcome, arms, models, blend })
+    }
 }
 
 fn from_mu(mu: Vec<Vec<f64>>) -> Effects {

@@ -7,11 +7,14 @@
 //!   scikit-uplift defines them, average treatment effects.
 //! * [`policy`]: budgeted assignment of one arm (or none) per customer, valued off-policy by
 //!   inverse-propensity weighting and doubly robust estimates.
+//! * [`model`]: the fitted final model (learners, control model, policy rule) as one scorer,
+//!   shared by the run and the model artifact.
 //! * [`runner`]: the uplift pipeline run (search by cross-validated Qini, refit, test, report).
 
 pub mod config;
 pub mod learners;
 pub mod metrics;
+pub mod model;
 pub mod policy;
 pub mod runner;
 

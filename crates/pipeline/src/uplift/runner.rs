@@ -4,9 +4,10 @@
 //! with bootstrap intervals, average the best into an uplift ensemble, and optimise the policy.
 
 use super::config::{Budget, LearnerKind, PolicyPlan, Propensity, UpliftMetric, UpliftPlan};
-use super::learners::{self, Effects, UpliftData};
+use super::learners::{self, Effects, FittedLearner, UpliftData};
 use super::metrics as um;
-use super::policy::{self, Gains, Logged};
+use super::model::{PolicyRule, UpliftModel, UpliftScores};
+use super::policy::{self, Logged};
 use crate::cv::{complement, derive_seed, folds};
 use crate::data;
 use crate::plan::{Candidate, Pipeline};
@@ -492,7 +493,9 @@ struct PolicySection {
 }
 
 /// Run an uplift pipeline end to end.
-pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
+/// Run an uplift pipeline; with `artifact`, also write the final model as a model artifact
+/// (checked to reproduce the test effects and assignments bit for bit once reloaded).
+pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::ArtifactRequest>) -> Result<Report> {
     let u = p.uplift.as_ref().ok_or_else(|| Error::config("pipeline.task", "an uplift task needs its uplift plan"))?;
     let t0 = Instant::now();
     let deadline = p.search.time_budget.map(|b| t0 + b);
@@ -589,8 +592,11 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         effects: Effects,
         fold_effects: Vec<Effects>,
         base: Option<(usize, Params)>,
+        /// Indices into `fitted` of the learners whose effects these are.
+        members: Vec<usize>,
     }
     let mut done: Vec<Done> = Vec::new();
+    let mut fitted_all: Vec<Option<(String, FittedLearner)>> = Vec::new();
     for s in found {
         let cand = &p.candidates[s.ci];
         let ctx =
@@ -607,6 +613,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         let fit_s = t.elapsed().as_secs_f64();
         let effects = fitted.effects(&test.ds)?;
         let test_scores = score(&effects, &y_test, &test.arm, &test_rows, u.outcome, u.k)?;
+        fitted_all.push(Some((cand.model.kind().to_string(), fitted)));
         done.push(Done {
             entry: LeaderboardEntry {
                 name: s.name.clone(),
@@ -622,6 +629,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
             effects,
             fold_effects: s.fold_effects,
             base: Some((s.ci, s.params)),
+            members: vec![fitted_all.len() - 1],
         });
     }
     if done.is_empty() {
@@ -663,7 +671,8 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
             n_trials: 0,
         };
         let base = top[0].base.clone();
-        done.push(Done { entry, cv_score: mean, effects, fold_effects, base });
+        let members = top.iter().flat_map(|d| d.members.clone()).collect();
+        done.push(Done { entry, cv_score: mean, effects, fold_effects, base, members });
         done.sort_by(|a, b| b.cv_score.total_cmp(&a.cv_score));
     }
     let refit_s = t_refit.elapsed().as_secs_f64();
@@ -731,6 +740,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     }
 
     // The outcome under every arm: the learner's outcome model, or a control model plus effects.
+    let mut control_model = None;
     let mu: Vec<Vec<f64>> = match &eff.mu {
         Some(m) => m.clone(),
         None => {
@@ -744,11 +754,8 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
                 &ctx,
             )?;
             let mu0 = learners::predict_control(m.as_ref(), &test.ds)?;
-            let mut v = vec![mu0.clone()];
-            for t in &eff.tau {
-                v.push(mu0.iter().zip(t).map(|(a, b)| a + b).collect());
-            }
-            v
+            control_model = Some((p.candidates[ci].model.kind().to_string(), m));
+            super::model::with_control(mu0, eff)
         }
     };
     let kpis = arm_kpis(&arms, &test.arm, &y_test, &test_r.kpis, &mu);
@@ -770,29 +777,31 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
             .collect::<Result<_>>()?,
         _ => vec![(0.0, 1.0); n_arms],
     };
-    let mut mu_policy = mu.clone();
-    for a in 1..=n_arms {
-        let (c0, c1) = calibration[a - 1];
-        for i in 0..mu[0].len() {
-            mu_policy[a][i] = mu[0][i] + c0 + c1 * (mu[a][i] - mu[0][i]);
-        }
-    }
+    let rule = u.policy.as_ref().map(|pp| PolicyRule {
+        value: arms.iter().map(|a| pp.value_of(a)).collect(),
+        cost: arms.iter().map(|a| pp.cost_of(a)).collect(),
+        budget: pp.budget,
+        calibration: calibration.clone(),
+    });
 
     let mut files = Vec::new();
-    let policy_section = match &u.policy {
-        Some(pp) => {
-            let mut sec = policy_section(
+    let mut assigned = None;
+    let policy_section = match (&u.policy, &rule) {
+        (Some(pp), Some(rule)) => {
+            let (mut sec, arm, gain) = policy_section(
                 p,
                 pp,
+                rule,
                 &arms,
                 &test,
                 &y_test,
-                &mu_policy,
+                &mu,
                 &test_r,
                 &boot,
                 &final_done.entry.name,
                 &mut files,
             )?;
+            assigned = Some((arm, gain));
             sec.effect_calibration = arms[1..]
                 .iter()
                 .cloned()
@@ -800,7 +809,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
                 .collect();
             Some(sec)
         }
-        None => None,
+        _ => None,
     };
 
     let mut propensity = BTreeMap::new();
@@ -861,6 +870,18 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         report.policy = Some(serde_json::to_value(&ps).map_err(|e| Error::data(e.to_string()))?);
     }
     report.files = files;
+    if let Some(req) = artifact {
+        let model = UpliftModel {
+            name: final_done.entry.name.clone(),
+            arms: arms.clone(),
+            base_kinds: final_done.members.iter().map(|&i| fitted_all[i].as_ref().expect("fitted").0.clone()).collect(),
+            members: final_done.members.iter().map(|&i| fitted_all[i].take().expect("each learner once").1).collect(),
+            control: control_model.filter(|_| rule.is_some()),
+            policy: rule,
+        };
+        let expected = UpliftScores { tau: final_done.effects.tau.clone(), policy: assigned };
+        crate::artifact::write_uplift_for_run(req, p, full, &train_frame, &test_frame, model, &expected)?;
+    }
     report.timing.total_s = t0.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -945,6 +966,7 @@ fn arm_kpis(
 fn policy_section(
     p: &Pipeline,
     pp: &PolicyPlan,
+    rule: &PolicyRule,
     arms: &[String],
     test: &Part,
     y: &[f64],
@@ -953,7 +975,7 @@ fn policy_section(
     boot: &[Vec<usize>],
     model_name: &str,
     files: &mut Vec<(String, String)>,
-) -> Result<PolicySection> {
+) -> Result<(PolicySection, Vec<usize>, Vec<f64>)> {
     for name in pp.value.keys().chain(pp.cost.keys()) {
         if !arms.contains(name) {
             return Err(Error::config(
@@ -963,17 +985,12 @@ fn policy_section(
         }
     }
     let n = y.len();
-    let value: Vec<f64> = arms.iter().map(|a| pp.value_of(a)).collect();
-    let cost: Vec<f64> = arms.iter().map(|a| pp.cost_of(a)).collect();
-    let gains = |m: &dyn Fn(usize, usize) -> f64| Gains {
-        gain: (0..n)
-            .map(|i| (0..arms.len()).map(|a| value[a] * m(a, i) - cost[a] - value[0] * m(0, i)).collect())
-            .collect(),
-        cost: cost.clone(),
-    };
-    let g = gains(&|a, i| mu[a][i]);
-    let assignment = policy::optimise(&g, pp.budget);
-    let log = Logged { arm: &test.arm, y, propensity: &test.propensity, value: &value, cost: &cost, mu: Some(mu) };
+    let (value, cost) = (&rule.value, &rule.cost);
+    // Outcomes with calibrated effect levels: what the policy optimises and the DR estimates use.
+    let mu = &rule.calibrated(mu);
+    let g = rule.gains(mu);
+    let assignment = policy::optimise(&g, rule.budget);
+    let log = Logged { arm: &test.arm, y, propensity: &test.propensity, value, cost, mu: Some(mu) };
     let all_rows: Vec<usize> = (0..n).collect();
     let mut rng = Rng::seed_from_u64(derive_seed(p.seed, &[8]));
     let mut named: Vec<(String, Vec<usize>)> = vec![(format!("model ({model_name})"), assignment.arm.clone())];
@@ -1034,7 +1051,7 @@ fn policy_section(
     let gain_dr = diff(&all_rows, true).map(|v| interval(v, boot, &|r| diff(r, true)));
     let (oracle, recovered) = match &truth {
         Some(t) => {
-            let og = gains(&|a, i| t[a][i]);
+            let og = rule.gains(t);
             let oracle_pol = policy::optimise(&og, pp.budget).arm;
             let ov = true_value(&oracle_pol).expect("truth");
             let nv = true_value(&none).expect("truth");
@@ -1070,13 +1087,14 @@ fn policy_section(
         Budget::TreatedShare(s) => format!("max_treated_share = {s}"),
         Budget::TotalCost(c) => format!("max_total_cost = {c}"),
     };
-    Ok(PolicySection {
+    let chosen_gain = assignment.arm.iter().enumerate().map(|(i, &a)| g.gain[i][a]).collect();
+    let section = PolicySection {
         model: model_name.to_string(),
         budget,
         lambda: assignment.lambda,
         effect_calibration: BTreeMap::new(),
-        value_per_outcome: arms.iter().zip(&value).map(|(a, v)| (a.clone(), *v)).collect(),
-        cost: arms.iter().zip(&cost).map(|(a, c)| (a.clone(), *c)).collect(),
+        value_per_outcome: arms.iter().zip(value).map(|(a, v)| (a.clone(), *v)).collect(),
+        cost: arms.iter().zip(cost).map(|(a, c)| (a.clone(), *c)).collect(),
         customers: n,
         policies: rows_out,
         best_single_arm: arms[named[best_idx].1[0]].clone(),
@@ -1085,5 +1103,6 @@ fn policy_section(
         oracle_true_value: oracle,
         oracle_share_recovered: recovered,
         assignments_file,
-    })
+    };
+    Ok((section, assignment.arm, chosen_gain))
 }
