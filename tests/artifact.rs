@@ -98,6 +98,21 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("no-pages.csv") && e.contains("`PageValues`"), "{e}");
 
+    // `--cutoff` is for event-log pipelines only.
+    let o = promoml(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        test_csv.to_str().unwrap(),
+        "--output",
+        dir.path().join("x.csv").to_str().unwrap(),
+        "--cutoff",
+        "2020-01-01",
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("--cutoff applies to event-log pipelines only"), "{e}");
+
     // Another format version, a truncated file, a flipped byte.
     let bytes = std::fs::read(&model).unwrap();
     let cases: [(&str, Vec<u8>, &str); 3] = [
@@ -121,4 +136,166 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && e.contains(name) && e.contains(expected), "{name}: {e}");
     }
+}
+
+/// An event log of 400 customers (ids 1..=400, CDNOW's layout): each buys on a few days of 1997
+/// up to the cutoff (1997-09-30); a customer buys again in 1998 (the label) more often the more
+/// recently and often they bought. Returns the log and the ids that buy again.
+fn write_event_log(path: &Path) -> std::collections::BTreeSet<u32> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |m: u32| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % u64::from(m)) as u32
+    };
+    let mut text = String::from("customer_id date n value\n");
+    let mut buyers = std::collections::BTreeSet::new();
+    for k in 1..=400u32 {
+        let visits = 1 + next(6);
+        let mut last_month = 1;
+        for _ in 0..visits {
+            let month = 1 + next(9);
+            last_month = last_month.max(month);
+            let day = 1 + next(28);
+            text.push_str(&format!(
+                "{k:05} 1997{month:02}{day:02} {} {}.{:02}\n",
+                1 + next(3),
+                5 + next(40),
+                next(100)
+            ));
+        }
+        if next(12) < visits + last_month {
+            buyers.insert(k);
+            text.push_str(&format!("{k:05} 1998{:02}15 1 20.00\n", 1 + next(6)));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+    buyers
+}
+
+#[test]
+fn event_log_artifacts_score_every_customer_of_a_log_and_move_the_cutoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.txt");
+    let buyers = write_event_log(&log);
+    let pipeline = dir.path().join("events.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+[pipeline]
+name = "event-log-artifact"
+task = "binary"
+seed = 3
+
+[data]
+path = "{}"
+delimiter = "whitespace"
+timestamp_format = "%Y%m%d"
+types = {{ customer_id = "numeric", date = "timestamp" }}
+target = "buys_again"
+positive = "TRUE"
+split = {{ kind = "modulo", modulo = 5, remainder = 4, column = "customer_id" }}
+
+[data.events]
+entity = "customer_id"
+time = "date"
+values = ["n", "value"]
+start = "1997-01-01"
+cutoff = "1997-09-30"
+horizon_end = "1998-06-30"
+bin = "month"
+
+[[models]]
+kind = "burn.gru"
+name = "gru"
+params = {{ hidden_size = 8, epochs = 3, batch_size = 64, patience = 1 }}
+
+[[models]]
+kind = "burn.lstm"
+name = "lstm"
+params = {{ hidden_size = 8, epochs = 3, batch_size = 64, patience = 1 }}
+
+[search]
+trials = 1
+cv_folds = 2
+
+[ensemble]
+kind = "stacking"
+
+[report]
+importance_repeats = 0
+"#,
+            log.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let report = run_pipeline(&pipeline, &out, &[]);
+    assert!(report["failures"].as_array().unwrap().is_empty(), "{}", report["failures"]);
+    let model = out.join("model.promoml");
+    assert!(model.is_file(), "an event-log run writes a model artifact");
+
+    // The artifact reads the raw event log: one row per customer, named by the entity column.
+    let scored = dir.path().join("scores.csv");
+    let o = predict(&model, &log, &scored);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&scored).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("customer_id,score"));
+    let rows: Vec<(u32, f64)> = lines
+        .map(|l| {
+            let (id, s) = l.split_once(',').unwrap();
+            (id.parse().unwrap(), s.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 400);
+    // Its scores of the test customers (id % 5 == 4) give the report's test AUC, bit for bit:
+    // the final model (a burn sequence model, or the stack of both) came back from the file.
+    let test: Vec<&(u32, f64)> = rows.iter().filter(|(id, _)| id % 5 == 4).collect();
+    let labels: Vec<f64> = test.iter().map(|(id, _)| f64::from(u8::from(buyers.contains(id)))).collect();
+    let auc = Metric::RocAuc.score(&labels, &Predictions::binary(test.iter().map(|r| r.1))).unwrap();
+    let reported = report["test"]["roc_auc"].as_f64().unwrap();
+    assert_eq!(auc.to_bits(), reported.to_bits(), "AUC from the artifact {auc}, report {reported}");
+    let final_kind = report["leaderboard"][0]["kind"].as_str().unwrap();
+    assert!(final_kind.starts_with("burn.") || final_kind.starts_with("ensemble."), "{final_kind}");
+
+    // A moved cutoff: events after it never reach the inputs, so the full log and the log cut
+    // at the new cutoff score alike; customers without events by then are not scored.
+    let cut = dir.path().join("cut.txt");
+    let all = std::fs::read_to_string(&log).unwrap();
+    let kept: Vec<&str> = all.lines().filter(|l| l.starts_with("customer_id") || l[6..14] <= *"19970630").collect();
+    std::fs::write(&cut, kept.join("\n") + "\n").unwrap();
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    for (input, output) in [(&log, &a), (&cut, &b)] {
+        let o = promoml(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--cutoff",
+            "1997-06-30",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let moved = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(moved, std::fs::read_to_string(&b).unwrap());
+    assert!(moved.lines().count() - 1 < 400 && moved != text, "the June cutoff sees fewer customers");
+
+    // A cutoff that is no date is named.
+    let o = promoml(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        log.to_str().unwrap(),
+        "--output",
+        a.to_str().unwrap(),
+        "--cutoff",
+        "June",
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("--cutoff") && e.contains("\"June\""), "{e}");
 }

@@ -89,7 +89,8 @@ enum Command {
         /// The model artifact.
         #[arg(long)]
         model: PathBuf,
-        /// Rows to score (CSV or Parquet, with the training columns; the target may be absent).
+        /// Rows to score (CSV or Parquet, with the training columns; the target may be absent),
+        /// or for an event-log pipeline an event log (entity, time and value columns).
         #[arg(long)]
         input: PathBuf,
         /// Scores to write (CSV): `score` (binary), `score_<class>` (multiclass),
@@ -97,6 +98,10 @@ enum Command {
         /// also `arm` and `expected_gain`), after the id column when the input has it.
         #[arg(long)]
         output: PathBuf,
+        /// Event-log pipelines: the end of the input window (YYYY-MM-DD, a time, or the data's
+        /// timestamp format; default the training cutoff). The window keeps its length.
+        #[arg(long)]
+        cutoff: Option<String>,
     },
     /// List every registered component with its parameters and ranges.
     Plugins {
@@ -157,9 +162,9 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Predict { model, input, output } => {
+        Command::Predict { model, input, output, cutoff } => {
             let scored = promoml_pipeline::artifact::Artifact::read(&model, &registry)
-                .and_then(|a| a.predict_file(&input, &output));
+                .and_then(|a| a.predict_file_at(&input, &output, cutoff.as_deref()));
             match scored {
                 Ok(n) => {
                     println!(

@@ -14,13 +14,14 @@
 use crate::ensemble::Combiner;
 use crate::plan::Pipeline;
 use crate::prep::Prepared;
+use crate::sequence::EventsPlan;
 use crate::uplift::LearnerKind;
 use crate::uplift::learners::FittedLearner;
 use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
 use promoml_core::io::{CsvOptions, ReadOptions, read_csv_str, read_file};
 use promoml_core::{
     ColumnData, ColumnType, Error, FittedCleaner, FittedFeatures, FittedModel, Frame, Predictions, Registry, Result,
-    Task,
+    Sequences, Task,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -135,6 +136,10 @@ struct Manifest {
     feature_names: Vec<String>,
     model: SavedModel,
     notes: Vec<String>,
+    /// Event-log pipelines: how an event log becomes one row (and sequence) per entity; the
+    /// input is then an event log with the `columns` listed.
+    #[serde(default)]
+    events: Option<EventsPlan>,
 }
 
 /// The final model of a run, fitted.
@@ -314,16 +319,29 @@ impl Artifact {
         Artifact::build(p, prepared, train, Fitted::Uplift(model))
     }
 
-    fn build(p: &Pipeline, prepared: Prepared, train: &Frame, model: Fitted) -> Result<Artifact> {
-        if prepared.sequences.is_some() {
-            return Err(Error::data(
-                "model artifacts are not supported for event-log (sequence) pipelines yet: new rows would need their event history",
-            ));
-        }
-        let types: BTreeMap<String, ColumnType> =
-            train.columns().iter().map(|c| (c.name.clone(), c.data.column_type())).collect();
-        let columns: Vec<String> =
-            train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect();
+    fn build(p: &Pipeline, mut prepared: Prepared, train: &Frame, model: Fitted) -> Result<Artifact> {
+        // Event-log pipelines read an event log at predict time: its columns and declared
+        // types, and the plan that turns it into entity rows (sequence length pinned to what
+        // the models were trained on). The training sequences are not kept.
+        let events = match &p.data.events {
+            Some(plan) => {
+                let steps = prepared.sequences.as_ref().map(|s| s.data.shape()[1]);
+                Some(plan.for_scoring(steps, None, None, "data.events")?)
+            }
+            None => None,
+        };
+        prepared.sequences = None;
+        let (types, columns): (BTreeMap<String, ColumnType>, Vec<String>) = match &events {
+            Some(ev) => {
+                let mut cols = vec![ev.entity.clone(), ev.time.clone()];
+                cols.extend(ev.values.iter().cloned());
+                (p.data.read.types.clone(), cols)
+            }
+            None => (
+                train.columns().iter().map(|c| (c.name.clone(), c.data.column_type())).collect(),
+                train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect(),
+            ),
+        };
         let mut notes = Vec::new();
         let mut kinds: Vec<&str> = Vec::new();
         match &model {
@@ -366,6 +384,7 @@ impl Artifact {
                 model: Saved { name: String::new(), kind: String::new(), blob: Blob { offset: 0, len: 0 } },
             },
             notes,
+            events,
         };
         let mut a = Artifact { manifest, prepared, model };
         // Kinds of the fitted steps: the pipeline's, then the automatic one-hot encoder.
@@ -627,9 +646,14 @@ impl Artifact {
     /// Scores for raw rows (as read from a file with [`Artifact::read_input`]): predictions, or
     /// effects per arm (and chosen arms) for an uplift model. The target column, when present,
     /// is ignored.
-    pub fn score_frame(&self, mut frame: Frame, what: &str) -> Result<Scored> {
+    pub fn score_frame(&self, frame: Frame, what: &str) -> Result<Scored> {
+        self.score_with(frame, what, None)
+    }
+
+    /// Scores for rows whose hidden row ids index `sequences` (event-log pipelines).
+    fn score_with(&self, mut frame: Frame, what: &str, sequences: Option<&Sequences>) -> Result<Scored> {
         frame.remove(&self.manifest.target);
-        let ds = self.prepared.transform(frame, what)?;
+        let ds = self.prepared.transform_with(frame, what, sequences)?;
         match &self.model {
             Fitted::Model(m) => Ok(Scored::Model(m.predict(&ds)?)),
             Fitted::Uplift(u) => Ok(Scored::Uplift(u.score(&ds)?)),
@@ -689,16 +713,65 @@ impl Artifact {
     /// `expected_gain` (its expected net value versus control). Returns the number of rows
     /// scored.
     pub fn predict_file(&self, input: &Path, output: &Path) -> Result<usize> {
+        self.predict_file_at(input, output, None)
+    }
+
+    /// [`Artifact::predict_file`] with, for an event-log pipeline, the end of the input window
+    /// (`cutoff`: ISO date or time, or the data's timestamp format; default the training
+    /// cutoff). The input is then an event log; every entity with an event in the window gets
+    /// one row of scores, named by the entity column. Errors when `cutoff` is given for another
+    /// pipeline.
+    pub fn predict_file_at(&self, input: &Path, output: &Path, cutoff: Option<&str>) -> Result<usize> {
         let mut frame = self.read_input(input)?;
-        let ids = match &self.manifest.id {
-            Some(id) => frame.remove(id).map(|c| (id.clone(), c.data)),
-            None => None,
+        let what = format!("input ({})", input.display());
+        if self.manifest.events.is_none() && cutoff.is_some() {
+            return Err(Error::data(format!(
+                "--cutoff applies to event-log pipelines only; pipeline `{}` scores rows as they are",
+                self.manifest.pipeline
+            )));
+        }
+        let (ids, n, pred) = match &self.manifest.events {
+            Some(_) => {
+                let (ids, n, pred) = self.score_events(frame, cutoff, &what)?;
+                (Some(ids), n, pred)
+            }
+            None => {
+                let ids = match &self.manifest.id {
+                    Some(id) => frame.remove(id).map(|c| (id.clone(), c.data)),
+                    None => None,
+                };
+                let n = frame.n_rows();
+                (ids, n, self.score_frame(frame, &what)?)
+            }
         };
-        let n = frame.n_rows();
-        let pred = self.score_frame(frame, &format!("input ({})", input.display()))?;
         let text = self.scores_csv(ids.as_ref().map(|(n, d)| (n.as_str(), d)), &pred, n);
         std::fs::write(output, text).map_err(|e| Error::Io { path: output.to_path_buf(), source: e })?;
         Ok(n)
+    }
+
+    /// Scores of the entities of an event log (event-log pipelines): their ids (the entity
+    /// column), their number and their scores.
+    pub fn score_events(
+        &self,
+        events: Frame,
+        cutoff: Option<&str>,
+        what: &str,
+    ) -> Result<((String, ColumnData), usize, Scored)> {
+        let plan =
+            self.manifest.events.as_ref().ok_or_else(|| {
+                Error::data(format!("pipeline `{}` does not read an event log", self.manifest.pipeline))
+            })?;
+        let plan = plan.for_scoring(None, cutoff, self.manifest.read.timestamp_format.as_deref(), "--cutoff")?;
+        let table = crate::sequence::build(&events, &plan, &self.manifest.target)
+            .map_err(|e| Error::data(format!("{what} (data.events): {e}")))?;
+        let mut frame = table.frame;
+        let ids = frame.remove(&plan.entity).map(|c| (plan.entity.clone(), c.data)).expect("the table has its entity");
+        for d in &self.manifest.drop {
+            frame.remove(d);
+        }
+        let n = frame.n_rows();
+        let scored = self.score_with(frame, what, table.sequences.as_ref())?;
+        Ok((ids, n, scored))
     }
 
     fn scores_csv(&self, ids: Option<(&str, &ColumnData)>, scored: &Scored, n: usize) -> String {
@@ -791,7 +864,8 @@ pub fn write_for_run(
     test_pred: &Predictions,
 ) -> Result<()> {
     let expected = Scored::Model(test_pred.clone());
-    write_checked(req, Artifact::new(p, prepared, train, model), test, &expected)
+    let sequences = prepared.sequences.clone();
+    write_checked(req, Artifact::new(p, prepared, train, model), test, sequences.as_deref(), &expected)
 }
 
 /// [`write_for_run`] for an uplift run: `expected` holds the in-process test effects and
@@ -805,10 +879,18 @@ pub fn write_uplift_for_run(
     model: UpliftModel,
     expected: &UpliftScores,
 ) -> Result<()> {
-    write_checked(req, Artifact::new_uplift(p, prepared, train, model), test, &Scored::Uplift(expected.clone()))
+    write_checked(req, Artifact::new_uplift(p, prepared, train, model), test, None, &Scored::Uplift(expected.clone()))
 }
 
-fn write_checked(req: &ArtifactRequest, built: Result<Artifact>, test: &Frame, expected: &Scored) -> Result<()> {
+/// Build, reload and check an artifact, then write it. `sequences` are the run's (event-log
+/// pipelines), which the test rows' hidden row ids index.
+fn write_checked(
+    req: &ArtifactRequest,
+    built: Result<Artifact>,
+    test: &Frame,
+    sequences: Option<&Sequences>,
+    expected: &Scored,
+) -> Result<()> {
     // A model that cannot be saved leaves the run without an artifact, not without a report.
     let built = built.and_then(|a| a.to_bytes().map(|b| (a, b)));
     let (artifact, bytes) = match built {
@@ -825,7 +907,7 @@ fn write_checked(req: &ArtifactRequest, built: Result<Artifact>, test: &Frame, e
         std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?;
     }
     let reloaded = Artifact::from_bytes(&bytes, &req.path.display().to_string(), &req.registry)?;
-    let again = reloaded.score_frame(test.clone(), "test")?;
+    let again = reloaded.score_with(test.clone(), "test", sequences)?;
     if again.bits() != expected.bits() {
         return Err(Error::model(
             artifact.model.name(),

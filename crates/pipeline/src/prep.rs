@@ -99,6 +99,12 @@ impl Prepared {
     /// Clean, transform and encode rows to predict (never drops a row). The target is encoded
     /// when the frame has it.
     pub fn transform(&self, frame: Frame, what: &str) -> Result<Dataset> {
+        self.transform_with(frame, what, self.sequences.as_deref())
+    }
+
+    /// [`Prepared::transform`] for rows whose [`ROW_ID`] indexes `sequences` (rather than the
+    /// sequences this preparation was fitted with): new entities of a model artifact.
+    pub fn transform_with(&self, frame: Frame, what: &str, sequences: Option<&Sequences>) -> Result<Dataset> {
         let mut frame = frame;
         for c in &self.cleaners {
             frame = c.apply_predict(frame)?;
@@ -106,7 +112,7 @@ impl Prepared {
         for f in &self.features {
             frame = f.transform(frame)?;
         }
-        self.encode(&frame, what)
+        self.encode_with(&frame, what, sequences)
     }
 
     /// Names of the model features, in column order.
@@ -123,6 +129,10 @@ impl Prepared {
     }
 
     fn encode(&self, frame: &Frame, what: &str) -> Result<Dataset> {
+        self.encode_with(frame, what, self.sequences.as_deref())
+    }
+
+    fn encode_with(&self, frame: &Frame, what: &str, sequences: Option<&Sequences>) -> Result<Dataset> {
         let n = frame.n_rows();
         let mut x = Array2::zeros((n, self.feature_names.len()));
         for (j, name) in self.feature_names.iter().enumerate() {
@@ -189,35 +199,33 @@ impl Prepared {
         let mut ds = Dataset::from_x(x, self.feature_names.clone());
         ds.y = y;
         ds.classes = self.classes.clone();
-        ds.sequences = self.gather_sequences(frame, what)?;
+        ds.sequences = gather_sequences(sequences, frame, what)?;
         Ok(ds)
     }
+}
 
-    /// The sequences of `frame`'s rows, found through their [`ROW_ID`].
-    fn gather_sequences(&self, frame: &Frame, what: &str) -> Result<Option<Sequences>> {
-        let Some(all) = &self.sequences else { return Ok(None) };
-        let col = frame.column(ROW_ID).ok_or_else(|| {
-            Error::data(format!(
-                "the {what} rows lost the hidden `{ROW_ID}` column that aligns them with their sequences"
-            ))
-        })?;
-        let n = all.lengths.len();
-        let idx: Vec<usize> = (0..frame.n_rows())
-            .map(|i| {
-                let v = col.data.value_f64(i);
-                if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && (v as usize) < n {
-                    Ok(v as usize)
-                } else {
-                    Err(Error::data(format!("{what} row {} has no sequence (`{ROW_ID}` = {v})", i + 1)))
-                }
-            })
-            .collect::<Result<_>>()?;
-        Ok(Some(Sequences {
-            data: all.data.select(Axis(0), &idx),
-            lengths: idx.iter().map(|&i| all.lengths[i]).collect(),
-            channels: all.channels.clone(),
-        }))
-    }
+/// The sequences of `frame`'s rows, found in `all` through their [`ROW_ID`].
+fn gather_sequences(all: Option<&Sequences>, frame: &Frame, what: &str) -> Result<Option<Sequences>> {
+    let Some(all) = all else { return Ok(None) };
+    let col = frame.column(ROW_ID).ok_or_else(|| {
+        Error::data(format!("the {what} rows lost the hidden `{ROW_ID}` column that aligns them with their sequences"))
+    })?;
+    let n = all.lengths.len();
+    let idx: Vec<usize> = (0..frame.n_rows())
+        .map(|i| {
+            let v = col.data.value_f64(i);
+            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && (v as usize) < n {
+                Ok(v as usize)
+            } else {
+                Err(Error::data(format!("{what} row {} has no sequence (`{ROW_ID}` = {v})", i + 1)))
+            }
+        })
+        .collect::<Result<_>>()?;
+    Ok(Some(Sequences {
+        data: all.data.select(Axis(0), &idx),
+        lengths: idx.iter().map(|&i| all.lengths[i]).collect(),
+        channels: all.channels.clone(),
+    }))
 }
 
 fn in_step(section: &str, kind: &str, e: Error) -> Error {

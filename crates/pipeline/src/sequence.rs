@@ -17,7 +17,7 @@
 
 use promoml_core::io::parse_timestamp;
 use promoml_core::{Column, ColumnData, Error, Frame, Result, Sequences};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Hidden column holding each example's row in the [`Sequences`] table. It is never a feature.
@@ -67,7 +67,7 @@ pub struct EventsSpec {
 }
 
 /// What the label counts in the horizon.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Label {
     /// `true` when the entity has at least one event in the horizon (a boolean target).
     Any,
@@ -78,7 +78,7 @@ pub enum Label {
 }
 
 /// How each entity's history becomes a sequence.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Encoding {
     /// No sequences: tabular summaries only.
     None,
@@ -97,7 +97,7 @@ pub enum Encoding {
 }
 
 /// The validated `[data.events]` section. Times are seconds since 1970-01-01 UTC.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventsPlan {
     /// Entity column.
     pub entity: String,
@@ -134,6 +134,35 @@ fn moment(text: &str, format: Option<&str>, end_of_day: bool) -> Option<i64> {
 }
 
 impl EventsPlan {
+    /// The plan for scoring new entities (a model artifact): the label counts any event (the
+    /// target is not needed), the sequence length is pinned to `steps` (what the models were
+    /// trained on), and with `cutoff` (ISO or `timestamp_format` text) the input window moves
+    /// to end there, keeping its length (`start` and `horizon_end` move by the same amount).
+    /// The error names `what` (e.g. `--cutoff`).
+    pub fn for_scoring(
+        &self,
+        steps: Option<usize>,
+        cutoff: Option<&str>,
+        timestamp_format: Option<&str>,
+        what: &str,
+    ) -> Result<EventsPlan> {
+        let mut p = self.clone();
+        p.label = Label::Any;
+        if let (Encoding::Bins { steps: s, .. }, Some(n)) = (&mut p.encoding, steps) {
+            *s = Some(n);
+        }
+        if let Some(text) = cutoff {
+            let new = moment(text, timestamp_format, true).ok_or_else(|| {
+                Error::data(format!("{what}: \"{text}\" is not a date or time (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)"))
+            })?;
+            let delta = new - p.cutoff;
+            p.cutoff = new;
+            p.start = p.start.map(|s| s + delta);
+            p.horizon_end += delta;
+        }
+        Ok(p)
+    }
+
     /// Check a spec; errors are `(key under data.events, message)`. `timestamp_format` is the
     /// data's format, also accepted for `start`, `cutoff` and `horizon_end`.
     pub fn from_spec(
