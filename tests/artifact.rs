@@ -115,6 +115,12 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
 
     // Another format version, a truncated file, a flipped byte.
     let bytes = std::fs::read(&model).unwrap();
+    // Version 1 (classification and regression only) is a subset of version 2: still read.
+    let v1 = dir.path().join("v1.promoml");
+    std::fs::write(&v1, [&bytes[..16], &1u32.to_le_bytes()[..], &bytes[20..]].concat()).unwrap();
+    let scored_v1 = dir.path().join("scores-v1.csv");
+    assert!(predict(&v1, &test_csv, &scored_v1).status.success());
+    assert_eq!(std::fs::read(&scored).unwrap(), std::fs::read(&scored_v1).unwrap());
     let cases: [(&str, Vec<u8>, &str); 3] = [
         ("v99.promoml", [&bytes[..16], &99u32.to_le_bytes()[..], &bytes[20..]].concat(), "format version 99"),
         ("cut.promoml", bytes[..bytes.len() / 2].to_vec(), "truncated"),
@@ -298,4 +304,38 @@ importance_repeats = 0
     ]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("--cutoff") && e.contains("\"June\""), "{e}");
+}
+
+#[test]
+fn anomaly_artifacts_reproduce_the_detector_scores_and_flags() {
+    let data = shared_data().join("raw/anomaly/cardio.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let report = run_pipeline(&root().join("pipelines/cardio-anomaly.toml"), &out, &[]);
+    let scored = dir.path().join("scores.csv");
+    let o = predict(&out.join("model.promoml"), &data, &scored);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&scored).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("anomaly_score,is_anomaly"));
+    let rows: Vec<(f64, bool)> = lines
+        .map(|l| {
+            let (s, f) = l.split_once(',').unwrap();
+            (s.parse().unwrap(), f.parse().unwrap())
+        })
+        .collect();
+    // The label column (last) scores the detector; the artifact never saw it.
+    let input = std::fs::read_to_string(&data).unwrap();
+    let labels: Vec<f64> = input.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(rows.len(), labels.len());
+    let auc = promoml_core::metrics::roc_auc(&labels, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).unwrap();
+    let reported = report["test"]["roc_auc"].as_f64().unwrap();
+    assert_eq!(auc.to_bits(), reported.to_bits(), "AUC from the artifact {auc}, report {reported}");
+    let final_name = report["final_model"].as_str().unwrap();
+    let detectors = report["anomaly"]["detectors"].as_array().unwrap();
+    let d = detectors.iter().find(|d| d["name"] == final_name).unwrap();
+    let flagged = rows.iter().filter(|r| r.1).count() as u64;
+    assert_eq!(flagged, d["flagged_test_rows"].as_u64().unwrap(), "{d}");
+    let threshold = d["threshold"].as_f64().unwrap();
+    assert!(rows.iter().all(|&(s, f)| f == (s > threshold)));
 }

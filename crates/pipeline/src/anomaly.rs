@@ -115,7 +115,9 @@ fn labels(col: &ColumnData, p: &Pipeline, what: &str) -> Result<Vec<f64>> {
 }
 
 /// Run an anomaly task.
-pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
+/// Run an anomaly pipeline; with `artifact`, also write the final detector (the leaderboard's
+/// first) as a model artifact, checked to reproduce the test scores bit for bit once reloaded.
+pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::ArtifactRequest>) -> Result<Report> {
     let plan = p.anomaly.as_ref().ok_or_else(|| Error::config("pipeline.task", "an anomaly task without detectors"))?;
     let t0 = Instant::now();
     obs.stage("loading data");
@@ -150,6 +152,8 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
     let mut leaderboard: Vec<(f64, LeaderboardEntry)> = Vec::new();
     let mut failures = Vec::new();
     let mut detectors_section = Vec::new();
+    // (name, kind, fitted detector, threshold, test scores) of every detector that scored.
+    let mut fitted_all = Vec::new();
     for (i, cand) in plan.detectors.iter().enumerate() {
         obs.stage(&format!("fitting {}", cand.name));
         let ctx = FitContext { seed: derive_seed(p.seed, &[6, i as u64]), ..p.fit_context(p.seed) };
@@ -213,6 +217,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         let params =
             cand.params.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null))).collect();
         let rank = test.get("roc_auc").copied().unwrap_or(0.0);
+        fitted_all.push((cand.name.clone(), cand.detector.kind().to_string(), fitted, threshold, test_scores));
         leaderboard.push((
             rank,
             LeaderboardEntry {
@@ -256,6 +261,15 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
         section["steps"] = json!(steps);
     }
     let final_entry = &leaderboard[0];
+    let n_features = prepared.feature_names().len();
+    if let Some(req) = artifact {
+        let at = fitted_all.iter().position(|f| f.0 == final_entry.name).expect("the final detector was fitted");
+        let (name, kind, detector, threshold, scores) = fitted_all.swap_remove(at);
+        let flagged = threshold.map(|t| scores.iter().map(|&s| s > t).collect());
+        let expected = crate::artifact::Scored::Anomaly { scores, flagged };
+        let model = crate::artifact::AnomalyModel { name, kind, detector, threshold };
+        crate::artifact::write_anomaly_for_run(req, p, prepared, &loaded.train, &loaded.test, model, &expected)?;
+    }
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         promoml_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -273,7 +287,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
             dropped_train_rows: dropped,
             columns: loaded.columns,
             missing_cells: loaded.train.columns().iter().map(|c| c.data.missing_count()).sum(),
-            features: prepared.feature_names().len(),
+            features: n_features,
             classes: class_counts,
         },
         leaderboard,

@@ -1,5 +1,7 @@
 //! Model artifacts: the fitted preparation and final model of a run in one file, and batch
-//! prediction from it (`promoml predict`).
+//! prediction from it (`promoml predict`): classifiers and regressors (one candidate or an
+//! ensemble), uplift models (learners, control model, policy rule), anomaly detectors, and for
+//! event-log pipelines the plan that turns a raw event log into entity rows and sequences.
 //!
 //! Layout: the magic bytes [`MAGIC`], the format version ([`FORMAT_VERSION`], `u32` little
 //! endian), the manifest length and the payload length (`u64` each), an FNV-1a checksum of
@@ -20,8 +22,8 @@ use crate::uplift::learners::FittedLearner;
 use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
 use promoml_core::io::{CsvOptions, ReadOptions, read_csv_str, read_file};
 use promoml_core::{
-    ColumnData, ColumnType, Error, FittedCleaner, FittedFeatures, FittedModel, Frame, Predictions, Registry, Result,
-    Sequences, Task,
+    ColumnData, ColumnType, Error, FittedCleaner, FittedDetector, FittedFeatures, FittedModel, Frame, Predictions,
+    Registry, Result, Sequences, Task,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,8 +31,12 @@ use std::path::{Path, PathBuf};
 
 /// First bytes of every artifact.
 pub const MAGIC: &[u8; 16] = b"PROMOML-ARTIFACT";
-/// Version of the artifact layout and manifest; artifacts of another version are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the artifact layout and manifest that this promoml writes. Version 2 added uplift,
+/// anomaly and event-log artifacts; version 1 (classification and regression only) is a subset
+/// and still read. Other versions are refused.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this promoml reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 const HEADER: usize = 16 + 4 + 8 + 8 + 8;
 
 /// JSON bytes of a fitted step's state (for [`FittedCleaner::save`] and
@@ -94,6 +100,11 @@ enum SavedModel {
         /// Control outcome model for the policy, when the learners have no outcome model.
         control: Option<Saved>,
         policy: Option<PolicyRule>,
+    },
+    Anomaly {
+        name: String,
+        detector: Saved,
+        threshold: Option<f64>,
     },
 }
 
@@ -236,6 +247,21 @@ pub enum Fitted {
     Model(FinalModel),
     /// An uplift model (effects per arm, and the policy's choice when it has one).
     Uplift(UpliftModel),
+    /// An anomaly detector (the final one of an anomaly task).
+    Anomaly(AnomalyModel),
+}
+
+/// The final detector of an anomaly task, fitted.
+pub struct AnomalyModel {
+    /// Leaderboard name.
+    pub name: String,
+    /// Registry kind of the detector.
+    pub kind: String,
+    /// The fitted detector.
+    pub detector: Box<dyn FittedDetector>,
+    /// Score above which a row is flagged (the training scores' `1 - contamination` quantile),
+    /// when the detector has a contamination share.
+    pub threshold: Option<f64>,
 }
 
 impl Fitted {
@@ -243,6 +269,7 @@ impl Fitted {
         match self {
             Fitted::Model(m) => m.name(),
             Fitted::Uplift(u) => &u.name,
+            Fitted::Anomaly(a) => &a.name,
         }
     }
 }
@@ -254,6 +281,13 @@ pub enum Scored {
     Model(Predictions),
     /// Effects per treatment arm and, with a policy, the chosen arms.
     Uplift(UpliftScores),
+    /// Anomaly scores (higher = more abnormal) and, with a threshold, the flagged rows.
+    Anomaly {
+        /// One score per row.
+        scores: Vec<f64>,
+        /// Whether each row's score is above the threshold.
+        flagged: Option<Vec<bool>>,
+    },
 }
 
 impl Scored {
@@ -267,6 +301,11 @@ impl Scored {
                     v.extend(arm.iter().map(|&a| a as u64));
                     v.extend(gain.iter().map(|x| x.to_bits()));
                 }
+                v
+            }
+            Scored::Anomaly { scores, flagged } => {
+                let mut v: Vec<u64> = scores.iter().map(|x| x.to_bits()).collect();
+                v.extend(flagged.iter().flatten().map(|&f| u64::from(f)));
                 v
             }
         }
@@ -301,8 +340,13 @@ fn corrupt(source: &str, what: impl std::fmt::Display) -> Error {
     Error::data(format!("model artifact {source}: {what}"))
 }
 
-fn models_with_training_rows(kind: &str) -> bool {
-    matches!(kind, "smartcore.svm_rbf")
+/// What a model or detector keeps of the training data as parameters, when it keeps any.
+fn keeps_training_values(kind: &str) -> Option<&'static str> {
+    match kind {
+        "smartcore.svm_rbf" => Some("standardised training rows (its support vectors)"),
+        "anomaly.ecod" => Some("each feature's sorted training values (its empirical distributions; not whole rows)"),
+        _ => None,
+    }
 }
 
 impl Artifact {
@@ -317,6 +361,12 @@ impl Artifact {
     /// out), so new customers need neither an arm nor an outcome.
     pub fn new_uplift(p: &Pipeline, prepared: Prepared, train: &Frame, model: UpliftModel) -> Result<Artifact> {
         Artifact::build(p, prepared, train, Fitted::Uplift(model))
+    }
+
+    /// Build an artifact from an anomaly run's fitted preparation and final detector. `train`
+    /// is the training frame without the label column.
+    pub fn new_anomaly(p: &Pipeline, prepared: Prepared, train: &Frame, model: AnomalyModel) -> Result<Artifact> {
+        Artifact::build(p, prepared, train, Fitted::Anomaly(model))
     }
 
     fn build(p: &Pipeline, mut prepared: Prepared, train: &Frame, model: Fitted) -> Result<Artifact> {
@@ -353,10 +403,11 @@ impl Artifact {
                 kinds.extend(u.base_kinds.iter().map(String::as_str));
                 kinds.extend(u.control.iter().map(|c| c.0.as_str()));
             }
+            Fitted::Anomaly(a) => kinds.push(&a.kind),
         }
         for k in kinds {
-            if models_with_training_rows(k) {
-                notes.push(format!("`{k}` keeps standardised training rows (its support vectors) as parameters"));
+            if let Some(what) = keeps_training_values(k) {
+                notes.push(format!("`{k}` keeps {what} as parameters"));
             }
         }
         let manifest = Manifest {
@@ -469,6 +520,16 @@ impl Artifact {
                     policy: u.policy.clone(),
                 }
             }
+            Fitted::Anomaly(a) => {
+                let bytes = a.detector.save().map_err(|e| {
+                    Error::model(&a.kind, format!("detector `{}` cannot go into the model artifact: {e}", a.name))
+                })?;
+                SavedModel::Anomaly {
+                    name: a.name.clone(),
+                    detector: Saved { name: a.name.clone(), kind: a.kind.clone(), blob: put(bytes) },
+                    threshold: a.threshold,
+                }
+            }
         };
         let manifest = serde_json::to_vec(&m).map_err(|e| Error::data(format!("model artifact manifest: {e}")))?;
         let mut out = Vec::with_capacity(HEADER + manifest.len() + payload.len());
@@ -507,11 +568,11 @@ impl Artifact {
         }
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let version = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(corrupt(
                 source,
                 format!(
-                    "artifact format version {version}, but this promoml {} reads version {FORMAT_VERSION} only; re-run `promoml run` to rebuild it",
+                    "artifact format version {version}, but this promoml {} reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}; re-run `promoml run` to rebuild it",
                     env!("CARGO_PKG_VERSION")
                 ),
             ));
@@ -541,7 +602,8 @@ impl Artifact {
             "binary" => Task::Binary,
             "multiclass" => Task::Multiclass,
             "regression" | "uplift" => Task::Regression,
-            t => return Err(corrupt(source, format!("prediction is not supported for task {t} yet"))),
+            "anomaly" => Task::Anomaly,
+            t => return Err(corrupt(source, format!("unknown task `{t}`"))),
         };
         let in_artifact = |e: Error| corrupt(source, e);
         let cleaners: Vec<Box<dyn FittedCleaner>> = m
@@ -617,6 +679,15 @@ impl Artifact {
                     policy: policy.clone(),
                 })
             }
+            SavedModel::Anomaly { name, detector, threshold } => {
+                let loaded = registry.detector(&detector.kind).and_then(|d| d.load(blob(&detector.blob)?));
+                Fitted::Anomaly(AnomalyModel {
+                    name: name.clone(),
+                    kind: detector.kind.clone(),
+                    detector: loaded.map_err(in_artifact)?,
+                    threshold: *threshold,
+                })
+            }
         };
         let prepared = Prepared {
             cleaners,
@@ -636,9 +707,9 @@ impl Artifact {
     pub fn predict_frame(&self, frame: Frame, what: &str) -> Result<Predictions> {
         match self.score_frame(frame, what)? {
             Scored::Model(p) => Ok(p),
-            Scored::Uplift(_) => Err(Error::data(format!(
-                "pipeline `{}` is an uplift model: it predicts effects per arm, not one prediction per row",
-                self.manifest.pipeline
+            Scored::Uplift(_) | Scored::Anomaly { .. } => Err(Error::data(format!(
+                "pipeline `{}` is an {} model: score it with `score_frame`",
+                self.manifest.pipeline, self.manifest.task
             ))),
         }
     }
@@ -657,6 +728,14 @@ impl Artifact {
         match &self.model {
             Fitted::Model(m) => Ok(Scored::Model(m.predict(&ds)?)),
             Fitted::Uplift(u) => Ok(Scored::Uplift(u.score(&ds)?)),
+            Fitted::Anomaly(a) => {
+                let scores = a.detector.score(&ds.x)?;
+                if scores.len() != ds.n_rows() {
+                    return Err(Error::model(&a.kind, format!("{} scores for {} rows", scores.len(), ds.n_rows())));
+                }
+                let flagged = a.threshold.map(|t| scores.iter().map(|&s| s > t).collect());
+                Ok(Scored::Anomaly { scores, flagged })
+            }
         }
     }
 
@@ -779,6 +858,27 @@ impl Artifact {
         let pred = match scored {
             Scored::Model(p) => p,
             Scored::Uplift(u) => return self.uplift_csv(header, ids, u, n),
+            Scored::Anomaly { scores, flagged } => {
+                header.push("anomaly_score".into());
+                if flagged.is_some() {
+                    header.push("is_anomaly".into());
+                }
+                let mut out = header.join(",");
+                out.push('\n');
+                for i in 0..n {
+                    let mut row: Vec<String> = Vec::new();
+                    if let Some((_, d)) = ids {
+                        row.push(d.value_string(i).map(|s| quote(&s)).unwrap_or_default());
+                    }
+                    row.push(scores[i].to_string());
+                    if let Some(f) = flagged {
+                        row.push(f[i].to_string());
+                    }
+                    out.push_str(&row.join(","));
+                    out.push('\n');
+                }
+                return out;
+            }
         };
         match pred {
             Predictions::Values(_) => header.push("prediction".into()),
@@ -868,6 +968,19 @@ pub fn write_for_run(
     write_checked(req, Artifact::new(p, prepared, train, model), test, sequences.as_deref(), &expected)
 }
 
+/// [`write_for_run`] for an anomaly run: `expected` holds the in-process test scores.
+pub fn write_anomaly_for_run(
+    req: &ArtifactRequest,
+    p: &Pipeline,
+    prepared: Prepared,
+    train: &Frame,
+    test: &Frame,
+    model: AnomalyModel,
+    expected: &Scored,
+) -> Result<()> {
+    write_checked(req, Artifact::new_anomaly(p, prepared, train, model), test, None, expected)
+}
+
 /// [`write_for_run`] for an uplift run: `expected` holds the in-process test effects and
 /// assignments.
 pub fn write_uplift_for_run(
@@ -928,12 +1041,7 @@ pub fn bits(p: &Predictions) -> Vec<u64> {
 /// File name of the artifact `promoml run` writes into its output folder.
 pub const FILE_NAME: &str = "model.promoml";
 
-/// The artifact request of `promoml run` for pipeline `p` writing into `out`, or `None` (with
-/// a warning) for tasks whose artifacts are not supported yet (anomaly).
-pub fn for_task(p: &Pipeline, out: &Path, registry: &Registry) -> Option<ArtifactRequest> {
-    if matches!(p.task, Task::Anomaly) {
-        tracing::warn!("no model artifact: `promoml predict` is not supported for task {} yet", p.task.name());
-        return None;
-    }
+/// The artifact request of `promoml run` for pipeline `p` writing into `out` (every task).
+pub fn for_task(_p: &Pipeline, out: &Path, registry: &Registry) -> Option<ArtifactRequest> {
     Some(ArtifactRequest { path: out.join(FILE_NAME), registry: registry.clone() })
 }

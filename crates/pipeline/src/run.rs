@@ -56,7 +56,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         return crate::uplift::runner::run(p, obs, opts.artifact.as_ref());
     }
     if p.task == promoml_core::Task::Anomaly {
-        return crate::anomaly::run(p, obs);
+        return crate::anomaly::run(p, obs, opts.artifact.as_ref());
     }
     let t0 = Instant::now();
     let deadline = p.search.time_budget.map(|b| t0 + b);
