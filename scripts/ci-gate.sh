@@ -3,7 +3,8 @@
 # 3-fold CV, 2 importance shuffles, no time budget, the file's fixed seed; plus the overrides in
 # reports/baselines/quick/<pipeline>.args, one KEY=VALUE per line, when that file exists) and
 # compare each report.json with its committed baseline reports/baselines/quick/<pipeline>.json
-# using `promoml compare`.
+# using `promoml compare`. Every run must also write report.md, report.html and model.promoml
+# (the run itself checks that the reloaded artifact reproduces its test predictions bit for bit).
 #
 #   scripts/ci-gate.sh            # gate: exit 1 when any pipeline regressed or has no baseline
 #   scripts/ci-gate.sh --update   # rewrite the quick baselines from this checkout (commit them on purpose)
@@ -47,7 +48,7 @@ for file in $PIPELINES; do
   fi
   secs=$(( $(date +%s) - start ))
   missing=""
-  for f in report.json report.md report.html; do [ -s "$OUT/$name/$f" ] || missing="$missing $f"; done
+  for f in report.json report.md report.html model.promoml; do [ -s "$OUT/$name/$f" ] || missing="$missing $f"; done
   if [ -n "$missing" ]; then
     echo "$name: wrote no$missing"
     failed+=("$name (no$missing)")
