@@ -15,7 +15,7 @@ use promoml_core::{
     FittedDetector, FittedFeatures, Frame, ParamValue, Params, Registry, Result, SettingDoc, StepContext, StepFactory,
 };
 use rand::{Rng as _, SeedableRng};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,7 +80,7 @@ impl DetectorChoice {
 }
 
 /// Which columns feed the detector, and the training medians that stand in for missing values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Inputs {
     columns: Vec<String>,
     fill: Vec<f64>,
@@ -296,6 +296,9 @@ impl StepFactory<dyn Cleaner> for FilterFactory {
     fn build(&self, _settings: &Value) -> Result<Box<dyn Cleaner>> {
         Err(needs_registry(self.kind()))
     }
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedCleaner>> {
+        load_training_only("anomaly.filter", bytes)
+    }
     fn build_with(&self, settings: &Value, registry: &Registry) -> Result<Box<dyn Cleaner>> {
         let s: FilterSettings = parse(settings)?;
         let choice = DetectorChoice::resolve(registry, &s.detector, &s.params)?;
@@ -394,6 +397,46 @@ impl FittedCleaner for FittedFilter {
     fn summary(&self) -> Option<Value> {
         Some(self.summary.clone())
     }
+    fn save(&self) -> Result<Vec<u8>> {
+        save_training_only("anomaly.filter")
+    }
+}
+
+/// What a reloaded `anomaly.filter` or `anomaly.corrupt` is: both change training rows only,
+/// so an artifact keeps no state of theirs (no dropped or corrupted row) and rows to predict
+/// pass untouched.
+struct PassThrough {
+    kind: &'static str,
+}
+
+/// The saved state of a training-only cleaner: its kind, nothing fitted.
+fn save_training_only(kind: &str) -> Result<Vec<u8>> {
+    serde_json::to_vec(&json!({ "kind": kind, "predict": "rows pass untouched" }))
+        .map_err(|e| Error::data(format!("{kind}: {e}")))
+}
+
+fn load_training_only(kind: &'static str, bytes: &[u8]) -> Result<Box<dyn FittedCleaner>> {
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::data(format!("{kind}: saved state is corrupt: {e}")))?;
+    if v.get("kind").and_then(Value::as_str) != Some(kind) {
+        return Err(Error::data(format!("{kind}: saved state belongs to another step: {v}")));
+    }
+    Ok(Box::new(PassThrough { kind }))
+}
+
+impl FittedCleaner for PassThrough {
+    fn apply_train(&self, _frame: Frame) -> Result<Frame> {
+        Err(Error::data(format!(
+            "{} was reloaded from a model artifact: it passes rows to predict through and cannot clean training rows",
+            self.kind
+        )))
+    }
+    fn apply_predict(&self, frame: Frame) -> Result<Frame> {
+        Ok(frame)
+    }
+    fn save(&self) -> Result<Vec<u8>> {
+        save_training_only(self.kind)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,6 +481,9 @@ impl StepFactory<dyn FeatureExtractor> for ScoreFactory {
     }
     fn build(&self, _settings: &Value) -> Result<Box<dyn FeatureExtractor>> {
         Err(needs_registry(self.kind()))
+    }
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedFeatures>> {
+        load_score(bytes)
     }
     fn build_with(&self, settings: &Value, registry: &Registry) -> Result<Box<dyn FeatureExtractor>> {
         let s: ScoreSettings = parse(settings)?;
@@ -492,6 +538,50 @@ impl FittedFeatures for FittedScore {
     fn summary(&self) -> Option<Value> {
         Some(self.summary.clone())
     }
+    /// Layout: header length (`u32` little endian), the header (JSON: detector kind, inputs,
+    /// column name), then the detector's own saved bytes.
+    fn save(&self) -> Result<Vec<u8>> {
+        let kind = self.summary["detector"].as_str().unwrap_or_default().to_string();
+        let header =
+            serde_json::to_vec(&ScoreHeader { detector: kind, inputs: self.inputs.clone(), name: self.name.clone() })
+                .map_err(|e| Error::data(format!("anomaly.score: {e}")))?;
+        let detector = self.detector.save()?;
+        let mut out = Vec::with_capacity(4 + header.len() + detector.len());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&detector);
+        Ok(out)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ScoreHeader {
+    detector: String,
+    inputs: Inputs,
+    name: String,
+}
+
+/// Reload a fitted `anomaly.score`. Its detector must be one of this plugin's (the step cannot
+/// reach the registry when it is reloaded).
+fn load_score(bytes: &[u8]) -> Result<Box<dyn FittedFeatures>> {
+    let corrupt = |what: &str| Error::data(format!("anomaly.score: saved state is corrupt: {what}"));
+    let len = bytes.get(..4).ok_or_else(|| corrupt("too short"))?;
+    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    let header = bytes.get(4..4 + len).ok_or_else(|| corrupt("header cut short"))?;
+    let h: ScoreHeader = serde_json::from_slice(header).map_err(|e| corrupt(&e.to_string()))?;
+    let rest = &bytes[4 + len..];
+    let detector: Box<dyn FittedDetector> = match h.detector.as_str() {
+        "anomaly.isolation_forest" => Box::new(crate::iforest::FittedIsolationForest::from_bytes(&h.detector, rest)?),
+        "anomaly.ecod" => Box::new(crate::ecod::FittedEcod::from_bytes(&h.detector, rest)?),
+        other => {
+            return Err(Error::data(format!(
+                "anomaly.score with detector `{other}` cannot be reloaded from an artifact (only anomaly.isolation_forest and anomaly.ecod)"
+            )));
+        }
+    };
+    let summary =
+        json!({ "kind": "anomaly.score", "detector": h.detector, "column": h.name, "columns": h.inputs.columns });
+    Ok(Box::new(FittedScore { detector, inputs: h.inputs, name: h.name, summary }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,6 +649,9 @@ impl StepFactory<dyn Cleaner> for CorruptFactory {
                 doc: "swap the two classes of a binary target on corrupted rows",
             },
         ]
+    }
+    fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedCleaner>> {
+        load_training_only("anomaly.corrupt", bytes)
     }
     fn build(&self, settings: &Value) -> Result<Box<dyn Cleaner>> {
         let s: CorruptSettings = parse(settings)?;
@@ -721,5 +814,8 @@ impl FittedCleaner for FittedCorrupt {
     }
     fn summary(&self) -> Option<Value> {
         Some(self.summary.clone())
+    }
+    fn save(&self) -> Result<Vec<u8>> {
+        save_training_only("anomaly.corrupt")
     }
 }

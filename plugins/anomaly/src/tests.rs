@@ -282,3 +282,42 @@ fn no_panics_on_degenerate_data() {
         }
     }
 }
+
+#[test]
+fn steps_reload_from_artifacts_for_prediction() {
+    let (x, y) = problem(150, 6, 3, 9);
+    let train = frame(&x, &y);
+    let r = registry();
+    // Training-only cleaners keep nothing of the training rows: rows to predict pass untouched.
+    let corrupt = r.cleaner("anomaly.corrupt").unwrap();
+    let filter = r.cleaner("anomaly.filter").unwrap();
+    let fitted = [
+        (corrupt, corrupt.build(&serde_json::json!({"share": 0.05})).unwrap().fit(&train, &ctx()).unwrap()),
+        (
+            filter,
+            filter.build_with(&serde_json::json!({"contamination": 0.05}), &r).unwrap().fit(&train, &ctx()).unwrap(),
+        ),
+    ];
+    for (factory, f) in fitted {
+        let bytes = f.save().unwrap();
+        assert!(bytes.len() < 100, "{}: {} bytes saved", factory.kind(), bytes.len());
+        let back = factory.load(&bytes).unwrap();
+        assert_eq!(back.apply_predict(train.clone()).unwrap(), train);
+        let e = back.apply_train(train.clone()).err().unwrap().to_string();
+        assert!(e.contains("reloaded") && e.contains(factory.kind()), "{e}");
+        assert!(r.cleaner("anomaly.filter").unwrap().load(b"{\"kind\":\"other\"}").is_err());
+    }
+    // The score feature reloads its detector: the same scores, bit for bit.
+    for detector in ["anomaly.isolation_forest", "anomaly.ecod"] {
+        let step = r.feature("anomaly.score").unwrap();
+        let f = step.build_with(&serde_json::json!({"detector": detector}), &r).unwrap().fit(&train, &ctx()).unwrap();
+        let back = step.load(&f.save().unwrap()).unwrap();
+        let (a, b) = (f.transform(train.clone()).unwrap(), back.transform(train.clone()).unwrap());
+        let bits = |fr: &Frame| {
+            let c = &fr.column("anomaly_score").unwrap().data;
+            (0..c.len()).map(|i| c.value_f64(i).to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&a), bits(&b), "{detector}");
+        assert!(step.load(&[1, 0]).is_err());
+    }
+}
