@@ -467,6 +467,11 @@ impl Artifact {
         &self.manifest.task
     }
 
+    /// Whether the artifact scores an event log (an event-log pipeline) rather than rows.
+    pub fn reads_event_log(&self) -> bool {
+        self.manifest.events.is_some()
+    }
+
     /// The artifact as bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut payload = Vec::new();
