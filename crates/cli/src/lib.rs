@@ -163,12 +163,14 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
             }
         },
         Command::Predict { model, input, output, cutoff } => {
-            let scored = promoml_pipeline::artifact::Artifact::read(&model, &registry)
-                .and_then(|a| a.predict_file_at(&input, &output, cutoff.as_deref()));
+            let scored = promoml_pipeline::artifact::Artifact::read(&model, &registry).and_then(|a| {
+                let what = if a.reads_event_log() { "entities of the event log" } else { "rows of" };
+                Ok((a.predict_file_at(&input, &output, cutoff.as_deref())?, what))
+            });
             match scored {
-                Ok(n) => {
+                Ok((n, what)) => {
                     println!(
-                        "scored {n} rows of {} with {}; wrote {}",
+                        "scored {n} {what} {} with {}; wrote {}",
                         input.display(),
                         model.display(),
                         output.display()
