@@ -8,18 +8,6 @@ use common::*;
 use promoml_core::{Metric, Predictions};
 use std::path::Path;
 
-fn predict(model: &Path, input: &Path, output: &Path) -> std::process::Output {
-    promoml(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ])
-}
-
 /// The `score` column of a scores file.
 fn scores(path: &Path) -> Vec<f64> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -52,7 +40,7 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
 
     // Scores of the test file reproduce the report's test AUC exactly.
     let scored = dir.path().join("scores.csv");
-    let o = predict(&model, &test_csv, &scored);
+    let o = predict(&model, &test_csv, &scored, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&test_csv).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
@@ -88,28 +76,18 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
     let no_target = dir.path().join("no-target.csv");
     std::fs::write(&no_target, without_column(&text, "Revenue")).unwrap();
     let scored2 = dir.path().join("scores2.csv");
-    assert!(predict(&model, &no_target, &scored2).status.success());
+    assert!(predict(&model, &no_target, &scored2, &[]).status.success());
     assert_eq!(std::fs::read(&scored).unwrap(), std::fs::read(&scored2).unwrap());
 
     // A missing column is named, with the input file.
     let no_pages = dir.path().join("no-pages.csv");
     std::fs::write(&no_pages, without_column(&text, "PageValues")).unwrap();
-    let o = predict(&model, &no_pages, &dir.path().join("x.csv"));
+    let o = predict(&model, &no_pages, &dir.path().join("x.csv"), &[]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("no-pages.csv") && e.contains("`PageValues`"), "{e}");
 
     // `--cutoff` is for event-log pipelines only.
-    let o = promoml(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--input",
-        test_csv.to_str().unwrap(),
-        "--output",
-        dir.path().join("x.csv").to_str().unwrap(),
-        "--cutoff",
-        "2020-01-01",
-    ]);
+    let o = predict(&model, &test_csv, &dir.path().join("x.csv"), &["--cutoff", "2020-01-01"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("--cutoff applies to event-log pipelines only"), "{e}");
 
@@ -119,7 +97,7 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
     let v1 = dir.path().join("v1.promoml");
     std::fs::write(&v1, [&bytes[..16], &1u32.to_le_bytes()[..], &bytes[20..]].concat()).unwrap();
     let scored_v1 = dir.path().join("scores-v1.csv");
-    assert!(predict(&v1, &test_csv, &scored_v1).status.success());
+    assert!(predict(&v1, &test_csv, &scored_v1, &[]).status.success());
     assert_eq!(std::fs::read(&scored).unwrap(), std::fs::read(&scored_v1).unwrap());
     let cases: [(&str, Vec<u8>, &str); 3] = [
         ("v99.promoml", [&bytes[..16], &99u32.to_le_bytes()[..], &bytes[20..]].concat(), "format version 99"),
@@ -138,7 +116,7 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
     for (name, content, expected) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();
-        let o = predict(&path, &test_csv, &dir.path().join("x.csv"));
+        let o = predict(&path, &test_csv, &dir.path().join("x.csv"), &[]);
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && e.contains(name) && e.contains(expected), "{name}: {e}");
     }
@@ -243,7 +221,7 @@ importance_repeats = 0
 
     // The artifact reads the raw event log: one row per customer, named by the entity column.
     let scored = dir.path().join("scores.csv");
-    let o = predict(&model, &log, &scored);
+    let o = predict(&model, &log, &scored, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&scored).unwrap();
     let mut lines = text.lines();
@@ -273,17 +251,7 @@ importance_repeats = 0
     std::fs::write(&cut, kept.join("\n") + "\n").unwrap();
     let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
     for (input, output) in [(&log, &a), (&cut, &b)] {
-        let o = promoml(&[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--cutoff",
-            "1997-06-30",
-        ]);
+        let o = predict(&model, input, output, &["--cutoff", "1997-06-30"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let moved = std::fs::read_to_string(&a).unwrap();
@@ -291,17 +259,7 @@ importance_repeats = 0
     assert!(moved.lines().count() - 1 < 400 && moved != text, "the June cutoff sees fewer customers");
 
     // A cutoff that is no date is named.
-    let o = promoml(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--input",
-        log.to_str().unwrap(),
-        "--output",
-        a.to_str().unwrap(),
-        "--cutoff",
-        "June",
-    ]);
+    let o = predict(&model, &log, &a, &["--cutoff", "June"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("--cutoff") && e.contains("\"June\""), "{e}");
 }
@@ -313,7 +271,7 @@ fn anomaly_artifacts_reproduce_the_detector_scores_and_flags() {
     let out = dir.path().join("run");
     let report = run_pipeline(&root().join("pipelines/cardio-anomaly.toml"), &out, &[]);
     let scored = dir.path().join("scores.csv");
-    let o = predict(&out.join("model.promoml"), &data, &scored);
+    let o = predict(&out.join("model.promoml"), &data, &scored, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&scored).unwrap();
     let mut lines = text.lines();

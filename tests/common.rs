@@ -35,3 +35,18 @@ pub fn run_pipeline(pipeline: &Path, out: &Path, set: &[&str]) -> serde_json::Va
     assert!(o.status.success(), "promoml {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
 }
+
+/// `promoml predict --model MODEL --input INPUT --output OUTPUT` plus `extra` arguments.
+pub fn predict(model: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    promoml(&args)
+}

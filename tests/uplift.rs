@@ -59,7 +59,7 @@ fn hillstrom_uplift_reports_sklift_metrics_intervals_curves_and_kpis() {
     // computed from those effects is the report's, bit for bit.
     let test_csv = shared_data().join("bench/hillstrom/test.csv");
     let scores = out.path().join("scores.csv");
-    predict(&out.path().join("model.promoml"), &test_csv, &scores);
+    predict_ok(&out.path().join("model.promoml"), &test_csv, &scores);
     let (head, rows) = csv_rows(&read(&scores));
     assert_eq!(head, ["uplift_Womens E-Mail"]);
     let (_, input) = csv_rows(&read(&test_csv));
@@ -79,16 +79,8 @@ fn hillstrom_uplift_reports_sklift_metrics_intervals_curves_and_kpis() {
 }
 
 /// `promoml predict`; panics with stderr on failure.
-fn predict(model: &std::path::Path, input: &std::path::Path, output: &std::path::Path) {
-    let o = promoml(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ]);
+fn predict_ok(model: &std::path::Path, input: &std::path::Path, output: &std::path::Path) {
+    let o = predict(model, input, output, &[]);
     assert!(o.status.success(), "promoml predict failed:\n{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -149,7 +141,7 @@ fn multi_treatment_policy_is_valued_next_to_the_baselines() {
     // customer, also for customers without arm or outcome columns (new customers).
     let test_csv = shared_data().join("bench/hillstrom/test.csv");
     let scores = out.path().join("scores.csv");
-    predict(&out.path().join("model.promoml"), &test_csv, &scores);
+    predict_ok(&out.path().join("model.promoml"), &test_csv, &scores);
     let (head, rows) = csv_rows(&read(&scores));
     assert_eq!(head, ["uplift_Mens E-Mail", "uplift_Womens E-Mail", "arm", "expected_gain"]);
     let (_, assigned) = csv_rows(&csv);
@@ -172,7 +164,7 @@ fn multi_treatment_policy_is_valued_next_to_the_baselines() {
     }
     let (plain, plain_scores) = (out.path().join("new.csv"), out.path().join("new-scores.csv"));
     std::fs::write(&plain, new_customers).unwrap();
-    predict(&out.path().join("model.promoml"), &plain, &plain_scores);
+    predict_ok(&out.path().join("model.promoml"), &plain, &plain_scores);
     assert_eq!(read(&scores), read(&plain_scores));
 }
 

@@ -268,7 +268,8 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
         let flagged = threshold.map(|t| scores.iter().map(|&s| s > t).collect());
         let expected = crate::artifact::Scored::Anomaly { scores, flagged };
         let model = crate::artifact::AnomalyModel { name, kind, detector, threshold };
-        crate::artifact::write_anomaly_for_run(req, p, prepared, &loaded.train, &loaded.test, model, &expected)?;
+        let model = crate::artifact::Fitted::Anomaly(model);
+        crate::artifact::write_for_run(req, p, prepared, &loaded.train, &loaded.test, model, &expected)?;
     }
     Ok(Report {
         schema_version: SCHEMA_VERSION,

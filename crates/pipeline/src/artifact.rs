@@ -350,26 +350,11 @@ fn keeps_training_values(kind: &str) -> Option<&'static str> {
 }
 
 impl Artifact {
-    /// Build an artifact from a run's fitted preparation and final model. `train` is the
-    /// training frame as loaded (only its column names and types are kept).
-    pub fn new(p: &Pipeline, prepared: Prepared, train: &Frame, model: FinalModel) -> Result<Artifact> {
-        Artifact::build(p, prepared, train, Fitted::Model(model))
-    }
-
-    /// Build an artifact from an uplift run's fitted preparation and final model. `train` is
-    /// the training frame the preparation was fitted on (treatment, KPI and key columns taken
-    /// out), so new customers need neither an arm nor an outcome.
-    pub fn new_uplift(p: &Pipeline, prepared: Prepared, train: &Frame, model: UpliftModel) -> Result<Artifact> {
-        Artifact::build(p, prepared, train, Fitted::Uplift(model))
-    }
-
-    /// Build an artifact from an anomaly run's fitted preparation and final detector. `train`
-    /// is the training frame without the label column.
-    pub fn new_anomaly(p: &Pipeline, prepared: Prepared, train: &Frame, model: AnomalyModel) -> Result<Artifact> {
-        Artifact::build(p, prepared, train, Fitted::Anomaly(model))
-    }
-
-    fn build(p: &Pipeline, mut prepared: Prepared, train: &Frame, model: Fitted) -> Result<Artifact> {
+    /// Build an artifact from a run's fitted preparation and final model. `train` is the frame
+    /// the preparation was fitted on (only its column names and types are kept): as loaded,
+    /// without the label of an anomaly task, without the treatment, KPI and key columns of an
+    /// uplift task (so new customers need neither an arm nor an outcome).
+    pub fn new(p: &Pipeline, mut prepared: Prepared, train: &Frame, model: Fitted) -> Result<Artifact> {
         // Event-log pipelines read an event log at predict time: its columns and declared
         // types, and the plan that turns it into entity rows (sequence length pinned to what
         // the models were trained on). The training sequences are not kept.
@@ -858,40 +843,51 @@ impl Artifact {
         Ok((ids, n, scored))
     }
 
+    /// The scores file: the id column (when given), then the score columns of `scored`.
     fn scores_csv(&self, ids: Option<(&str, &ColumnData)>, scored: &Scored, n: usize) -> String {
-        let mut header: Vec<String> = ids.iter().map(|(name, _)| quote(name)).collect();
-        let pred = match scored {
-            Scored::Model(p) => p,
-            Scored::Uplift(u) => return self.uplift_csv(header, ids, u, n),
+        let binary = |a: &ndarray::Array2<f64>| a.ncols() == 2 && self.manifest.task == "binary";
+        let arms: &[String] = match &self.manifest.model {
+            SavedModel::Uplift { arms, .. } => arms,
+            _ => &[],
+        };
+        // Score column names, and the cells of row `i`.
+        let (names, cells): (Vec<String>, RowCells<'_>) = match scored {
+            Scored::Model(Predictions::Values(v)) => (vec!["prediction".into()], Box::new(|i| vec![v[i].to_string()])),
+            Scored::Model(Predictions::Proba(a)) if binary(a) => {
+                (vec!["score".into()], Box::new(|i| vec![a[[i, 1]].to_string()]))
+            }
+            Scored::Model(Predictions::Proba(a)) => (
+                self.manifest.classes.iter().map(|c| format!("score_{c}")).collect(),
+                Box::new(|i| a.row(i).iter().map(|v| v.to_string()).collect()),
+            ),
+            Scored::Uplift(u) => {
+                let mut names: Vec<String> = arms.iter().skip(1).map(|a| format!("uplift_{a}")).collect();
+                if u.policy.is_some() {
+                    names.extend(["arm".to_string(), "expected_gain".to_string()]);
+                }
+                let cells = move |i: usize| {
+                    let mut row: Vec<String> = u.tau.iter().map(|t| t[i].to_string()).collect();
+                    if let Some((arm, gain)) = &u.policy {
+                        row.push(quote(arms.get(arm[i]).map_or("", String::as_str)));
+                        row.push(gain[i].to_string());
+                    }
+                    row
+                };
+                (names, Box::new(cells))
+            }
             Scored::Anomaly { scores, flagged } => {
-                header.push("anomaly_score".into());
-                if flagged.is_some() {
-                    header.push("is_anomaly".into());
-                }
-                let mut out = header.join(",");
-                out.push('\n');
-                for i in 0..n {
-                    let mut row: Vec<String> = Vec::new();
-                    if let Some((_, d)) = ids {
-                        row.push(d.value_string(i).map(|s| quote(&s)).unwrap_or_default());
-                    }
-                    row.push(scores[i].to_string());
-                    if let Some(f) = flagged {
-                        row.push(f[i].to_string());
-                    }
-                    out.push_str(&row.join(","));
-                    out.push('\n');
-                }
-                return out;
+                let mut names = vec!["anomaly_score".to_string()];
+                names.extend(flagged.iter().map(|_| "is_anomaly".to_string()));
+                let cells = move |i: usize| {
+                    let mut row = vec![scores[i].to_string()];
+                    row.extend(flagged.iter().map(|f| f[i].to_string()));
+                    row
+                };
+                (names, Box::new(cells))
             }
         };
-        match pred {
-            Predictions::Values(_) => header.push("prediction".into()),
-            Predictions::Proba(a) if a.ncols() == 2 && self.manifest.task == "binary" => header.push("score".into()),
-            Predictions::Proba(_) => {
-                header.extend(self.manifest.classes.iter().map(|c| quote(&format!("score_{c}"))));
-            }
-        }
+        let mut header: Vec<String> = ids.iter().map(|(name, _)| quote(name)).collect();
+        header.extend(names.iter().map(|c| quote(c)));
         let mut out = header.join(",");
         out.push('\n');
         for i in 0..n {
@@ -899,13 +895,7 @@ impl Artifact {
             if let Some((_, d)) = ids {
                 row.push(d.value_string(i).map(|s| quote(&s)).unwrap_or_default());
             }
-            match pred {
-                Predictions::Values(v) => row.push(v[i].to_string()),
-                Predictions::Proba(a) if a.ncols() == 2 && self.manifest.task == "binary" => {
-                    row.push(a[[i, 1]].to_string())
-                }
-                Predictions::Proba(a) => row.extend(a.row(i).iter().map(|v| v.to_string())),
-            }
+            row.extend(cells(i));
             out.push_str(&row.join(","));
             out.push('\n');
         }
@@ -913,40 +903,8 @@ impl Artifact {
     }
 }
 
-impl Artifact {
-    fn uplift_csv(
-        &self,
-        mut header: Vec<String>,
-        ids: Option<(&str, &ColumnData)>,
-        u: &UpliftScores,
-        n: usize,
-    ) -> String {
-        let arms: &[String] = match &self.manifest.model {
-            SavedModel::Uplift { arms, .. } => arms,
-            _ => &[],
-        };
-        header.extend(arms.iter().skip(1).map(|a| quote(&format!("uplift_{a}"))));
-        if u.policy.is_some() {
-            header.extend(["arm".to_string(), "expected_gain".to_string()]);
-        }
-        let mut out = header.join(",");
-        out.push('\n');
-        for i in 0..n {
-            let mut row: Vec<String> = Vec::new();
-            if let Some((_, d)) = ids {
-                row.push(d.value_string(i).map(|s| quote(&s)).unwrap_or_default());
-            }
-            row.extend(u.tau.iter().map(|t| t[i].to_string()));
-            if let Some((arm, gain)) = &u.policy {
-                row.push(quote(arms.get(arm[i]).map_or("", String::as_str)));
-                row.push(gain[i].to_string());
-            }
-            out.push_str(&row.join(","));
-            out.push('\n');
-        }
-        out
-    }
-}
+/// The score cells of one output row, by row index.
+type RowCells<'a> = Box<dyn Fn(usize) -> Vec<String> + 'a>;
 
 fn no_blob() -> Blob {
     Blob { offset: 0, len: 0 }
@@ -957,51 +915,24 @@ fn quote(s: &str) -> String {
 }
 
 /// The `promoml run` hook: build the artifact of the final model, write it to `req.path`,
-/// reload it through the registry and check that it predicts the test rows bit for bit like
-/// the in-process model did (`test_pred`).
+/// reload it through the registry and check that it scores the test rows bit for bit like the
+/// in-process model did (`expected`: predictions, uplift effects and assignments, or anomaly
+/// scores).
 pub fn write_for_run(
     req: &ArtifactRequest,
     p: &Pipeline,
     prepared: Prepared,
     train: &Frame,
     test: &Frame,
-    model: FinalModel,
-    test_pred: &Predictions,
-) -> Result<()> {
-    let expected = Scored::Model(test_pred.clone());
-    let sequences = prepared.sequences.clone();
-    write_checked(req, Artifact::new(p, prepared, train, model), test, sequences.as_deref(), &expected)
-}
-
-/// [`write_for_run`] for an anomaly run: `expected` holds the in-process test scores.
-pub fn write_anomaly_for_run(
-    req: &ArtifactRequest,
-    p: &Pipeline,
-    prepared: Prepared,
-    train: &Frame,
-    test: &Frame,
-    model: AnomalyModel,
+    model: Fitted,
     expected: &Scored,
 ) -> Result<()> {
-    write_checked(req, Artifact::new_anomaly(p, prepared, train, model), test, None, expected)
+    // Event-log pipelines: the test rows' hidden row ids index the run's sequences.
+    let sequences = prepared.sequences.clone();
+    write_checked(req, Artifact::new(p, prepared, train, model), test, sequences.as_deref(), expected)
 }
 
-/// [`write_for_run`] for an uplift run: `expected` holds the in-process test effects and
-/// assignments.
-pub fn write_uplift_for_run(
-    req: &ArtifactRequest,
-    p: &Pipeline,
-    prepared: Prepared,
-    train: &Frame,
-    test: &Frame,
-    model: UpliftModel,
-    expected: &UpliftScores,
-) -> Result<()> {
-    write_checked(req, Artifact::new_uplift(p, prepared, train, model), test, None, &Scored::Uplift(expected.clone()))
-}
-
-/// Build, reload and check an artifact, then write it. `sequences` are the run's (event-log
-/// pipelines), which the test rows' hidden row ids index.
+/// Build, reload and check an artifact, then write it.
 fn write_checked(
     req: &ArtifactRequest,
     built: Result<Artifact>,

@@ -290,7 +290,9 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         ..Report::default()
     };
     if let Some(req) = &opts.artifact {
-        crate::artifact::write_for_run(req, p, full, &loaded.train, &loaded.test, final_model, &final_pred)?;
+        let (model, expected) =
+            (crate::artifact::Fitted::Model(final_model), crate::artifact::Scored::Model(final_pred));
+        crate::artifact::write_for_run(req, p, full, &loaded.train, &loaded.test, model, &expected)?;
     }
     Ok(report)
 }

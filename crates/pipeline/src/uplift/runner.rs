@@ -8,6 +8,7 @@ use super::learners::{self, Effects, FittedLearner, UpliftData};
 use super::metrics as um;
 use super::model::{PolicyRule, UpliftModel, UpliftScores};
 use super::policy::{self, Logged};
+use crate::artifact::{Fitted, Scored};
 use crate::cv::{complement, derive_seed, folds};
 use crate::data;
 use crate::plan::{Candidate, Pipeline};
@@ -879,8 +880,8 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             control: control_model.filter(|_| rule.is_some()),
             policy: rule,
         };
-        let expected = UpliftScores { tau: final_done.effects.tau.clone(), policy: assigned };
-        crate::artifact::write_uplift_for_run(req, p, full, &train_frame, &test_frame, model, &expected)?;
+        let expected = Scored::Uplift(UpliftScores { tau: final_done.effects.tau.clone(), policy: assigned });
+        crate::artifact::write_for_run(req, p, full, &train_frame, &test_frame, Fitted::Uplift(model), &expected)?;
     }
     report.timing.total_s = t0.elapsed().as_secs_f64();
     Ok(report)
