@@ -16,6 +16,13 @@ fn scores(path: &Path) -> Vec<f64> {
     lines.map(|l| l.parse::<f64>().unwrap()).collect()
 }
 
+/// The cells of a two-column scores file after its header, which must be `header`.
+fn two_columns<'a>(text: &'a str, header: &str) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(header));
+    lines.map(|l| l.split_once(',').unwrap())
+}
+
 /// `text` (a CSV without quoted commas) without column `name`.
 fn without_column(text: &str, name: &str) -> String {
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
@@ -224,14 +231,8 @@ importance_repeats = 0
     let o = predict(&model, &log, &scored, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&scored).unwrap();
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("customer_id,score"));
-    let rows: Vec<(u32, f64)> = lines
-        .map(|l| {
-            let (id, s) = l.split_once(',').unwrap();
-            (id.parse().unwrap(), s.parse().unwrap())
-        })
-        .collect();
+    let rows: Vec<(u32, f64)> =
+        two_columns(&text, "customer_id,score").map(|(id, s)| (id.parse().unwrap(), s.parse().unwrap())).collect();
     assert_eq!(rows.len(), 400);
     // Its scores of the test customers (id % 5 == 4) give the report's test AUC, bit for bit:
     // the final model (a burn sequence model, or the stack of both) came back from the file.
@@ -274,14 +275,8 @@ fn anomaly_artifacts_reproduce_the_detector_scores_and_flags() {
     let o = predict(&out.join("model.promoml"), &data, &scored, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&scored).unwrap();
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("anomaly_score,is_anomaly"));
-    let rows: Vec<(f64, bool)> = lines
-        .map(|l| {
-            let (s, f) = l.split_once(',').unwrap();
-            (s.parse().unwrap(), f.parse().unwrap())
-        })
-        .collect();
+    let rows: Vec<(f64, bool)> =
+        two_columns(&text, "anomaly_score,is_anomaly").map(|(s, f)| (s.parse().unwrap(), f.parse().unwrap())).collect();
     // The label column (last) scores the detector; the artifact never saw it.
     let input = std::fs::read_to_string(&data).unwrap();
     let labels: Vec<f64> = input.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();

@@ -94,8 +94,9 @@ enum Command {
         #[arg(long)]
         input: PathBuf,
         /// Scores to write (CSV): `score` (binary), `score_<class>` (multiclass),
-        /// `prediction` (regression) or `uplift_<arm>` per treatment arm (uplift; with a policy
-        /// also `arm` and `expected_gain`), after the id column when the input has it.
+        /// `prediction` (regression), `uplift_<arm>` per treatment arm (uplift; with a policy
+        /// also `arm` and `expected_gain`) or `anomaly_score` (and `is_anomaly` with a
+        /// threshold), after the id column when the input has it.
         #[arg(long)]
         output: PathBuf,
         /// Event-log pipelines: the end of the input window (YYYY-MM-DD, a time, or the data's

@@ -265,8 +265,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     if let Some(req) = artifact {
         let at = fitted_all.iter().position(|f| f.0 == final_entry.name).expect("the final detector was fitted");
         let (name, kind, detector, threshold, scores) = fitted_all.swap_remove(at);
-        let flagged = threshold.map(|t| scores.iter().map(|&s| s > t).collect());
-        let expected = crate::artifact::Scored::Anomaly { scores, flagged };
+        let expected = crate::artifact::Scored::anomaly(scores, threshold);
         let model = crate::artifact::AnomalyModel { name, kind, detector, threshold };
         let model = crate::artifact::Fitted::Anomaly(model);
         crate::artifact::write_for_run(req, p, prepared, &loaded.train, &loaded.test, model, &expected)?;

@@ -291,6 +291,12 @@ pub enum Scored {
 }
 
 impl Scored {
+    /// Anomaly scores, flagged above `threshold` when there is one.
+    pub fn anomaly(scores: Vec<f64>, threshold: Option<f64>) -> Scored {
+        let flagged = threshold.map(|t| scores.iter().map(|&s| s > t).collect());
+        Scored::Anomaly { scores, flagged }
+    }
+
     /// Every value's bits, so that scores compare bit for bit (NaN included).
     pub fn bits(&self) -> Vec<u64> {
         match self {
@@ -385,7 +391,7 @@ impl Artifact {
                 kinds.extend(layer1.iter().chain(layer2).map(|m| m.1.as_str()))
             }
             Fitted::Uplift(u) => {
-                kinds.extend(u.base_kinds.iter().map(String::as_str));
+                kinds.extend(u.members.iter().map(|m| m.0.as_str()));
                 kinds.extend(u.control.iter().map(|c| c.0.as_str()));
             }
             Fitted::Anomaly(a) => kinds.push(&a.kind),
@@ -490,7 +496,7 @@ impl Artifact {
             },
             Fitted::Uplift(u) => {
                 let mut members = Vec::new();
-                for (l, base) in u.members.iter().zip(&u.base_kinds) {
+                for (base, l) in &u.members {
                     let who = format!("{}-learner/{base}", l.kind().name());
                     members.push(SavedLearner {
                         learner: l.kind().name().to_string(),
@@ -633,7 +639,6 @@ impl Artifact {
                     return Err(corrupt(source, "corrupt manifest: the uplift model's arms and policy do not agree"));
                 }
                 let mut learners = Vec::new();
-                let mut base_kinds = Vec::new();
                 for l in members {
                     let kind = LearnerKind::from_name(&l.learner)
                         .ok_or_else(|| corrupt(source, format!("unknown meta-learner \"{}\"", l.learner)))?;
@@ -644,11 +649,9 @@ impl Artifact {
                     };
                     let models =
                         l.models.iter().map(|s| load(s).map(|x| x.2)).collect::<Result<_>>().map_err(in_artifact)?;
-                    base_kinds.push(l.models.first().map(|s| s.kind.clone()).unwrap_or_default());
-                    learners.push(
-                        FittedLearner::from_parts(kind, outcome, arms.len() - 1, models, l.blend.clone())
-                            .map_err(in_artifact)?,
-                    );
+                    let base = l.models.first().map(|s| s.kind.clone()).unwrap_or_default();
+                    let learner = FittedLearner::from_parts(kind, outcome, arms.len() - 1, models, l.blend.clone());
+                    learners.push((base, learner.map_err(in_artifact)?));
                 }
                 if learners.is_empty() {
                     return Err(corrupt(source, "corrupt manifest: the uplift model has no learner"));
@@ -663,7 +666,6 @@ impl Artifact {
                 Fitted::Uplift(UpliftModel {
                     name: name.clone(),
                     arms: arms.clone(),
-                    base_kinds,
                     members: learners,
                     control,
                     policy: policy.clone(),
@@ -693,7 +695,7 @@ impl Artifact {
 
     /// Predictions for raw rows (as read from a file with [`Artifact::read_input`]) of a
     /// classification or regression model; the target column, when present, is ignored.
-    /// Uplift artifacts score with [`Artifact::score_frame`].
+    /// Uplift and anomaly artifacts score with [`Artifact::score_frame`].
     pub fn predict_frame(&self, frame: Frame, what: &str) -> Result<Predictions> {
         match self.score_frame(frame, what)? {
             Scored::Model(p) => Ok(p),
@@ -704,9 +706,9 @@ impl Artifact {
         }
     }
 
-    /// Scores for raw rows (as read from a file with [`Artifact::read_input`]): predictions, or
-    /// effects per arm (and chosen arms) for an uplift model. The target column, when present,
-    /// is ignored.
+    /// Scores for raw rows (as read from a file with [`Artifact::read_input`]): predictions,
+    /// effects per arm (and chosen arms) for an uplift model, or anomaly scores (and flags). The
+    /// target column, when present, is ignored.
     pub fn score_frame(&self, frame: Frame, what: &str) -> Result<Scored> {
         self.score_with(frame, what, None)
     }
@@ -723,8 +725,7 @@ impl Artifact {
                 if scores.len() != ds.n_rows() {
                     return Err(Error::model(&a.kind, format!("{} scores for {} rows", scores.len(), ds.n_rows())));
                 }
-                let flagged = a.threshold.map(|t| scores.iter().map(|&s| s > t).collect());
-                Ok(Scored::Anomaly { scores, flagged })
+                Ok(Scored::anomaly(scores, a.threshold))
             }
         }
     }
@@ -779,8 +780,8 @@ impl Artifact {
     /// `score_<class>` column per class (multiclass), `prediction` (regression), or for an
     /// uplift model one `uplift_<arm>` column per treatment arm (predicted effect versus
     /// control) and, with a policy, `arm` (the chosen arm, the control's name for none) and
-    /// `expected_gain` (its expected net value versus control). Returns the number of rows
-    /// scored.
+    /// `expected_gain` (its expected net value versus control), or for an anomaly model
+    /// `anomaly_score` and, with a threshold, `is_anomaly`. Returns the number of rows scored.
     pub fn predict_file(&self, input: &Path, output: &Path) -> Result<usize> {
         self.predict_file_at(input, output, None)
     }
@@ -929,19 +930,8 @@ pub fn write_for_run(
 ) -> Result<()> {
     // Event-log pipelines: the test rows' hidden row ids index the run's sequences.
     let sequences = prepared.sequences.clone();
-    write_checked(req, Artifact::new(p, prepared, train, model), test, sequences.as_deref(), expected)
-}
-
-/// Build, reload and check an artifact, then write it.
-fn write_checked(
-    req: &ArtifactRequest,
-    built: Result<Artifact>,
-    test: &Frame,
-    sequences: Option<&Sequences>,
-    expected: &Scored,
-) -> Result<()> {
     // A model that cannot be saved leaves the run without an artifact, not without a report.
-    let built = built.and_then(|a| a.to_bytes().map(|b| (a, b)));
+    let built = Artifact::new(p, prepared, train, model).and_then(|a| a.to_bytes().map(|b| (a, b)));
     let (artifact, bytes) = match built {
         Ok(x) => x,
         Err(e) => {
@@ -956,7 +946,7 @@ fn write_checked(
         std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?;
     }
     let reloaded = Artifact::from_bytes(&bytes, &req.path.display().to_string(), &req.registry)?;
-    let again = reloaded.score_with(test.clone(), "test", sequences)?;
+    let again = reloaded.score_with(test.clone(), "test", sequences.as_deref())?;
     if again.bits() != expected.bits() {
         return Err(Error::model(
             artifact.model.name(),

@@ -92,7 +92,7 @@ impl Prepared {
             feature_names,
             sequences,
         };
-        let ds = prepared.encode(&frame, "training")?;
+        let ds = prepared.encode(&frame, "training", prepared.sequences.as_deref())?;
         Ok((prepared, ds, dropped))
     }
 
@@ -112,7 +112,7 @@ impl Prepared {
         for f in &self.features {
             frame = f.transform(frame)?;
         }
-        self.encode_with(&frame, what, sequences)
+        self.encode(&frame, what, sequences)
     }
 
     /// Names of the model features, in column order.
@@ -128,11 +128,7 @@ impl Prepared {
         cleaners.chain(self.features.iter().filter_map(|f| f.summary())).collect()
     }
 
-    fn encode(&self, frame: &Frame, what: &str) -> Result<Dataset> {
-        self.encode_with(frame, what, self.sequences.as_deref())
-    }
-
-    fn encode_with(&self, frame: &Frame, what: &str, sequences: Option<&Sequences>) -> Result<Dataset> {
+    fn encode(&self, frame: &Frame, what: &str, sequences: Option<&Sequences>) -> Result<Dataset> {
         let n = frame.n_rows();
         let mut x = Array2::zeros((n, self.feature_names.len()));
         for (j, name) in self.feature_names.iter().enumerate() {

@@ -51,13 +51,20 @@ impl PolicyRule {
         }
     }
 
-    /// The arm for each customer (0 = control) and its expected net gain, from uncalibrated
-    /// outcomes `mu`, under the budget over these customers.
+    /// The assignment (arm per customer, 0 = control) under the budget over these customers,
+    /// and each customer's expected net gain from its arm, for calibrated outcomes `mu`
+    /// ([`PolicyRule::calibrated`]).
+    pub fn choose(&self, mu: &[Vec<f64>]) -> (policy::Assignment, Vec<f64>) {
+        let g = self.gains(mu);
+        let assignment = policy::optimise(&g, self.budget);
+        let gain = assignment.arm.iter().enumerate().map(|(i, &a)| g.gain[i][a]).collect();
+        (assignment, gain)
+    }
+
+    /// [`PolicyRule::choose`] from uncalibrated outcomes `mu`: the arms and their gains.
     pub fn assign(&self, mu: &[Vec<f64>]) -> (Vec<usize>, Vec<f64>) {
-        let g = self.gains(&self.calibrated(mu));
-        let arm = policy::optimise(&g, self.budget).arm;
-        let gain = arm.iter().enumerate().map(|(i, &a)| g.gain[i][a]).collect();
-        (arm, gain)
+        let (assignment, gain) = self.choose(&self.calibrated(mu));
+        (assignment.arm, gain)
     }
 }
 
@@ -76,10 +83,9 @@ pub struct UpliftModel {
     pub name: String,
     /// Arm names, control first.
     pub arms: Vec<String>,
-    /// Registry kind of the base model of each member (`members[i]`).
-    pub base_kinds: Vec<String>,
-    /// The meta-learners whose effects are averaged (one for a single learner).
-    pub members: Vec<FittedLearner>,
+    /// The meta-learners whose effects are averaged (one for a single learner), each with the
+    /// registry kind of its base models.
+    pub members: Vec<(String, FittedLearner)>,
     /// Control outcome model (registry kind, model), fitted when the learners have no outcome
     /// model and the policy needs outcome levels.
     pub control: Option<(String, Box<dyn FittedModel>)>,
@@ -90,7 +96,7 @@ pub struct UpliftModel {
 impl UpliftModel {
     /// The members' effects on `ds` (their mean for an ensemble).
     pub fn effects(&self, ds: &Dataset) -> Result<Effects> {
-        let all: Vec<Effects> = self.members.iter().map(|m| m.effects(ds)).collect::<Result<_>>()?;
+        let all: Vec<Effects> = self.members.iter().map(|(_, m)| m.effects(ds)).collect::<Result<_>>()?;
         Ok(combine(all))
     }
 

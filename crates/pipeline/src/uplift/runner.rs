@@ -875,8 +875,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
         let model = UpliftModel {
             name: final_done.entry.name.clone(),
             arms: arms.clone(),
-            base_kinds: final_done.members.iter().map(|&i| fitted_all[i].as_ref().expect("fitted").0.clone()).collect(),
-            members: final_done.members.iter().map(|&i| fitted_all[i].take().expect("each learner once").1).collect(),
+            members: final_done.members.iter().map(|&i| fitted_all[i].take().expect("each learner once")).collect(),
             control: control_model.filter(|_| rule.is_some()),
             policy: rule,
         };
@@ -989,8 +988,7 @@ fn policy_section(
     let (value, cost) = (&rule.value, &rule.cost);
     // Outcomes with calibrated effect levels: what the policy optimises and the DR estimates use.
     let mu = &rule.calibrated(mu);
-    let g = rule.gains(mu);
-    let assignment = policy::optimise(&g, rule.budget);
+    let (assignment, chosen_gain) = rule.choose(mu);
     let log = Logged { arm: &test.arm, y, propensity: &test.propensity, value, cost, mu: Some(mu) };
     let all_rows: Vec<usize> = (0..n).collect();
     let mut rng = Rng::seed_from_u64(derive_seed(p.seed, &[8]));
@@ -1052,8 +1050,7 @@ fn policy_section(
     let gain_dr = diff(&all_rows, true).map(|v| interval(v, boot, &|r| diff(r, true)));
     let (oracle, recovered) = match &truth {
         Some(t) => {
-            let og = rule.gains(t);
-            let oracle_pol = policy::optimise(&og, pp.budget).arm;
+            let oracle_pol = rule.choose(t).0.arm;
             let ov = true_value(&oracle_pol).expect("truth");
             let nv = true_value(&none).expect("truth");
             let mv = true_value(model_pol).expect("truth");
@@ -1074,7 +1071,7 @@ fn policy_section(
                 None => i.to_string(),
             };
             let a = model_pol[i];
-            csv.push_str(&format!("{id},\"{}\",{}", arms[a].replace('"', "\"\""), g.gain[i][a]));
+            csv.push_str(&format!("{id},\"{}\",{}", arms[a].replace('"', "\"\""), chosen_gain[i]));
             for t in 1..arms.len() {
                 csv.push_str(&format!(",{}", mu[t][i] - mu[0][i]));
             }
@@ -1088,7 +1085,6 @@ fn policy_section(
         Budget::TreatedShare(s) => format!("max_treated_share = {s}"),
         Budget::TotalCost(c) => format!("max_total_cost = {c}"),
     };
-    let chosen_gain = assignment.arm.iter().enumerate().map(|(i, &a)| g.gain[i][a]).collect();
     let section = PolicySection {
         model: model_name.to_string(),
         budget,
