@@ -9,6 +9,10 @@ use promoml_report::Trial;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub mod outdir;
+use outdir::OutDir;
 
 /// A plugin's registration function.
 pub type RegisterFn = fn(&mut Registry);
@@ -56,7 +60,9 @@ enum Command {
         /// Print only errors.
         #[arg(long, short)]
         quiet: bool,
-        /// Continue the study logged in OUT/trials.jsonl: logged trials are replayed, not refitted.
+        /// Continue the study logged in OUT (an interrupted or failed run's log in
+        /// OUT/.promoml-run/, else OUT/trials.jsonl): logged trials are replayed, not refitted.
+        /// Refused when the data or a setting that decides a trial's score changed.
         #[arg(long)]
         resume: bool,
         /// Compute device for the burn models, e.g. `cuda:0` (same as `--set pipeline.device=...`;
@@ -126,6 +132,7 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
     match cli.command {
         Command::Run { pipeline, out, mut set, quiet, resume, device } => {
             init_logging(quiet);
+            install_interrupt_handler();
             if let Some(d) = device {
                 set.push(format!("pipeline.device={d:?}"));
             }
@@ -261,6 +268,32 @@ impl Observer for Progress {
     }
 }
 
+/// Whether an interrupt lets the run finish its trial log (supervised tasks, whose search loop
+/// stops between trials) rather than ending the process at once.
+static GRACEFUL_STOP: AtomicBool = AtomicBool::new(false);
+
+/// On SIGINT or SIGTERM: the first asks the run to stop after the trials in flight (their trial
+/// log stays complete and resumable); a second, or any when the task keeps no trial log, ends the
+/// process at once with exit code 130.
+fn install_interrupt_handler() {
+    let seen = AtomicBool::new(false);
+    let installed = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) || !GRACEFUL_STOP.load(Ordering::SeqCst) {
+            eprintln!("interrupted: stopping now");
+            std::process::exit(130);
+        }
+        promoml_core::interrupt::request();
+        eprintln!("interrupted: finishing the trial log, then stopping (interrupt again to stop at once)");
+    });
+    if let Err(e) = installed {
+        tracing::warn!("no interrupt handler ({e}): an interrupt ends the run at once");
+    }
+}
+
+fn run_error(message: String) -> PipelineError {
+    PipelineError::Run(promoml_core::Error::data(message))
+}
+
 fn run(
     path: &Path,
     out: &Path,
@@ -270,15 +303,17 @@ fn run(
     resume: bool,
 ) -> Result<(), PipelineError> {
     let pipeline = Pipeline::load(path, set, registry)?;
-    let trial_log = out.join("trials.jsonl");
-    if resume && !trial_log.exists() {
-        return Err(PipelineError::Run(promoml_core::Error::data(format!(
-            "--resume: no trial log at {} (run once without --resume first)",
-            trial_log.display()
-        ))));
-    }
-    let artifact = promoml_pipeline::artifact::for_task(&pipeline, out, registry);
-    let opts = promoml_pipeline::RunOptions { trial_log: Some(trial_log), resume, artifact };
+    let dir = OutDir::acquire(out, path).map_err(run_error)?;
+    dir.prepare(resume).map_err(run_error)?;
+    GRACEFUL_STOP.store(
+        matches!(
+            pipeline.task,
+            promoml_core::Task::Binary | promoml_core::Task::Multiclass | promoml_core::Task::Regression
+        ),
+        Ordering::SeqCst,
+    );
+    let artifact = promoml_pipeline::artifact::for_task(&pipeline, dir.staging(), registry);
+    let opts = promoml_pipeline::RunOptions { trial_log: Some(dir.trial_log()), resume, artifact };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
@@ -288,11 +323,30 @@ fn run(
         b
     });
     let progress = Progress { bar };
-    let report = promoml_pipeline::run_with(&pipeline, &progress, &opts)?;
+    let result = promoml_pipeline::run_with(&pipeline, &progress, &opts);
     if let Some(b) = &progress.bar {
         b.finish_and_clear();
     }
-    let written = promoml_pipeline::write_report(&report, &pipeline.formats, out)?;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let logged = dir.logged_trials();
+            if logged > 0 {
+                let again: Vec<String> = set.iter().map(|s| format!(" --set '{s}'")).collect();
+                eprintln!(
+                    "{logged} finished trial(s) are logged in {}; {} is unchanged. Continue with: promoml run {} --out {}{} --resume",
+                    dir.trial_log().display(),
+                    out.display(),
+                    path.display(),
+                    out.display(),
+                    again.concat()
+                );
+            }
+            return Err(e.into());
+        }
+    };
+    promoml_pipeline::write_report(&report, &pipeline.formats, dir.staging())?;
+    let written = dir.publish().map_err(run_error)?;
     if !quiet {
         println!("{}", summary(&report));
         for w in written {

@@ -31,8 +31,12 @@ impl FitContext {
     pub fn rng(&self) -> Rng {
         Rng::seed_from_u64(self.seed)
     }
-    /// An error when the deadline has passed; call it between iterations of long fits.
+    /// An error when the deadline has passed, or when the user interrupted the run
+    /// ([`crate::interrupt`]); call it between iterations of long fits.
     pub fn check_deadline(&self, who: &str) -> Result<()> {
+        if crate::interrupt::requested() {
+            return Err(crate::Error::Interrupted(format!("while fitting `{who}`")));
+        }
         match self.deadline {
             Some(d) if Instant::now() > d => Err(crate::Error::Budget(format!("while fitting `{who}`"))),
             _ => Ok(()),

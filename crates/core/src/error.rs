@@ -51,6 +51,9 @@ pub enum Error {
     /// The run's time budget ran out.
     #[error("time budget exhausted: {0}")]
     Budget(String),
+    /// The user interrupted the run (SIGINT or SIGTERM).
+    #[error("interrupted {0}")]
+    Interrupted(String),
 }
 
 /// Result alias used across promoml's libraries.

@@ -139,11 +139,33 @@ pub struct Column {
     pub data: ColumnData,
 }
 
-/// A typed columnar table. All columns have the same length.
+/// Where a frame's rows came from: the file and each row's line in it, so that an error found
+/// after loading (a missing target, a bad split value) can name `file:line` instead of a row
+/// index, and the values a reader turned into missing on request
+/// (`data.on_bad_value = { column = "missing" }`), counted per column.
 #[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origin {
+    /// The file, as shown in messages.
+    pub file: String,
+    /// The 1-based line of each row in the file (rows in the frame's order).
+    pub lines: Vec<usize>,
+    /// Per column, how many unreadable values were read as missing.
+    pub bad_as_missing: std::collections::BTreeMap<String, usize>,
+}
+
+/// A typed columnar table. All columns have the same length.
+#[derive(Debug, Clone, Default)]
 pub struct Frame {
     columns: Vec<Column>,
     rows: usize,
+    origin: Option<std::sync::Arc<Origin>>,
+}
+
+/// Frames are equal when their columns are; where the rows came from does not count.
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        self.rows == other.rows && self.columns == other.columns
+    }
 }
 
 impl Frame {
@@ -158,7 +180,25 @@ impl Frame {
                 return Err(Error::data(format!("column `{}` appears twice", c.name)));
             }
         }
-        Ok(Frame { columns, rows })
+        Ok(Frame { columns, rows, origin: None })
+    }
+    /// The same frame, remembering where its rows came from (`origin.lines` has one entry per row).
+    pub fn with_origin(mut self, origin: Origin) -> Frame {
+        debug_assert_eq!(origin.lines.len(), self.rows);
+        self.origin = (origin.lines.len() == self.rows).then(|| std::sync::Arc::new(origin));
+        self
+    }
+    /// Where the rows came from, when the frame was read from a file.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
+    }
+    /// Row `i` (0-based) as a place for messages: `file:line` when the frame was read from a
+    /// file, else `row i+1`.
+    pub fn row_place(&self, i: usize) -> String {
+        match self.origin.as_deref().and_then(|o| o.lines.get(i).map(|l| (o, l))) {
+            Some((o, l)) => format!("{}:{l}", o.file),
+            None => format!("row {}", i + 1),
+        }
     }
     /// Number of rows.
     pub fn n_rows(&self) -> usize {
@@ -219,6 +259,13 @@ impl Frame {
         Frame {
             columns: self.columns.iter().map(|c| Column { name: c.name.clone(), data: c.data.take(idx) }).collect(),
             rows: idx.len(),
+            origin: self.origin.as_ref().map(|o| {
+                std::sync::Arc::new(Origin {
+                    file: o.file.clone(),
+                    lines: idx.iter().map(|&i| o.lines[i]).collect(),
+                    bad_as_missing: o.bad_as_missing.clone(),
+                })
+            }),
         }
     }
     /// Stack `other` under `self`; columns are matched by name and must have the same types.

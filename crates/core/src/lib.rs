@@ -16,6 +16,7 @@ pub mod component;
 pub mod dataset;
 pub mod error;
 pub mod frame;
+pub mod interrupt;
 pub mod io;
 pub mod metrics;
 pub mod model_util;
@@ -32,7 +33,7 @@ pub use component::{
 };
 pub use dataset::{Dataset, Predictions, Sequences, Task};
 pub use error::{Error, Result, did_you_mean};
-pub use frame::{Column, ColumnData, ColumnType, Frame};
+pub use frame::{Column, ColumnData, ColumnType, Frame, Origin};
 pub use metrics::Metric;
 pub use params::{Domain, ParamSpec, ParamValue, Params, ParamsExt, SearchSpace};
 pub use registry::{CleanerFactory, FeatureFactory, Registry};

@@ -289,6 +289,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             missing_cells: loaded.train.columns().iter().map(|c| c.data.missing_count()).sum(),
             features: n_features,
             classes: class_counts,
+            bad_values_as_missing: loaded.bad_as_missing.clone(),
         },
         leaderboard,
         failures,

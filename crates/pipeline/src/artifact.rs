@@ -740,6 +740,7 @@ impl Artifact {
             types: BTreeMap::new(),
             timestamp_format: r.timestamp_format.clone(),
             missing: r.missing.clone(),
+            ..CsvOptions::default()
         };
         let plain = ReadOptions { csv: csv.clone(), types: BTreeMap::new() };
         let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();

@@ -22,6 +22,16 @@ pub struct Loaded {
     /// Behaviour sequences of an event-log source, indexed by the hidden
     /// [`ROW_ID`](crate::sequence::ROW_ID) column of the train and test rows.
     pub sequences: Option<Arc<Sequences>>,
+    /// Per column named in `data.on_bad_value`, how many unreadable values were read as missing
+    /// (train and test files together).
+    pub bad_as_missing: BTreeMap<String, usize>,
+}
+
+/// Add the values read as missing in `frame` to `counts`.
+fn count_bad(counts: &mut BTreeMap<String, usize>, frame: &Frame) {
+    for (c, n) in frame.origin().map(|o| &o.bad_as_missing).into_iter().flatten() {
+        *counts.entry(c.clone()).or_default() += n;
+    }
 }
 
 /// Class labels of a target column, in index order (the positive class last for binary tasks).
@@ -63,6 +73,7 @@ pub fn class_labels(col: &ColumnData, positive: Option<&str>, task: Task, target
 /// Load and split the data of a pipeline.
 pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
     let mut sequences = None;
+    let mut bad_as_missing = BTreeMap::new();
     let (train, test, description) = match &plan.source {
         DataSource::Synthetic { price, rows, arms, split } => {
             let frame =
@@ -73,6 +84,7 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         }
         DataSource::File { path, split } if plan.events.is_some() => {
             let events = read_file(path, &plan.read)?;
+            count_bad(&mut bad_as_missing, &events);
             let ev = plan.events.as_ref().expect("matched");
             let table = crate::sequence::build(&events, ev, &plan.target)
                 .map_err(|e| Error::data(format!("{} (data.events): {e}", path.display())))?;
@@ -83,6 +95,7 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         }
         DataSource::File { path, split } => {
             let frame = read_file(path, &plan.read)?;
+            count_bad(&mut bad_as_missing, &frame);
             let (tr, te) = split_frame(&frame, split, plan, task)?;
             (tr, te, path.display().to_string())
         }
@@ -94,6 +107,8 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
                 opts.types.entry(c.name.clone()).or_insert(c.data.column_type());
             }
             let te = read_file(test, &opts)?;
+            count_bad(&mut bad_as_missing, &tr);
+            count_bad(&mut bad_as_missing, &te);
             for c in tr.columns() {
                 te.require(&c.name, &format!("test file {}:", test.display()))?;
             }
@@ -108,7 +123,7 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         test.remove(d);
     }
     check(&train, &test, plan, task)?;
-    Ok(Loaded { train, test, description, columns, sequences })
+    Ok(Loaded { train, test, description, columns, sequences, bad_as_missing })
 }
 
 fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> Result<(Frame, Frame)> {
@@ -125,8 +140,8 @@ fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> 
                 let v = col.value_f64(i);
                 if !matches!(col, ColumnData::Numeric(_)) || !v.is_finite() || v.fract() != 0.0 {
                     return Err(Error::data(format!(
-                        "split column `{c}` needs an integer in every row; row {} has {}",
-                        i + 1,
+                        "{}: split column `{c}` needs an integer in every row; this row has {}",
+                        frame.row_place(i),
                         col.value_string(i).unwrap_or_else(|| "a missing value".into())
                     )));
                 }
@@ -165,8 +180,8 @@ fn check(train: &Frame, test: &Frame, plan: &DataPlan, task: Task) -> Result<()>
     if missing > 0 {
         let first = (0..y.len()).find(|&i| y.is_missing(i)).unwrap_or(0);
         return Err(Error::data(format!(
-            "target `{target}` is missing in {missing} training rows (first: training row {}); remove them with a `filter` cleaner (op = \"not_missing\") or fix the data",
-            first + 1
+            "target `{target}` is missing in {missing} training rows (first: {}); remove them with a `filter` cleaner (op = \"not_missing\") or fix the data",
+            train.row_place(first)
         )));
     }
     if task == Task::Regression && !matches!(y, ColumnData::Numeric(_) | ColumnData::Boolean(_)) {

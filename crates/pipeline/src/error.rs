@@ -15,10 +15,12 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    /// The process exit code the CLI uses for this error.
+    /// The process exit code the CLI uses for this error (130 for an interrupted run, as a
+    /// shell reports SIGINT).
     pub fn exit_code(&self) -> u8 {
         match self {
             PipelineError::Config(_) => 2,
+            PipelineError::Run(promoml_core::Error::Interrupted(_)) => 130,
             PipelineError::Run(_) => 1,
         }
     }

@@ -708,6 +708,21 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
             src.error_at("data.split.column", format!("`column = \"{c}\"` applies only to `kind = \"modulo\"`"))
         );
     }
+    let mut bad_as_missing = std::collections::BTreeSet::new();
+    for (col, action) in &d.on_bad_value {
+        match action.as_str() {
+            "missing" => {
+                bad_as_missing.insert(col.clone());
+            }
+            "error" => {}
+            other => {
+                return Err(src.error_at(
+                    &format!("data.on_bad_value.{col}"),
+                    format!("unknown action \"{other}\" (known: \"error\", \"missing\")"),
+                ));
+            }
+        }
+    }
     let mut types = d.types.clone();
     let mut id = d.id.clone();
     let events = match &d.events {
@@ -747,6 +762,7 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
                 types: Default::default(),
                 timestamp_format: d.timestamp_format.clone(),
                 missing: d.missing.clone(),
+                bad_as_missing,
             },
             types,
         },

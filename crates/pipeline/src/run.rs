@@ -7,7 +7,7 @@ use crate::ensemble;
 use crate::plan::{EnsembleKind, Pipeline};
 use crate::prep::{Prepared, TargetEncoding};
 use crate::search::{self, Best, Fold, params_json, score_all};
-use crate::study::{JsonlStorage, MemoryStorage, StudyHeader, StudyStorage, TRIAL_LOG_VERSION};
+use crate::study::{JsonlStorage, MemoryStorage, StudyHeader, StudyStorage};
 use ndarray::{Array2, Axis};
 use promoml_core::{Dataset, Error, FitContext, Metric, Predictions, Result};
 use promoml_report::{
@@ -114,7 +114,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let t_search = Instant::now();
     let metric = p.search.metric;
     let metrics = Metric::for_task(p.task);
-    let header = StudyHeader { trial_log_version: TRIAL_LOG_VERSION, pipeline: p.name.clone(), seed: p.seed };
+    let header = StudyHeader::for_run(p, &[&loaded.train, &loaded.test])?;
     let mut storage: Box<dyn StudyStorage> = match (&opts.trial_log, opts.resume) {
         (Some(path), true) if path.exists() => Box::new(JsonlStorage::resume(path, &header)?),
         (Some(path), _) => Box::new(JsonlStorage::create(path, &header)?),
@@ -277,6 +277,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             missing_cells: loaded.train.columns().iter().map(|c| c.data.missing_count()).sum(),
             features: full.feature_names().len(),
             classes: class_counts,
+            bad_values_as_missing: loaded.bad_as_missing.clone(),
         },
         leaderboard,
         trials,

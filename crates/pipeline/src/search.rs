@@ -330,9 +330,12 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
         let layer2 = ctx.layer2_models.min(per_fold.len()) as f64 * slowest * 1.2 * ((k / 2.0).ceil() + 1.5);
         refits + layer2 + ctx.reserve_s
     };
-    while !out_of_time {
+    while !out_of_time && !promoml_core::interrupt::requested() {
         let mut progressed = false;
         for (ci, cand) in p.candidates.iter().enumerate() {
+            if promoml_core::interrupt::requested() {
+                break;
+            }
             if states[ci].next >= cand.trials {
                 continue;
             }
@@ -392,6 +395,10 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                 st.last_batch_s = Some(started.elapsed().as_secs_f64());
             }
             for ((t, params), ev) in batch.into_iter().zip(evaluated) {
+                // A trial the user's interrupt cut short is not logged: a resumed run fits it.
+                if ev.as_ref().is_some_and(|ev| matches!(ev.error, Some(Error::Interrupted(_)))) {
+                    continue;
+                }
                 // (record, out-of-fold predictions and mean fold seconds of a fresh trial)
                 let (record, fresh) = match ev {
                     None => (st.replay.remove(&t).expect("replayed trial is in the log"), None),
@@ -473,6 +480,12 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
         if !progressed {
             break;
         }
+    }
+    if promoml_core::interrupt::requested() {
+        return Err(Error::Interrupted(format!(
+            "during the search: {} trial(s) finished and logged, the trials in flight were dropped",
+            trials.len()
+        )));
     }
     let mut bests = Vec::new();
     let mut failures = Vec::new();

@@ -125,6 +125,11 @@ pub struct DataSpec {
     /// Extra text values meaning "missing".
     #[serde(default)]
     pub missing: Vec<String>,
+    /// Per column, what to do with a value that does not fit the column's type (a word in a
+    /// numeric column): `"error"` (the default: the run stops naming file, line and value) or
+    /// `"missing"` (read as missing, counted in the report's `data.bad_values_as_missing`).
+    #[serde(default)]
+    pub on_bad_value: BTreeMap<String, String>,
     /// `[data.events]`: the file is an event log; build one example per entity from it.
     pub events: Option<crate::sequence::EventsSpec>,
     /// Uplift tasks: `{ column, control, arms }`, the treatment column and its control value.

@@ -1,18 +1,36 @@
 //! Where a study's trials are kept. The search loop appends every finished trial to a
 //! [`StudyStorage`]; `--resume` reads them back and replays them instead of refitting.
 //!
-//! [`JsonlStorage`] (one JSON object per line, the first line a header naming the pipeline and
-//! seed) is the default; [`MemoryStorage`] keeps nothing on disk. A shared database (SQLite,
+//! [`JsonlStorage`] (one JSON object per line, the first line a header naming the pipeline, the
+//! seed and a fingerprint of everything that decides a trial's score) is the default; [`MemoryStorage`] keeps nothing on disk. A shared database (SQLite,
 //! PostgreSQL) fits behind the same trait so that workers on many machines share one study.
 
-use promoml_core::{Error, Result};
+use promoml_core::{Error, Frame, Result};
 use promoml_report::{Scores, Trial};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-/// Version of the trial-log format; a log with another version is refused.
-pub const TRIAL_LOG_VERSION: u32 = 1;
+/// Version of the trial-log format; a log with another version is refused. Version 2 added the
+/// fingerprint ([`StudyHeader::data_sha256`], [`StudyHeader::settings`]).
+pub const TRIAL_LOG_VERSION: u32 = 2;
+
+/// Keys of a pipeline file that do not change any trial's score, left out of
+/// [`StudyHeader::settings`]: so a study can be resumed with more trials, another time budget,
+/// other report settings or an ensemble, but not with other folds, metric, models or data.
+/// Data file paths are left out too: the data's content is fingerprinted instead.
+pub const SCORE_NEUTRAL_KEYS: [&str; 9] = [
+    "pipeline.description",
+    "report",
+    "search.trials",
+    "search.time_budget_s",
+    "search.parallel_trials",
+    "ensemble",
+    "data.path",
+    "data.train",
+    "data.test",
+];
 
 /// One finished trial as stored: the report's [`Trial`] plus the mean of every metric over its
 /// folds, so that a replayed best trial reports the same cross-validation figures.
@@ -26,7 +44,8 @@ pub struct TrialRecord {
     pub cv: Scores,
 }
 
-/// What a study belongs to; a log written for another pipeline or seed is refused on resume.
+/// What a study belongs to: a log written for another pipeline or seed, or whose fingerprint
+/// (data, settings that decide a score, promoml version) differs, is refused on resume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StudyHeader {
     /// Trial-log format version ([`TRIAL_LOG_VERSION`]).
@@ -35,6 +54,138 @@ pub struct StudyHeader {
     pub pipeline: String,
     /// Seed of the run.
     pub seed: u64,
+    /// The promoml version that scored the trials.
+    #[serde(default)]
+    pub promoml_version: String,
+    /// SHA-256 of the loaded training and test rows (every column's name, type and values).
+    #[serde(default)]
+    pub data_sha256: String,
+    /// Every setting of the pipeline (after `--set`) that can change a trial's score, as
+    /// `dotted.key = TOML value` (all but [`SCORE_NEUTRAL_KEYS`]).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+impl StudyHeader {
+    /// The header of a run of `p` on the loaded `frames` (train, test).
+    pub fn for_run(p: &crate::Pipeline, frames: &[&Frame]) -> Result<StudyHeader> {
+        Ok(StudyHeader {
+            trial_log_version: TRIAL_LOG_VERSION,
+            pipeline: p.name.clone(),
+            seed: p.seed,
+            promoml_version: env!("CARGO_PKG_VERSION").to_string(),
+            data_sha256: data_sha256(frames),
+            settings: score_settings(&p.source.text)?,
+        })
+    }
+
+    /// What differs between the study that wrote a log (`self`) and this run (`now`), one
+    /// phrase each (empty when the log's scores apply to this run).
+    pub fn differences(&self, now: &StudyHeader) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.promoml_version != now.promoml_version {
+            out.push(format!("promoml version {} -> {}", self.promoml_version, now.promoml_version));
+        }
+        if self.data_sha256 != now.data_sha256 {
+            let short = |h: &str| h.chars().take(12).collect::<String>();
+            out.push(format!(
+                "the data's content (sha256 {}… -> {}…)",
+                short(&self.data_sha256),
+                short(&now.data_sha256)
+            ));
+        }
+        let keys: std::collections::BTreeSet<&String> = self.settings.keys().chain(now.settings.keys()).collect();
+        for k in keys {
+            match (self.settings.get(k), now.settings.get(k)) {
+                (Some(a), Some(b)) if a != b => out.push(format!("{k}: {a} -> {b}")),
+                (Some(a), None) => out.push(format!("{k}: {a} -> (not set)")),
+                (None, Some(b)) => out.push(format!("{k}: (not set) -> {b}")),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// SHA-256 of frames: for each, every column's name, type and values (numbers bit for bit).
+pub fn data_sha256(frames: &[&Frame]) -> String {
+    use promoml_core::ColumnData;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in frames {
+        h.update((f.n_rows() as u64).to_le_bytes());
+        for c in f.columns() {
+            h.update((c.name.len() as u64).to_le_bytes());
+            h.update(c.name.as_bytes());
+            match &c.data {
+                ColumnData::Numeric(v) => {
+                    h.update(b"n");
+                    for x in v {
+                        h.update(x.to_bits().to_le_bytes());
+                    }
+                }
+                ColumnData::Categorical { levels, codes } => {
+                    h.update(b"c");
+                    for code in codes {
+                        match code.and_then(|c| levels.get(c as usize)) {
+                            Some(l) => {
+                                h.update((l.len() as u64).to_le_bytes());
+                                h.update(l.as_bytes());
+                            }
+                            None => h.update(u64::MAX.to_le_bytes()),
+                        }
+                    }
+                }
+                ColumnData::Boolean(v) => {
+                    h.update(b"b");
+                    h.update(v.iter().map(|b| b.map_or(2u8, u8::from)).collect::<Vec<u8>>());
+                }
+                ColumnData::Timestamp(v) => {
+                    h.update(b"t");
+                    for t in v {
+                        h.update(t.map_or([0xff; 9], |t| {
+                            let mut b = [0u8; 9];
+                            b[1..].copy_from_slice(&t.to_le_bytes());
+                            b
+                        }));
+                    }
+                }
+            }
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The settings of a pipeline's text that can change a trial's score, flattened to
+/// `dotted.key = value` (arrays of tables as `models[0].kind`).
+pub fn score_settings(text: &str) -> Result<BTreeMap<String, String>> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| Error::data(format!("cannot fingerprint the pipeline: {e}")))?;
+    let mut out = BTreeMap::new();
+    flatten("", &toml::Value::Table(table), &mut out);
+    out.retain(|k, _| {
+        !SCORE_NEUTRAL_KEYS.iter().any(|n| k == n || k.strip_prefix(n).is_some_and(|r| r.starts_with(['.', '['])))
+    });
+    Ok(out)
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                flatten(&join(k), v, out);
+            }
+        }
+        toml::Value::Array(a) if a.iter().any(toml::Value::is_table) => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
 }
 
 /// Storage of a study's trials.
@@ -113,6 +264,16 @@ impl JsonlStorage {
                 ),
             ));
         }
+        let changed = found.differences(header);
+        if !changed.is_empty() {
+            return Err(bad(
+                1,
+                format!(
+                    "--resume: the logged trials were scored with other settings, so their scores do not apply to this run; changed: {}. Run without --resume to start a new study (or resume with the settings of the logged run)",
+                    changed.join("; ")
+                ),
+            ));
+        }
         let mut records = Vec::new();
         let last = lines.len() - 1;
         for (i, line) in lines.iter().enumerate().skip(1) {
@@ -173,7 +334,58 @@ mod tests {
     }
 
     fn header() -> StudyHeader {
-        StudyHeader { trial_log_version: TRIAL_LOG_VERSION, pipeline: "p".into(), seed: 7 }
+        StudyHeader {
+            trial_log_version: TRIAL_LOG_VERSION,
+            pipeline: "p".into(),
+            seed: 7,
+            promoml_version: "0.1.0".into(),
+            data_sha256: "ab".repeat(32),
+            settings: score_settings("[search]\ncv_folds = 3\ntrials = 5\n[[models]]\nkind = \"m\"\n").unwrap(),
+        }
+    }
+
+    #[test]
+    fn resume_with_changed_scoring_settings_is_refused_naming_the_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trials.jsonl");
+        JsonlStorage::create(&path, &header()).unwrap();
+        // More trials, another time budget or report: the logged scores still apply.
+        let more = StudyHeader {
+            settings: score_settings(
+                "[search]\ncv_folds = 3\ntrials = 50\ntime_budget_s = 9\n[report]\nformats = []\n[[models]]\nkind = \"m\"\n",
+            )
+            .unwrap(),
+            ..header()
+        };
+        JsonlStorage::resume(&path, &more).unwrap();
+        // Other folds, metric, model or data: refused, naming each change.
+        let other = StudyHeader {
+            settings: score_settings("[search]\ncv_folds = 2\nmetric = \"log_loss\"\n[[models]]\nkind = \"m2\"\n")
+                .unwrap(),
+            data_sha256: "cd".repeat(32),
+            ..header()
+        };
+        let e = JsonlStorage::resume(&path, &other).err().unwrap().to_string();
+        for want in
+            ["search.cv_folds: 3 -> 2", "search.metric: (not set) -> \"log_loss\"", "models[0].kind", "data's content"]
+        {
+            assert!(e.contains(want), "{want} in {e}");
+        }
+        assert!(!e.contains("search.trials"), "{e}");
+    }
+
+    #[test]
+    fn data_fingerprint_sees_one_changed_value() {
+        let f = |x: f64| {
+            Frame::new(vec![promoml_core::Column {
+                name: "a".into(),
+                data: promoml_core::ColumnData::Numeric(vec![1.0, x]),
+            }])
+            .unwrap()
+        };
+        assert_eq!(data_sha256(&[&f(2.0)]), data_sha256(&[&f(2.0)]));
+        assert_ne!(data_sha256(&[&f(2.0)]), data_sha256(&[&f(2.000001)]));
+        assert_eq!(data_sha256(&[&f(2.0)]).len(), 64);
     }
 
     #[test]

@@ -209,6 +209,10 @@ pub struct DataSummary {
     pub features: usize,
     /// Class labels and their training counts (classification).
     pub classes: BTreeMap<String, usize>,
+    /// Per column named in `data.on_bad_value = { column = "missing" }`, how many unreadable
+    /// values were read as missing (all rows loaded, train and test).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bad_values_as_missing: BTreeMap<String, usize>,
 }
 
 /// Wall-clock seconds.

@@ -859,6 +859,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
                 .enumerate()
                 .map(|(a, name)| (name.clone(), train.arm.iter().filter(|&&x| x == a).count()))
                 .collect(),
+            bad_values_as_missing: loaded.bad_as_missing.clone(),
         },
         leaderboard,
         trials,

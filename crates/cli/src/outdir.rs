@@ -1,0 +1,240 @@
+//! The output folder of `promoml run`, held by one run at a time and updated whole.
+//!
+//! - **One run at a time.** The run holds an exclusive lock on `OUT/.promoml.lock` (an OS file
+//!   lock, released when the process ends however it ends); a second run into the same folder is
+//!   refused, naming the holder (pid, pipeline, start time).
+//! - **Whole runs only.** The run writes everything (reports, model, trial log, assignments) into
+//!   `OUT/.promoml-run/` and, once it succeeded, moves each file into `OUT`, removing the files of
+//!   earlier runs that this run did not write (a model that could not be saved this time does not
+//!   leave the previous run's `model.promoml` behind). A run that fails or is interrupted leaves
+//!   `OUT` as the previous complete run left it; its trial log stays in `OUT/.promoml-run/` for
+//!   `--resume`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// Name of the lock file inside the output folder.
+pub const LOCK_FILE: &str = ".promoml.lock";
+/// Name of the folder a run writes into before it publishes.
+pub const STAGING_DIR: &str = ".promoml-run";
+/// Name of the file listing what the last published run wrote.
+pub const PUBLISHED_LIST: &str = ".promoml-files";
+/// The trial log's file name.
+pub const TRIAL_LOG: &str = "trials.jsonl";
+/// Files a run of any promoml version may have written into `OUT` (removed when a later run
+/// does not write them, even when no list of published files exists yet).
+const KNOWN_OUTPUTS: [&str; 6] =
+    ["report.json", "report.md", "report.html", "model.promoml", TRIAL_LOG, "assignments.csv"];
+
+/// An output folder held by this process for one run.
+pub struct OutDir {
+    out: PathBuf,
+    staging: PathBuf,
+    /// Holds the OS lock for as long as the run lives.
+    _lock: File,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> String {
+    format!("{}: {e}", path.display())
+}
+
+impl OutDir {
+    /// Create `out` if needed and take its lock; refused when another run holds it. `pipeline`
+    /// is recorded in the lock file so that a refused run can name the holder.
+    pub fn acquire(out: &Path, pipeline: &Path) -> Result<OutDir, String> {
+        if out.exists() && !out.is_dir() {
+            return Err(format!("--out {}: exists and is not a folder", out.display()));
+        }
+        std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+        let lock_path = out.join(LOCK_FILE);
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| io_err(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() { "another promoml run".to_string() } else { holder.to_string() };
+                return Err(format!(
+                    "--out {} is in use by {holder}; wait for that run to finish or choose another --out",
+                    out.display()
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
+        }
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let who = format!(
+            "promoml run (pid {}, pipeline {}, started at unix time {since})",
+            std::process::id(),
+            pipeline.display()
+        );
+        lock.set_len(0)
+            .and_then(|()| lock.rewind())
+            .and_then(|()| lock.write_all(who.as_bytes()))
+            .map_err(|e| io_err(&lock_path, e))?;
+        let staging = out.join(STAGING_DIR);
+        Ok(OutDir { out: out.to_path_buf(), staging, _lock: lock })
+    }
+
+    /// The folder the run writes into.
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    /// The trial log the run writes (inside the staging folder).
+    pub fn trial_log(&self) -> PathBuf {
+        self.staging.join(TRIAL_LOG)
+    }
+
+    /// Make an empty staging folder. With `resume`, it starts with the trial log to continue:
+    /// that of an unfinished run (left in the staging folder) if there is one, else the last
+    /// published run's.
+    pub fn prepare(&self, resume: bool) -> Result<(), String> {
+        let log = if resume {
+            let unfinished = self.trial_log();
+            let published = self.out.join(TRIAL_LOG);
+            let from = if unfinished.is_file() { unfinished } else { published };
+            if !from.is_file() {
+                return Err(format!(
+                    "--resume: no trial log at {} (run once without --resume first)",
+                    self.out.join(TRIAL_LOG).display()
+                ));
+            }
+            Some(std::fs::read(&from).map_err(|e| io_err(&from, e))?)
+        } else {
+            None
+        };
+        if self.staging.exists() {
+            std::fs::remove_dir_all(&self.staging).map_err(|e| io_err(&self.staging, e))?;
+        }
+        std::fs::create_dir_all(&self.staging).map_err(|e| io_err(&self.staging, e))?;
+        if let Some(bytes) = log {
+            let to = self.trial_log();
+            std::fs::write(&to, bytes).map_err(|e| io_err(&to, e))?;
+        }
+        Ok(())
+    }
+
+    /// Number of trials in the staging folder's trial log (its lines after the header).
+    pub fn logged_trials(&self) -> usize {
+        std::fs::read_to_string(self.trial_log())
+            .map(|t| t.lines().skip(1).filter(|l| !l.trim().is_empty()).count())
+            .unwrap_or(0)
+    }
+
+    /// Move every file the run wrote into the output folder, remove the files of earlier runs
+    /// that this run did not write, and drop the staging folder. Returns the published paths.
+    pub fn publish(self) -> Result<Vec<PathBuf>, String> {
+        let mut names: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(&self.staging).map_err(|e| io_err(&self.staging, e))? {
+            let entry = entry.map_err(|e| io_err(&self.staging, e))?;
+            if entry.file_type().map_err(|e| io_err(&entry.path(), e))?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        let list = self.out.join(PUBLISHED_LIST);
+        let previous = std::fs::read_to_string(&list).unwrap_or_default();
+        let stale = previous.lines().map(str::trim).chain(KNOWN_OUTPUTS).filter(|n| {
+            // Only plain names: the list is ours, but never let it reach outside the folder.
+            !n.is_empty() && !n.contains(['/', '\\']) && *n != ".." && !names.iter().any(|m| m == n)
+        });
+        for name in stale {
+            let path = self.out.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path, e)),
+            }
+        }
+        let mut published = Vec::new();
+        for name in &names {
+            let (from, to) = (self.staging.join(name), self.out.join(name));
+            std::fs::rename(&from, &to).map_err(|e| io_err(&to, e))?;
+            published.push(to);
+        }
+        let tmp = self.staging.join(PUBLISHED_LIST);
+        std::fs::write(&tmp, names.join("\n") + "\n")
+            .and_then(|()| std::fs::rename(&tmp, &list))
+            .map_err(|e| io_err(&list, e))?;
+        std::fs::remove_dir_all(&self.staging).map_err(|e| io_err(&self.staging, e))?;
+        Ok(published)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_naming_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutDir::acquire(dir.path(), Path::new("a.toml")).unwrap();
+        let e = OutDir::acquire(dir.path(), Path::new("b.toml")).err().unwrap();
+        assert!(e.contains("in use by promoml run") && e.contains("a.toml"), "{e}");
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        drop(first);
+        OutDir::acquire(dir.path(), Path::new("b.toml")).unwrap();
+    }
+
+    #[test]
+    fn publish_replaces_the_previous_run_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        // An earlier run: report, model, trial log and an extra file it listed.
+        for f in ["report.json", "model.promoml", "trials.jsonl", "extra.csv"] {
+            std::fs::write(out.join(f), "old").unwrap();
+        }
+        std::fs::write(out.join(PUBLISHED_LIST), "report.json\nmodel.promoml\ntrials.jsonl\nextra.csv\n").unwrap();
+        std::fs::write(out.join("mine.txt"), "the user's").unwrap();
+        let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
+        d.prepare(false).unwrap();
+        // This run writes no model.
+        std::fs::write(d.staging().join("report.json"), "new").unwrap();
+        std::fs::write(d.trial_log(), "header\n").unwrap();
+        let published = d.publish().unwrap();
+        assert_eq!(published.len(), 2);
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "new");
+        assert!(!out.join("model.promoml").exists(), "the earlier run's model is gone");
+        assert!(!out.join("extra.csv").exists());
+        assert!(out.join("mine.txt").exists(), "files promoml never wrote stay");
+        assert!(!out.join(STAGING_DIR).exists());
+    }
+
+    #[test]
+    fn a_failed_run_leaves_the_previous_run_and_its_log_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        std::fs::write(out.join("report.json"), "old").unwrap();
+        std::fs::write(out.join(TRIAL_LOG), "old log\n").unwrap();
+        {
+            let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
+            d.prepare(false).unwrap();
+            std::fs::write(d.trial_log(), "new log\ntrial\n").unwrap();
+            assert_eq!(d.logged_trials(), 1);
+            // The run fails here: nothing is published.
+        }
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "old");
+        assert_eq!(std::fs::read_to_string(out.join(TRIAL_LOG)).unwrap(), "old log\n");
+        // --resume continues the unfinished run's log, not the published one.
+        let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
+        d.prepare(true).unwrap();
+        assert_eq!(std::fs::read_to_string(d.trial_log()).unwrap(), "new log\ntrial\n");
+        // Without an unfinished run, the published log.
+        std::fs::remove_dir_all(d.staging()).unwrap();
+        d.prepare(true).unwrap();
+        assert_eq!(std::fs::read_to_string(d.trial_log()).unwrap(), "old log\n");
+        // Without any log, a clear refusal.
+        let empty = tempfile::tempdir().unwrap();
+        let d = OutDir::acquire(empty.path(), Path::new("p.toml")).unwrap();
+        assert!(d.prepare(true).unwrap_err().contains("no trial log"));
+    }
+}
