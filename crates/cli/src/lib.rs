@@ -312,6 +312,7 @@ fn run(
         ),
         Ordering::SeqCst,
     );
+    let logged_before = dir.logged_trials();
     let artifact = promoml_pipeline::artifact::for_task(&pipeline, dir.staging(), registry);
     let opts = promoml_pipeline::RunOptions { trial_log: Some(dir.trial_log()), resume, artifact };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -330,13 +331,15 @@ fn run(
     let report = match result {
         Ok(r) => r,
         Err(e) => {
+            if let Err(d) = dir.discard_previous() {
+                eprintln!("error: could not remove the previous run's outputs: {d}");
+            }
             let logged = dir.logged_trials();
-            if logged > 0 {
+            if logged > logged_before {
                 let again: Vec<String> = set.iter().map(|s| format!(" --set '{s}'")).collect();
                 eprintln!(
-                    "{logged} finished trial(s) are logged in {}; {} is unchanged. Continue with: promoml run {} --out {}{} --resume",
+                    "{logged} finished trial(s) are logged in {}. Continue with: promoml run {} --out {}{} --resume",
                     dir.trial_log().display(),
-                    out.display(),
                     path.display(),
                     out.display(),
                     again.concat()

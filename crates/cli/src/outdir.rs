@@ -6,9 +6,11 @@
 //! - **Whole runs only.** The run writes everything (reports, model, trial log, assignments) into
 //!   `OUT/.promoml-run/` and, once it succeeded, moves each file into `OUT`, removing the files of
 //!   earlier runs that this run did not write (a model that could not be saved this time does not
-//!   leave the previous run's `model.promoml` behind). A run that fails or is interrupted leaves
-//!   `OUT` as the previous complete run left it; its trial log stays in `OUT/.promoml-run/` for
-//!   `--resume`.
+//!   leave the previous run's `model.promoml` behind). A run that fails or is interrupted after it
+//!   started removes the previous run's outputs ([`OutDir::discard_previous`]): `OUT` then holds
+//!   nothing that a CI job could mistake for this run's result, never a mix of two runs. Its
+//!   trial log stays in `OUT/.promoml-run/` for `--resume`. (An invalid pipeline file is refused
+//!   before the run starts and leaves `OUT` untouched.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -130,6 +132,19 @@ impl OutDir {
             .unwrap_or(0)
     }
 
+    /// The run failed or was interrupted: remove what earlier runs published (reports, model,
+    /// trial log, listed files), so that nothing in `OUT` passes for this run's result. The
+    /// staging folder (this run's trial log) stays for `--resume`.
+    pub fn discard_previous(&self) -> Result<(), String> {
+        let list = self.out.join(PUBLISHED_LIST);
+        let previous = std::fs::read_to_string(&list).unwrap_or_default();
+        remove_outputs(&self.out, previous.lines().map(str::trim).chain(KNOWN_OUTPUTS), &[])?;
+        match std::fs::remove_file(&list) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&list, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Move every file the run wrote into the output folder, remove the files of earlier runs
     /// that this run did not write, and drop the staging folder. Returns the published paths.
     pub fn publish(self) -> Result<Vec<PathBuf>, String> {
@@ -143,18 +158,7 @@ impl OutDir {
         names.sort();
         let list = self.out.join(PUBLISHED_LIST);
         let previous = std::fs::read_to_string(&list).unwrap_or_default();
-        let stale = previous.lines().map(str::trim).chain(KNOWN_OUTPUTS).filter(|n| {
-            // Only plain names: the list is ours, but never let it reach outside the folder.
-            !n.is_empty() && !n.contains(['/', '\\']) && *n != ".." && !names.iter().any(|m| m == n)
-        });
-        for name in stale {
-            let path = self.out.join(name);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&path, e)),
-            }
-        }
+        remove_outputs(&self.out, previous.lines().map(str::trim).chain(KNOWN_OUTPUTS), &names)?;
         let mut published = Vec::new();
         for name in &names {
             let (from, to) = (self.staging.join(name), self.out.join(name));
@@ -168,6 +172,22 @@ impl OutDir {
         std::fs::remove_dir_all(&self.staging).map_err(|e| io_err(&self.staging, e))?;
         Ok(published)
     }
+}
+
+/// Remove the files `names` from `out`, except those in `keep` (missing ones are fine).
+fn remove_outputs<'a>(out: &Path, names: impl Iterator<Item = &'a str>, keep: &[String]) -> Result<(), String> {
+    // Only plain names: the list is ours, but never let it reach outside the folder.
+    let stale =
+        names.filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != ".." && !keep.iter().any(|m| m == n));
+    for name in stale {
+        let path = out.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path, e)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -210,28 +230,32 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_run_leaves_the_previous_run_and_its_log_resumes() {
+    fn a_failed_run_leaves_no_earlier_result_and_its_log_resumes() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
-        std::fs::write(out.join("report.json"), "old").unwrap();
+        // --resume without an unfinished run continues the published log.
         std::fs::write(out.join(TRIAL_LOG), "old log\n").unwrap();
+        let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
+        d.prepare(true).unwrap();
+        assert_eq!(std::fs::read_to_string(d.trial_log()).unwrap(), "old log\n");
+        drop(d);
+        std::fs::write(out.join("report.json"), "old").unwrap();
+        std::fs::write(out.join("model.promoml"), "old").unwrap();
         {
             let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
             d.prepare(false).unwrap();
             std::fs::write(d.trial_log(), "new log\ntrial\n").unwrap();
             assert_eq!(d.logged_trials(), 1);
-            // The run fails here: nothing is published.
+            // The run fails here.
+            d.discard_previous().unwrap();
         }
-        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "old");
-        assert_eq!(std::fs::read_to_string(out.join(TRIAL_LOG)).unwrap(), "old log\n");
-        // --resume continues the unfinished run's log, not the published one.
+        for f in ["report.json", "model.promoml", TRIAL_LOG] {
+            assert!(!out.join(f).exists(), "{f} of the earlier run is gone");
+        }
+        // --resume continues the unfinished run's log.
         let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
         d.prepare(true).unwrap();
         assert_eq!(std::fs::read_to_string(d.trial_log()).unwrap(), "new log\ntrial\n");
-        // Without an unfinished run, the published log.
-        std::fs::remove_dir_all(d.staging()).unwrap();
-        d.prepare(true).unwrap();
-        assert_eq!(std::fs::read_to_string(d.trial_log()).unwrap(), "old log\n");
         // Without any log, a clear refusal.
         let empty = tempfile::tempdir().unwrap();
         let d = OutDir::acquire(empty.path(), Path::new("p.toml")).unwrap();
