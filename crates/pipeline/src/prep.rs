@@ -157,8 +157,8 @@ impl Prepared {
             }
             if missing > 0 {
                 return Err(Error::data(format!(
-                    "column `{name}` has {missing} missing or non-finite values in the {what} rows (first: row {}); add a cleaner such as [[clean]] kind = \"impute\"",
-                    first + 1
+                    "column `{name}` has {missing} missing or non-finite values in the {what} rows (first: {}); add a cleaner such as [[clean]] kind = \"impute\"",
+                    frame.row_place(first)
                 )));
             }
         }
@@ -170,7 +170,7 @@ impl Prepared {
                 let mut y = Vec::with_capacity(n);
                 for i in 0..n {
                     let label = c.data.value_string(i).ok_or_else(|| {
-                        Error::data(format!("target `{}` is missing in {what} row {}", self.target, i + 1))
+                        Error::data(format!("target `{}` is missing in the {what} rows at {}", self.target, frame.row_place(i)))
                     })?;
                     let k = index.get(label.as_str()).ok_or_else(|| {
                         Error::data(format!(
