@@ -108,6 +108,49 @@ fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     (head, lines.map(split).collect())
 }
 
+/// `policy.best_baseline` is the baseline (treat none, or treat all with one arm) of highest IPW
+/// value, and the gain over it is reported with its interval.
+fn assert_best_baseline(p: &serde_json::Value) -> String {
+    let rows = p["policies"].as_array().unwrap();
+    let baselines = rows.iter().filter(|r| {
+        let n = r["policy"].as_str().unwrap();
+        n == "treat none" || n.starts_with("treat all")
+    });
+    let best =
+        baselines.max_by(|a, b| a["ipw"]["value"].as_f64().unwrap().total_cmp(&b["ipw"]["value"].as_f64().unwrap()));
+    let best = best.unwrap()["policy"].as_str().unwrap().to_string();
+    assert_eq!(p["best_baseline"], best.as_str(), "{p}");
+    let g = &p["gain_vs_best_baseline_ipw"];
+    let model_minus_best = rows[0]["ipw"]["value"].as_f64().unwrap()
+        - rows.iter().find(|r| r["policy"] == best.as_str()).unwrap()["ipw"]["value"].as_f64().unwrap();
+    assert!((g["value"].as_f64().unwrap() - model_minus_best).abs() < 1e-9, "{g}");
+    assert!(
+        g["low"].as_f64().unwrap() <= g["value"].as_f64().unwrap()
+            && g["value"].as_f64().unwrap() <= g["high"].as_f64().unwrap()
+    );
+    assert!(p["gain_vs_best_baseline_dr"]["value"].is_number());
+    best
+}
+
+#[test]
+fn policy_gain_is_measured_against_the_best_baseline_mailing_nobody_included() {
+    shared_data();
+    let out = tempfile::tempdir().unwrap();
+    // At 0.6 per e-mail, mailing costs more than the visits it brings: mailing nobody is best.
+    let r = run_pipeline(
+        &root().join("pipelines/hillstrom-policy.toml"),
+        out.path(),
+        &[
+            "models[0].params.n_trees=20",
+            "uplift.bootstrap=30",
+            "search.cv_folds=2",
+            "uplift.learners=[\"s\"]",
+            "policy.cost={ \"Mens E-Mail\" = 0.6, \"Womens E-Mail\" = 0.6 }",
+        ],
+    );
+    assert_eq!(assert_best_baseline(&r["policy"]), "treat none");
+}
+
 #[test]
 fn multi_treatment_policy_is_valued_next_to_the_baselines() {
     shared_data();
@@ -131,6 +174,7 @@ fn multi_treatment_policy_is_valued_next_to_the_baselines() {
     let none = &p["policies"][1];
     assert_eq!(none["treated_share"], 0.0);
     assert!(p["gain_vs_best_single_arm_ipw"]["value"].is_number());
+    assert_best_baseline(p);
     // No key column configured: the CSV names test rows by position, never raw ids.
     let csv = read(&out.path().join("assignments.csv"));
     let mut lines = csv.lines();

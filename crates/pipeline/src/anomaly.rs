@@ -290,6 +290,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             features: n_features,
             classes: class_counts,
             bad_values_as_missing: loaded.bad_as_missing.clone(),
+            identifier_columns: loaded.identifiers.clone(),
         },
         leaderboard,
         failures,

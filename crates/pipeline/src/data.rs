@@ -25,6 +25,29 @@ pub struct Loaded {
     /// Per column named in `data.on_bad_value`, how many unreadable values were read as missing
     /// (train and test files together).
     pub bad_as_missing: BTreeMap<String, usize>,
+    /// Text columns unique on (nearly) every training row, left out of the features
+    /// ([`identifier_columns`]).
+    pub identifiers: Vec<String>,
+}
+
+/// Text columns that look like identifiers (a phone number, an e-mail, an order id): unique on
+/// at least 95 % of the (at least 20) training rows that have a value. One-hot encoding them
+/// would make a feature per row that no new row shares. Columns the pipeline names anywhere
+/// (`types`, a step's `columns`, `policy.key`, ...) and the target are kept.
+pub fn identifier_columns(train: &Frame, plan: &DataPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in train.columns() {
+        if c.name == plan.target || plan.named.contains(&c.name) || c.name.starts_with("__") {
+            continue;
+        }
+        let ColumnData::Categorical { codes, .. } = &c.data else { continue };
+        let present: Vec<u32> = codes.iter().flatten().copied().collect();
+        let distinct: std::collections::HashSet<u32> = present.iter().copied().collect();
+        if present.len() >= 20 && distinct.len() * 100 >= present.len() * 95 {
+            out.push(c.name.clone());
+        }
+    }
+    out
 }
 
 /// Add the values read as missing in `frame` to `counts`.
@@ -122,8 +145,16 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         train.remove(d);
         test.remove(d);
     }
+    let identifiers = identifier_columns(&train, plan);
+    for c in &identifiers {
+        tracing::warn!(
+            "column `{c}` looks like an identifier (a different value on nearly every row): left out of the features; declare it (`types = {{ {c} = \"categorical\" }}`) to use it, or list it in `data.drop`"
+        );
+        train.remove(c);
+        test.remove(c);
+    }
     check(&train, &test, plan, task)?;
-    Ok(Loaded { train, test, description, columns, sequences, bad_as_missing })
+    Ok(Loaded { train, test, description, columns, sequences, bad_as_missing, identifiers })
 }
 
 fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> Result<(Frame, Frame)> {

@@ -112,6 +112,33 @@ pub struct DataPlan {
     pub read: ReadOptions,
     /// `[data.events]`: the file is an event log turned into one example per entity.
     pub events: Option<crate::sequence::EventsPlan>,
+    /// Every text value and key of the pipeline file: a column named anywhere in it (in
+    /// `types`, a step's `columns`, `policy.key`, ...) is never left out as an identifier.
+    pub named: std::collections::BTreeSet<String>,
+}
+
+/// Every string value and every key of a TOML document (see [`DataPlan::named`]).
+fn named_in(text: &str) -> std::collections::BTreeSet<String> {
+    fn walk(v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            toml::Value::String(s) => {
+                out.insert(s.clone());
+            }
+            toml::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            toml::Value::Table(t) => {
+                for (k, x) in t {
+                    out.insert(k.clone());
+                    walk(x, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    if let Ok(t) = toml::from_str::<toml::Table>(text) {
+        walk(&toml::Value::Table(t), &mut out);
+    }
+    out
 }
 
 /// The validated `[search]` section.
@@ -755,6 +782,7 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
         id,
         drop: d.drop.clone(),
         events,
+        named: named_in(&src.text),
         read: ReadOptions {
             csv: CsvOptions {
                 delimiter,

@@ -170,7 +170,11 @@ impl Prepared {
                 let mut y = Vec::with_capacity(n);
                 for i in 0..n {
                     let label = c.data.value_string(i).ok_or_else(|| {
-                        Error::data(format!("target `{}` is missing in the {what} rows at {}", self.target, frame.row_place(i)))
+                        Error::data(format!(
+                            "target `{}` is missing in the {what} rows at {}",
+                            self.target,
+                            frame.row_place(i)
+                        ))
                     })?;
                     let k = index.get(label.as_str()).ok_or_else(|| {
                         Error::data(format!(

@@ -278,6 +278,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             features: full.feature_names().len(),
             classes: class_counts,
             bad_values_as_missing: loaded.bad_as_missing.clone(),
+            identifier_columns: loaded.identifiers.clone(),
         },
         leaderboard,
         trials,

@@ -106,7 +106,9 @@ pub struct DataSpec {
     /// the detectors).
     #[serde(default)]
     pub target: String,
-    /// For binary targets: the label of the positive class.
+    /// For binary targets: the label of the positive class, as text (`"TRUE"`, `"yes"`) or as
+    /// the value itself (`positive = 1` for a 0/1 column, `positive = true` for a boolean one).
+    #[serde(default, deserialize_with = "label")]
     pub positive: Option<String>,
     /// An identifier column: kept out of the features.
     pub id: Option<String>,
@@ -134,6 +136,29 @@ pub struct DataSpec {
     pub events: Option<crate::sequence::EventsSpec>,
     /// Uplift tasks: `{ column, control, arms }`, the treatment column and its control value.
     pub treatment: Option<crate::uplift::config::TreatmentSpec>,
+}
+
+/// A class label written as a string, an integer, a float or a boolean, as the reader prints
+/// that value (`1`, `2.5`, `TRUE`).
+fn label<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Label {
+        Text(String),
+        Int(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(Some(
+        match Label::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected a class label: a string, a number or a boolean"))?
+        {
+            Label::Text(s) => s,
+            Label::Int(i) => i.to_string(),
+            Label::Float(f) => promoml_core::frame::format_number(f),
+            Label::Bool(b) => if b { "TRUE" } else { "FALSE" }.to_string(),
+        },
+    ))
 }
 
 /// `[data.split]`.

@@ -237,6 +237,14 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
         let c: Vec<String> = d.classes.iter().map(|(k, v)| format!("{}: {v}", escape(k))).collect();
         let _ = writeln!(h, "<tr><th>training classes</th><td>{}</td></tr>", c.join(", "));
     }
+    if !d.identifier_columns.is_empty() {
+        let c: Vec<String> = d.identifier_columns.iter().map(|c| escape(c)).collect();
+        let _ = writeln!(h, "<tr><th>left out as identifiers</th><td>{}</td></tr>", c.join(", "));
+    }
+    if !d.bad_values_as_missing.is_empty() {
+        let c: Vec<String> = d.bad_values_as_missing.iter().map(|(k, v)| format!("{}: {v}", escape(k))).collect();
+        let _ = writeln!(h, "<tr><th>unreadable values read as missing</th><td>{}</td></tr>", c.join(", "));
+    }
     h.push_str("</table>\n");
     let t = &r.timing;
     let _ = writeln!(h, "<h2>Timing</h2>\n<table><tr><th>stage</th><th>seconds</th></tr>");

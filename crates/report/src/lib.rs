@@ -213,6 +213,10 @@ pub struct DataSummary {
     /// values were read as missing (all rows loaded, train and test).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub bad_values_as_missing: BTreeMap<String, usize>,
+    /// Text columns left out of the features because they look like identifiers (unique on
+    /// nearly every row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier_columns: Vec<String>,
 }
 
 /// Wall-clock seconds.
@@ -379,6 +383,15 @@ impl Report {
         if !d.classes.is_empty() {
             let c: Vec<String> = d.classes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             let _ = writeln!(s, "Training classes: {}.", c.join(", "));
+        }
+        if !d.identifier_columns.is_empty() {
+            let c: Vec<String> = d.identifier_columns.iter().map(|c| format!("`{c}`")).collect();
+            let _ =
+                writeln!(s, "Left out of the features as identifiers (unique on nearly every row): {}.", c.join(", "));
+        }
+        if !d.bad_values_as_missing.is_empty() {
+            let c: Vec<String> = d.bad_values_as_missing.iter().map(|(k, v)| format!("`{k}`: {v}")).collect();
+            let _ = writeln!(s, "Unreadable values read as missing (`data.on_bad_value`): {}.", c.join(", "));
         }
         let t = &self.timing;
         let _ = writeln!(s, "\n## Timing\n");

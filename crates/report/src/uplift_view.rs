@@ -205,6 +205,12 @@ pub(crate) fn value_vs_budget(policy: &Value) -> Option<(XyChart, String)> {
             interval(policy.get("gain_vs_best_single_arm_ipw").unwrap_or(&Value::Null))
         ));
     }
+    if let Some(base) = policy.get("best_baseline").and_then(Value::as_str) {
+        caption.push_str(&format!(
+            " Gain over the best baseline without a model ({base}): {}.",
+            interval(policy.get("gain_vs_best_baseline_ipw").unwrap_or(&Value::Null))
+        ));
+    }
     Some((
         XyChart {
             title: "Policy value vs share treated (test)".into(),

@@ -485,6 +485,11 @@ struct PolicySection {
     gain_vs_best_single_arm_ipw: Interval,
     #[serde(skip_serializing_if = "Option::is_none")]
     gain_vs_best_single_arm_dr: Option<Interval>,
+    /// The best policy that needs no model, by IPW value: "treat none" or "treat all: ARM".
+    best_baseline: String,
+    gain_vs_best_baseline_ipw: Interval,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gain_vs_best_baseline_dr: Option<Interval>,
     #[serde(skip_serializing_if = "Option::is_none")]
     oracle_true_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -860,6 +865,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
                 .map(|(a, name)| (name.clone(), train.arm.iter().filter(|&&x| x == a).count()))
                 .collect(),
             bad_values_as_missing: loaded.bad_as_missing.clone(),
+            identifier_columns: loaded.identifiers.clone(),
         },
         leaderboard,
         trials,
@@ -1033,22 +1039,34 @@ fn policy_section(
             true_value: true_value(pol),
         });
     }
-    // The best single arm by IPW value, and the model policy's gain over it.
-    let (best_idx, _) = named
-        .iter()
-        .enumerate()
-        .filter(|(_, (nm, _))| nm.starts_with("treat all"))
-        .map(|(j, _)| (j, rows_out[j].ipw.value))
-        .fold((0, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
-    let best_pol = &named[best_idx].1;
-    let model_pol = &named[0].1;
-    let diff = |r: &[usize], dr: bool| {
-        let a = policy::evaluate(&log, model_pol, r);
-        let b = policy::evaluate(&log, best_pol, r);
-        if dr { a.dr.zip(b.dr).map(|(x, y)| x - y) } else { Some(a.ipw - b.ipw) }
+    // The best of the named policies `among` by IPW value (the first on ties).
+    let best_of = |among: &dyn Fn(&str) -> bool| {
+        named
+            .iter()
+            .enumerate()
+            .filter(|(_, (nm, _))| among(nm))
+            .map(|(j, _)| (j, rows_out[j].ipw.value))
+            .fold((0, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b })
+            .0
     };
-    let gain_ipw = interval(diff(&all_rows, false).expect("ipw"), boot, &|r| diff(r, false));
-    let gain_dr = diff(&all_rows, true).map(|v| interval(v, boot, &|r| diff(r, true)));
+    let model_pol = &named[0].1;
+    // The model policy's gain over another policy, with its bootstrap interval (IPW, and DR
+    // when the outcome models allow it).
+    let gain_over = |other: &[usize]| {
+        let diff = |r: &[usize], dr: bool| {
+            let a = policy::evaluate(&log, model_pol, r);
+            let b = policy::evaluate(&log, other, r);
+            if dr { a.dr.zip(b.dr).map(|(x, y)| x - y) } else { Some(a.ipw - b.ipw) }
+        };
+        let ipw = interval(diff(&all_rows, false).expect("ipw"), boot, &|r| diff(r, false));
+        (ipw, diff(&all_rows, true).map(|v| interval(v, boot, &|r| diff(r, true))))
+    };
+    // The best single arm ("treat all" with one arm), and the best baseline: treating nobody
+    // may be worth more than mailing everyone.
+    let best_idx = best_of(&|nm| nm.starts_with("treat all"));
+    let (gain_ipw, gain_dr) = gain_over(&named[best_idx].1);
+    let baseline_idx = best_of(&|nm| nm == "treat none" || nm.starts_with("treat all"));
+    let (baseline_gain_ipw, baseline_gain_dr) = gain_over(&named[baseline_idx].1);
     let (oracle, recovered) = match &truth {
         Some(t) => {
             let oracle_pol = rule.choose(t).0.arm;
@@ -1098,6 +1116,9 @@ fn policy_section(
         best_single_arm: arms[named[best_idx].1[0]].clone(),
         gain_vs_best_single_arm_ipw: gain_ipw,
         gain_vs_best_single_arm_dr: gain_dr,
+        best_baseline: named[baseline_idx].0.clone(),
+        gain_vs_best_baseline_ipw: baseline_gain_ipw,
+        gain_vs_best_baseline_dr: baseline_gain_dr,
         oracle_true_value: oracle,
         oracle_share_recovered: recovered,
         assignments_file,

@@ -1,0 +1,71 @@
+//! What a new user hits in the first hour (issue 14): natural TOML (`positive = 1`) and text
+//! columns that are identifiers kept out of the features. Each test is named after the defect.
+
+mod common;
+use common::*;
+
+/// 1,500 rows: a unique phone number per row, two numeric features and a 0/1 target.
+fn phone_data(dir: &std::path::Path) {
+    let mut t = String::from("phone,a,b,y\n");
+    for i in 0..1500u64 {
+        let (a, b) = ((i * 7919 % 1000) as f64 / 1000.0, (i * 104_729 % 997) as f64 / 997.0);
+        let y = u8::from(a + 0.4 * b > 0.7);
+        t.push_str(&format!("{}-{}-{},{a:.4},{b:.4},{y}\n", 200 + i % 800, 100 + i % 900, 1000 + i));
+    }
+    std::fs::write(dir.join("d.csv"), t).unwrap();
+}
+
+fn pipeline(dir: &std::path::Path, extra_data: &str) -> std::path::PathBuf {
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[pipeline]\nname = \"fh\"\ntask = \"binary\"\n[data]\npath = \"d.csv\"\n\
+             split = {{ kind = \"modulo\", modulo = 5, remainder = 4 }}\ntarget = \"y\"\npositive = 1\n{extra_data}\n\
+             [[features]]\nkind = \"one_hot\"\n[[models]]\nkind = \"smartcore.logistic_regression\"\n\
+             [search]\ntrials = 1\ncv_folds = 2\n[report]\nimportance_repeats = 0\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn integer_positive_label_and_unique_phone_column_is_not_one_hot_encoded() {
+    let dir = tempfile::tempdir().unwrap();
+    phone_data(dir.path());
+    let p = pipeline(dir.path(), "");
+    let out = dir.path().join("o");
+    let o = promoml(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "positive = 1 on a 0/1 target: {stderr}");
+    assert!(stderr.contains("column `phone` looks like an identifier"), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["data"]["features"], 2, "{}", r["data"]);
+    assert_eq!(r["data"]["identifier_columns"], serde_json::json!(["phone"]));
+    assert_eq!(r["data"]["classes"]["1"].as_u64().unwrap() + r["data"]["classes"]["0"].as_u64().unwrap(), 1200);
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("identifiers"));
+    // Declared, the column is the user's choice: one-hot encoded like any category.
+    let p = pipeline(dir.path(), "types = { phone = \"categorical\" }");
+    let r = run_pipeline(&p, &dir.path().join("o2"), &[]);
+    assert!(r["data"]["features"].as_u64().unwrap() > 2, "{}", r["data"]);
+    assert!(r["data"].get("identifier_columns").is_none());
+}
+
+#[test]
+fn positive_label_may_be_a_number_or_a_boolean_but_not_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    phone_data(dir.path());
+    let p = pipeline(dir.path(), "");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text.replace("positive = 1\n", "positive = 2\n")).unwrap();
+    let o = promoml(&["run", p.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap(), "--quiet"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("\"2\" is not a class of `y` (classes: 0, 1)"), "{e}");
+    std::fs::write(&p, text.replace("positive = 1\n", "positive = { a = 1 }\n")).unwrap();
+    let o = promoml(&["validate", p.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("p.toml:8:") && e.contains("expected a class label"), "{e}");
+}
