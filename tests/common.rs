@@ -50,3 +50,36 @@ pub fn predict(model: &Path, input: &Path, output: &Path, extra: &[&str]) -> Out
     args.extend_from_slice(extra);
     promoml(&args)
 }
+
+/// A seeded CDNOW-shaped purchase log (`customer_id date n value`, 400 customers in 1997, some
+/// buying again in 1998) at `path`; returns the customers who buy again.
+pub fn write_event_log(path: &Path) -> std::collections::BTreeSet<u32> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |m: u32| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % u64::from(m)) as u32
+    };
+    let mut text = String::from("customer_id date n value\n");
+    let mut buyers = std::collections::BTreeSet::new();
+    for k in 1..=400u32 {
+        let visits = 1 + next(6);
+        let mut last_month = 1;
+        for _ in 0..visits {
+            let month = 1 + next(9);
+            last_month = last_month.max(month);
+            let day = 1 + next(28);
+            text.push_str(&format!(
+                "{k:05} 1997{month:02}{day:02} {} {}.{:02}\n",
+                1 + next(3),
+                5 + next(40),
+                next(100)
+            ));
+        }
+        if next(12) < visits + last_month {
+            buyers.insert(k);
+            text.push_str(&format!("{k:05} 1998{:02}15 1 20.00\n", 1 + next(6)));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+    buyers
+}

@@ -69,3 +69,38 @@ fn positive_label_may_be_a_number_or_a_boolean_but_not_a_table() {
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("p.toml:8:") && e.contains("expected a class label"), "{e}");
 }
+
+#[test]
+fn burn_training_logs_a_line_per_epoch_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.txt");
+    write_event_log(&log);
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[pipeline]\nname = \"epochs\"\ntask = \"binary\"\n[data]\npath = \"{}\"\ndelimiter = \"whitespace\"\n\
+             timestamp_format = \"%Y%m%d\"\ntypes = {{ customer_id = \"numeric\", date = \"timestamp\" }}\n\
+             target = \"buys_again\"\npositive = \"TRUE\"\n\
+             split = {{ kind = \"modulo\", modulo = 5, remainder = 4, column = \"customer_id\" }}\n\
+             [data.events]\nentity = \"customer_id\"\ntime = \"date\"\nvalues = [\"n\", \"value\"]\n\
+             start = \"1997-01-01\"\ncutoff = \"1997-09-30\"\nhorizon_end = \"1998-06-30\"\nbin = \"month\"\n\
+             [[models]]\nkind = \"burn.lstm\"\nname = \"lstm\"\n\
+             params = {{ hidden_size = 8, epochs = 3, batch_size = 64, valid_fraction = 0.0 }}\n\
+             [search]\ntrials = 1\ncv_folds = 2\n[report]\nimportance_repeats = 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    // Not --quiet, and stderr is a pipe (not a terminal): progress goes to the log.
+    let o = promoml(&["run", p.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    for fold in ["lstm trial 0 fold 1/2", "lstm trial 0 fold 2/2", "lstm refit on all training rows"] {
+        for epoch in 1..=3 {
+            let want = format!("burn.lstm ({fold}): epoch {epoch}/3: train loss ");
+            assert!(e.contains(&want), "no line `{want}` in:\n{e}");
+        }
+    }
+    assert!(e.contains("no validation rows"), "{e}");
+}

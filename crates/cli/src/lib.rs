@@ -221,7 +221,13 @@ fn fail(e: &PipelineError) -> ExitCode {
 }
 
 fn init_logging(quiet: bool) {
-    let default = if quiet { "error" } else { "info" };
+    // On a terminal the progress bar shows what runs; off it (a CI log), every epoch of a long
+    // fit gets a line (`promoml_core::PROGRESS_TARGET`).
+    let default = match (quiet, std::io::stderr().is_terminal()) {
+        (true, _) => "error",
+        (false, true) => "info,promoml_progress=warn",
+        (false, false) => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOML_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

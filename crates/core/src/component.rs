@@ -20,12 +20,16 @@ pub struct FitContext {
     pub device: String,
     /// Worker threads the model may use (0 = all cores).
     pub threads: usize,
+    /// What this fit is, for progress lines in the log (e.g. `lstm trial 3 fold 2/5`, `lstm
+    /// refit`); empty when the caller names none. Long fits log under the `promoml_progress`
+    /// target (see [`PROGRESS_TARGET`](crate::PROGRESS_TARGET)).
+    pub label: String,
 }
 
 impl FitContext {
     /// A context with a seed, no deadline, CPU and all cores.
     pub fn new(seed: u64) -> FitContext {
-        FitContext { seed, deadline: None, device: "cpu".into(), threads: 0 }
+        FitContext { seed, deadline: None, device: "cpu".into(), threads: 0, label: String::new() }
     }
     /// A generator seeded from this context's seed.
     pub fn rng(&self) -> Rng {

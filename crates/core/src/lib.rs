@@ -17,6 +17,10 @@ pub mod dataset;
 pub mod error;
 pub mod frame;
 pub mod interrupt;
+
+/// The `tracing` target of progress lines from long fits (one per epoch of a network, say). The
+/// CLI shows them in the log and hides them under its progress bar on a terminal.
+pub const PROGRESS_TARGET: &str = "promoml_progress";
 pub mod io;
 pub mod metrics;
 pub mod model_util;

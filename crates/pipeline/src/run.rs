@@ -146,7 +146,12 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let mut fitted_models: Vec<(usize, Box<dyn promoml_core::FittedModel>)> = Vec::new();
     for (ci, best) in bests {
         let cand = &p.candidates[ci];
-        let ctx = FitContext { seed: derive_seed(p.seed, &[4, ci as u64]), deadline, ..p.fit_context(p.seed) };
+        let ctx = FitContext {
+            seed: derive_seed(p.seed, &[4, ci as u64]),
+            deadline,
+            label: format!("{} refit on all training rows", cand.name),
+            ..p.fit_context(p.seed)
+        };
         let t = Instant::now();
         let fitted = match cand.model.fit(&train_ds, &best.params, &ctx) {
             Ok(f) => f,

@@ -176,6 +176,7 @@ fn run_fold(
     let ctx = FitContext {
         seed: derive_seed(p.seed, &[3, ci as u64, number as u64, f as u64]),
         deadline,
+        label: format!("{} trial {number} fold {}/{}", cand.name, f + 1, p.search.cv_folds),
         ..p.fit_context(p.seed)
     };
     let fitted = cand.model.fit(&fold.train, params, &ctx)?;

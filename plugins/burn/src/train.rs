@@ -175,10 +175,24 @@ pub(crate) fn train<B: AutodiffBackend>(
     let started = Instant::now();
     let mut rows_seen = 0usize;
     let past = |d: Option<Instant>| d.is_some_and(|d| Instant::now() > d);
+    // Progress for a log reader: a line per epoch, and one every 10 s inside a long epoch.
+    let name = if ctx.label.is_empty() { who.to_string() } else { format!("{who} ({})", ctx.label) };
+    let mut last_line = Instant::now();
+    let batches = fit_idx.len().div_ceil(cfg.batch_size.max(1));
     'epochs: for epoch in 1..=cfg.max_epochs {
         fit_idx.shuffle(&mut rng);
         let (mut train_sum, mut train_w) = (0.0f64, 0.0f64);
-        for chunk in fit_idx.chunks(cfg.batch_size.max(1)) {
+        for (bi, chunk) in fit_idx.chunks(cfg.batch_size.max(1)).enumerate() {
+            if last_line.elapsed().as_secs_f64() >= 10.0 {
+                tracing::info!(
+                    target: promoml_core::PROGRESS_TARGET,
+                    "{name}: epoch {epoch}/{}: batch {bi}/{batches}, train loss so far {:.4}, {:.0} s",
+                    cfg.max_epochs,
+                    train_sum / train_w.max(1.0),
+                    started.elapsed().as_secs_f64()
+                );
+                last_line = Instant::now();
+            }
             if past(ctx.deadline) {
                 if best.is_none() {
                     return Err(Error::Budget(format!("while fitting `{who}` (no epoch finished)")));
@@ -212,6 +226,16 @@ pub(crate) fn train<B: AutodiffBackend>(
         if !score.is_finite() {
             return Err(Error::model(who, format!("validation loss is {score} after epoch {epoch}")));
         }
+        let valid_text =
+            if valid_idx.is_empty() { "no validation rows".to_string() } else { format!("validation loss {score:.4}") };
+        tracing::info!(
+            target: promoml_core::PROGRESS_TARGET,
+            "{name}: epoch {epoch}/{}: train loss {:.4}, {valid_text}, {:.1} s",
+            cfg.max_epochs,
+            train_sum / train_w.max(1.0),
+            started.elapsed().as_secs_f64()
+        );
+        last_line = Instant::now();
         if best.as_ref().is_none_or(|(_, b, _)| score < *b - 1e-7 * b.abs().max(1e-12)) {
             best = Some((net.valid(), score, epoch));
             since_best = 0;
