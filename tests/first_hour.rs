@@ -104,3 +104,32 @@ fn burn_training_logs_a_line_per_epoch_off_a_terminal() {
     }
     assert!(e.contains("no validation rows"), "{e}");
 }
+
+#[test]
+fn feature_that_alone_separates_the_target_is_flagged_as_a_possible_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = String::from("a,visit,y\n");
+    for i in 0..800u64 {
+        let a = (i * 7919 % 1000) as f64 / 1000.0;
+        let y = u8::from((i * 104_729 % 997) as f64 / 997.0 + 0.3 * a > 0.8);
+        // `visit` is recorded after the outcome: it equals the target but for 1 % of the rows.
+        let visit = if i % 100 == 7 { 1 - y } else { y };
+        t.push_str(&format!("{a:.4},{visit},{y}\n"));
+    }
+    std::fs::write(dir.path().join("d.csv"), t).unwrap();
+    let p = pipeline(dir.path(), "");
+    let out = dir.path().join("o");
+    let o = promoml(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("possible leak: feature `visit` alone separates the target `y`"), "{e}");
+    assert!(!e.contains("feature `a`"), "{e}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let leaks = r["data"]["suspected_leaks"].as_array().unwrap();
+    assert_eq!(leaks.len(), 1, "{leaks:?}");
+    assert_eq!(leaks[0]["feature"], "visit");
+    assert!(leaks[0]["auc"].as_f64().unwrap() >= 0.95);
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("**Possible leak:** feature `visit`"));
+    assert!(std::fs::read_to_string(out.join("report.html")).unwrap().contains("possible leak"));
+}

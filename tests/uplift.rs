@@ -215,7 +215,12 @@ fn multi_treatment_policy_is_valued_next_to_the_baselines() {
 #[test]
 fn price_policy_recovers_most_of_the_oracle_gain() {
     let out = tempfile::tempdir().unwrap();
-    let r = run_pipeline(&root().join("pipelines/synthetic-price.toml"), out.path(), &["uplift.bootstrap=30"]);
+    // `policy.key` may name the `data.id` column (taken out of the features at load).
+    let r = run_pipeline(
+        &root().join("pipelines/synthetic-price.toml"),
+        out.path(),
+        &["uplift.bootstrap=30", "data.id=\"customer_id\""],
+    );
     let p = &r["policy"];
     let share = p["oracle_share_recovered"].as_f64().unwrap();
     // Seeded, so the same everywhere: 0.781 measured on 2026-11-29 (the 0.8 aimed for is not reached yet).
@@ -225,5 +230,6 @@ fn price_policy_recovers_most_of_the_oracle_gain() {
     let treated = p["policies"][0]["treated_share"].as_f64().unwrap();
     assert!(treated <= 0.6 + 1e-9, "budget of 60 % exceeded: {treated}");
     let csv = read(&out.path().join("assignments.csv"));
-    assert!(csv.starts_with("key,arm,expected_gain"), "{}", &csv[..80]);
+    // Named as the input names its key, the effects as `promoml predict` names them.
+    assert!(csv.starts_with("customer_id,arm,expected_gain,uplift_coupon_10,uplift_coupon_20\n"), "{}", &csv[..80]);
 }

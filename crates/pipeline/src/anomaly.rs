@@ -291,6 +291,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             classes: class_counts,
             bad_values_as_missing: loaded.bad_as_missing.clone(),
             identifier_columns: loaded.identifiers.clone(),
+            suspected_leaks: Vec::new(),
         },
         leaderboard,
         failures,

@@ -28,6 +28,9 @@ pub struct Loaded {
     /// Text columns unique on (nearly) every training row, left out of the features
     /// ([`identifier_columns`]).
     pub identifiers: Vec<String>,
+    /// The `data.id` column of the training and test rows, taken out of the features (an uplift
+    /// policy may name its customers by it: `policy.key`).
+    pub ids: Option<(promoml_core::Column, promoml_core::Column)>,
 }
 
 /// Text columns that look like identifiers (a phone number, an e-mail, an order id): unique on
@@ -140,6 +143,7 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
     };
     let columns = train.n_cols();
     let (mut train, mut test) = (train, test);
+    let ids = plan.id.as_ref().and_then(|c| Some((train.column(c)?.clone(), test.column(c)?.clone())));
     for d in plan.drop.iter().chain(plan.id.iter()) {
         train.require(d, "dropped").map_err(|e| Error::config("data.drop", e.to_string()))?;
         train.remove(d);
@@ -154,7 +158,7 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         test.remove(c);
     }
     check(&train, &test, plan, task)?;
-    Ok(Loaded { train, test, description, columns, sequences, bad_as_missing, identifiers })
+    Ok(Loaded { train, test, description, columns, sequences, bad_as_missing, identifiers, ids })
 }
 
 fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> Result<(Frame, Frame)> {
@@ -237,4 +241,23 @@ fn check_columns(train: &Frame, target: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Features that alone separate a binary target almost perfectly on the training rows: the
+/// univariate ROC AUC of the feature's values (or 1 − AUC) is at least `threshold` (0.95 in a
+/// run). Such a feature is often recorded after the outcome (a `visit` flag when predicting
+/// `conversion`), and a model that leans on it is worthless on new customers.
+pub fn suspected_leaks(ds: &promoml_core::Dataset, threshold: f64) -> Vec<promoml_report::SuspectedLeak> {
+    let Some(y) = ds.y.as_deref() else { return Vec::new() };
+    let mut out = Vec::new();
+    for (j, name) in ds.feature_names.iter().enumerate() {
+        let col: Vec<f64> = ds.x.column(j).to_vec();
+        if let Ok(auc) = promoml_core::metrics::roc_auc(y, &col) {
+            let auc = auc.max(1.0 - auc);
+            if auc >= threshold {
+                out.push(promoml_report::SuspectedLeak { feature: name.clone(), auc });
+            }
+        }
+    }
+    out
 }

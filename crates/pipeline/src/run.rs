@@ -75,6 +75,15 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let target = TargetEncoding { column: p.data.target.clone(), task: p.task, classes: classes.clone() };
     let (full, train_ds, dropped) = Prepared::fit_with(p, &target, loaded.train.clone(), loaded.sequences.clone())?;
     let test_ds = full.transform(loaded.test.clone(), "test")?;
+    let leaks = if p.task == promoml_core::Task::Binary { data::suspected_leaks(&train_ds, 0.95) } else { vec![] };
+    for l in &leaks {
+        tracing::warn!(
+            "possible leak: feature `{}` alone separates the target `{}` on the training rows (AUC {:.3}); if it is recorded after the outcome, add its column to `data.drop`",
+            l.feature,
+            p.data.target,
+            l.auc
+        );
+    }
 
     let n = loaded.train.n_rows();
     let k = p.search.cv_folds;
@@ -284,6 +293,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             classes: class_counts,
             bad_values_as_missing: loaded.bad_as_missing.clone(),
             identifier_columns: loaded.identifiers.clone(),
+            suspected_leaks: leaks,
         },
         leaderboard,
         trials,

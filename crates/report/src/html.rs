@@ -237,6 +237,14 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
         let c: Vec<String> = d.classes.iter().map(|(k, v)| format!("{}: {v}", escape(k))).collect();
         let _ = writeln!(h, "<tr><th>training classes</th><td>{}</td></tr>", c.join(", "));
     }
+    for l in &d.suspected_leaks {
+        let _ = writeln!(
+            h,
+            "<tr><th>possible leak</th><td><strong>{}</strong> alone separates the target on the training rows (AUC {:.3}); is it known before the outcome?</td></tr>",
+            escape(&l.feature),
+            l.auc
+        );
+    }
     if !d.identifier_columns.is_empty() {
         let c: Vec<String> = d.identifier_columns.iter().map(|c| escape(c)).collect();
         let _ = writeln!(h, "<tr><th>left out as identifiers</th><td>{}</td></tr>", c.join(", "));

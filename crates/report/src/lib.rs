@@ -217,6 +217,19 @@ pub struct DataSummary {
     /// nearly every row).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifier_columns: Vec<String>,
+    /// Features that alone separate the target almost perfectly on the training rows
+    /// (univariate ROC AUC, or 1 − AUC, at least 0.95; binary tasks): likely leaks of the outcome.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspected_leaks: Vec<SuspectedLeak>,
+}
+
+/// A feature that alone predicts the target almost perfectly (see [`DataSummary::suspected_leaks`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuspectedLeak {
+    /// The model feature.
+    pub feature: String,
+    /// Its univariate ROC AUC on the training rows, oriented so that it is at least 0.5.
+    pub auc: f64,
 }
 
 /// Wall-clock seconds.
@@ -383,6 +396,13 @@ impl Report {
         if !d.classes.is_empty() {
             let c: Vec<String> = d.classes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             let _ = writeln!(s, "Training classes: {}.", c.join(", "));
+        }
+        for l in &d.suspected_leaks {
+            let _ = writeln!(
+                s,
+                "**Possible leak:** feature `{}` alone separates the target on the training rows (AUC {:.3}); is it known before the outcome?",
+                l.feature, l.auc
+            );
         }
         if !d.identifier_columns.is_empty() {
             let c: Vec<String> = d.identifier_columns.iter().map(|c| format!("`{c}`")).collect();

@@ -115,7 +115,15 @@ fn resolve_arms(u: &UpliftPlan, train: &Frame) -> Result<Vec<String>> {
 
 /// Keep the rows of modelled arms, take the reserved columns out, and return the frame with
 /// each row's arm index.
-fn reserve(frame: &Frame, u: &UpliftPlan, target: &str, arms: &[String], what: &str) -> Result<(Frame, Reserved)> {
+/// `id` is the `data.id` column of `frame`'s rows (taken out at load), which `policy.key` may name.
+fn reserve(
+    frame: &Frame,
+    id: Option<&promoml_core::Column>,
+    u: &UpliftPlan,
+    target: &str,
+    arms: &[String],
+    what: &str,
+) -> Result<(Frame, Reserved)> {
     let col = frame.require(&u.column, "treatment")?;
     let mut keep = Vec::new();
     let mut arm = Vec::new();
@@ -152,8 +160,11 @@ fn reserve(frame: &Frame, u: &UpliftPlan, target: &str, arms: &[String], what: &
             truth.insert(a.clone(), numeric_column(&f, c, "true outcome column")?);
         }
         if let Some(k) = &p.key {
-            let c = f.require(k, "policy key")?;
-            key = Some((0..c.data.len()).map(|i| c.data.value_string(i).unwrap_or_default()).collect());
+            let data = match id.filter(|c| c.name == *k) {
+                Some(c) => c.data.take(&keep),
+                None => f.require(k, "policy key")?.data.clone(),
+            };
+            key = Some((0..data.len()).map(|i| data.value_string(i).unwrap_or_default()).collect());
         }
     }
     for c in u.reserved_columns() {
@@ -509,8 +520,9 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     let loaded = data::load(&p.data, p.task)?;
     let arms = resolve_arms(u, &loaded.train)?;
     let n_arms = arms.len() - 1;
-    let (train_frame, train_r) = reserve(&loaded.train, u, &p.data.target, &arms, "training")?;
-    let (test_frame, test_r) = reserve(&loaded.test, u, &p.data.target, &arms, "test")?;
+    let ids = loaded.ids.as_ref();
+    let (train_frame, train_r) = reserve(&loaded.train, ids.map(|i| &i.0), u, &p.data.target, &arms, "training")?;
+    let (test_frame, test_r) = reserve(&loaded.test, ids.map(|i| &i.1), u, &p.data.target, &arms, "test")?;
     let y_train = numeric_column(&train_frame, &p.data.target, "outcome")?;
     numeric_column(&test_frame, &p.data.target, "outcome")?;
     if u.outcome == Task::Binary
@@ -866,6 +878,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
                 .collect(),
             bad_values_as_missing: loaded.bad_as_missing.clone(),
             identifier_columns: loaded.identifiers.clone(),
+            suspected_leaks: Vec::new(),
         },
         leaderboard,
         trials,
@@ -1078,10 +1091,15 @@ fn policy_section(
         None => (None, None),
     };
     let assignments_file = pp.write_assignments.then(|| {
-        let mut csv = String::from(if pp.key.is_some() { "key" } else { "test_row" });
+        // Columns named as `promoml predict` names them: the key column as the input names it,
+        // `uplift_<arm>` per treatment arm.
+        let quoted = |s: &str| {
+            if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+        };
+        let mut csv = quoted(pp.key.as_deref().unwrap_or("test_row"));
         csv.push_str(",arm,expected_gain");
         for a in &arms[1..] {
-            csv.push_str(&format!(",\"uplift {}\"", a.replace('"', "\"\"")));
+            csv.push_str(&format!(",{}", quoted(&format!("uplift_{a}"))));
         }
         csv.push('\n');
         for i in 0..n {
