@@ -2,7 +2,8 @@
 //! shuffle one feature's values across the test rows, predict again with the final model
 //! (a single candidate or the whole ensemble), and measure how much the metric worsens.
 //! Model-agnostic: it needs only a prediction function. Behaviour sequences count as one
-//! feature, `(sequence)`: whole sequences are shuffled between rows.
+//! feature, `(sequence)`: whole sequences are shuffled between rows. A deadline bounds it: the
+//! clock is checked before every shuffle.
 
 use crate::cv::derive_seed;
 use promoml_core::{Dataset, Metric, Predictions, Result};
@@ -10,6 +11,7 @@ use promoml_report::{FeatureImportance, PermutationImportance};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
+use std::time::{Duration, Instant};
 
 /// Name of the pseudo-feature that stands for the behaviour sequences.
 pub const SEQUENCE_FEATURE: &str = "(sequence)";
@@ -21,9 +23,14 @@ pub type Predictor<'a> = dyn Fn(&Dataset) -> Result<Predictions> + Sync + 'a;
 /// for `predict`, measured with `metric` against `y` over `repeats` seeded shuffles each.
 /// Importance is oriented so that larger is more important whatever the metric's direction.
 ///
-/// With a `budget`, the number of shuffles is lowered (to one at least) when the unshuffled
-/// prediction's time says that `repeats` shuffles of every feature would take longer on the
-/// available cores; the report's `repeats` says how many were made.
+/// Shuffles run in rounds: round `r` shuffles every feature once (features in parallel), so
+/// every feature gets its first shuffle before any gets its second. With a `deadline` (the
+/// run's time budget or importance's own, whichever ends first) the clock is checked before
+/// every shuffle: a round that would not finish in time (judged by the previous round's
+/// duration) is not started, a later round cut short is dropped (every reported feature has
+/// exactly the report's `repeats` shuffles), and features the first round did not reach before
+/// the deadline are listed as `unmeasured` instead of ranked. A deadline already past costs
+/// only the unshuffled prediction.
 #[allow(clippy::too_many_arguments)]
 pub fn permutation_importance(
     model: &str,
@@ -33,56 +40,84 @@ pub fn permutation_importance(
     metric: Metric,
     repeats: usize,
     seed: u64,
-    budget: Option<std::time::Duration>,
+    deadline: Option<Instant>,
 ) -> Result<PermutationImportance> {
-    let started = std::time::Instant::now();
     let baseline = metric.score(y, &predict(test)?)?;
-    let one_prediction_s = started.elapsed().as_secs_f64();
     let worsening = |s: f64| if metric.higher_is_better() { baseline - s } else { s - baseline };
     let n = test.n_rows();
     let mut targets: Vec<Option<usize>> = (0..test.n_features()).map(Some).collect();
     if test.sequences.is_some() {
         targets.push(None);
     }
-    let repeats = match budget {
-        Some(b) => {
-            let per_round_s = one_prediction_s * targets.len() as f64 / rayon::current_num_threads() as f64;
-            let fit = (b.as_secs_f64() / per_round_s.max(1e-9)).floor() as usize;
-            let fit = fit.clamp(1, repeats.max(1));
-            if fit < repeats {
-                tracing::info!(
-                    "permutation importance: {fit} shuffle(s) per feature instead of {repeats} to stay within {:.0} s",
-                    b.as_secs_f64()
-                );
-            }
-            fit.min(repeats)
+    let expired = || deadline.is_some_and(|d| Instant::now() >= d);
+    // Drops of each target, one per complete round (the first round may leave some empty).
+    let mut drops: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut done = 0;
+    let mut last_round: Option<Duration> = None;
+    for r in 0..repeats.max(1) {
+        if let (Some(d), Some(last)) = (deadline, last_round)
+            && Instant::now() + last > d
+        {
+            break;
         }
-        None => repeats,
+        let started = Instant::now();
+        let round: Vec<Option<f64>> = targets
+            .par_iter()
+            .enumerate()
+            .map(|(t, target)| {
+                if expired() {
+                    return Ok(None);
+                }
+                let mut order: Vec<usize> = (0..n).collect();
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(seed, &[t as u64, r as u64]));
+                order.shuffle(&mut rng);
+                let shuffled = shuffle(test, *target, &order);
+                Ok(Some(worsening(metric.score(y, &predict(&shuffled)?)?)))
+            })
+            .collect::<Result<_>>()?;
+        let complete = round.iter().all(Option::is_some);
+        if !complete && (r > 0 || round.iter().all(Option::is_none)) {
+            break;
+        }
+        for (d, v) in drops.iter_mut().zip(round) {
+            d.extend(v);
+        }
+        done = r + 1;
+        last_round = Some(started.elapsed());
+        if !complete {
+            break;
+        }
+    }
+    if done < repeats.max(1) || drops.iter().any(Vec::is_empty) {
+        let measured = drops.iter().filter(|d| !d.is_empty()).count();
+        tracing::info!(
+            "permutation importance stopped at its deadline: {done} of {repeats} shuffle round(s), {measured} of {} features measured",
+            targets.len()
+        );
+    }
+    let name = |target: &Option<usize>| match target {
+        Some(j) => test.feature_names[*j].clone(),
+        None => SEQUENCE_FEATURE.to_string(),
     };
-    let mut features: Vec<FeatureImportance> = targets
-        .par_iter()
-        .enumerate()
-        .map(|(t, target)| {
-            let drops: Vec<f64> = (0..repeats)
-                .map(|r| {
-                    let mut order: Vec<usize> = (0..n).collect();
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(seed, &[t as u64, r as u64]));
-                    order.shuffle(&mut rng);
-                    let shuffled = shuffle(test, *target, &order);
-                    Ok(worsening(metric.score(y, &predict(&shuffled)?)?))
-                })
-                .collect::<Result<_>>()?;
-            let mean = drops.iter().sum::<f64>() / repeats as f64;
-            let var = drops.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / repeats as f64;
-            let feature = match target {
-                Some(j) => test.feature_names[*j].clone(),
-                None => SEQUENCE_FEATURE.to_string(),
-            };
-            Ok(FeatureImportance { feature, importance: mean, std: var.sqrt() })
-        })
-        .collect::<Result<_>>()?;
+    let mut features = Vec::new();
+    let mut unmeasured = Vec::new();
+    for (target, d) in targets.iter().zip(&drops) {
+        if d.is_empty() {
+            unmeasured.push(name(target));
+            continue;
+        }
+        let mean = d.iter().sum::<f64>() / d.len() as f64;
+        let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d.len() as f64;
+        features.push(FeatureImportance { feature: name(target), importance: mean, std: var.sqrt() });
+    }
     features.sort_by(|a, b| b.importance.total_cmp(&a.importance).then_with(|| a.feature.cmp(&b.feature)));
-    Ok(PermutationImportance { model: model.to_string(), metric: metric.name().to_string(), repeats, features })
+    Ok(PermutationImportance {
+        model: model.to_string(),
+        metric: metric.name().to_string(),
+        repeats: done.min(repeats),
+        features,
+        unmeasured,
+    })
 }
 
 /// `test` with column `target` (or, for `None`, the sequences) reordered: row `i` gets the
@@ -110,6 +145,7 @@ fn shuffle(test: &Dataset, target: Option<usize>, order: &[usize]) -> Dataset {
 mod tests {
     use super::*;
     use ndarray::Array2;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A "model" that uses feature 0 strongly, feature 1 weakly and ignores feature 2.
     fn predict(ds: &Dataset) -> Result<Predictions> {
@@ -143,12 +179,49 @@ mod tests {
         assert_eq!(imp.repeats, 5);
         // Seeded: the same call gives the same numbers.
         assert_eq!(imp, permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, None).unwrap());
-        // A budget no prediction fits in leaves one shuffle per feature, and says so.
-        let tight = Some(std::time::Duration::from_nanos(1));
-        let one = permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, tight).unwrap();
-        assert_eq!(one.repeats, 1);
-        assert_eq!(one.features[0].feature, "strong");
-        assert_eq!(one.features[0].std, 0.0);
+        assert!(imp.unmeasured.is_empty());
+    }
+
+    /// The predictor of [`predict`], counting its calls.
+    fn counting(calls: &AtomicUsize) -> impl Fn(&Dataset) -> Result<Predictions> + Sync + '_ {
+        move |ds| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            predict(ds)
+        }
+    }
+
+    #[test]
+    fn importance_with_a_deadline_already_past_shuffles_nothing() {
+        let (ds, y) = fixture();
+        let calls = AtomicUsize::new(0);
+        let past = Instant::now().checked_sub(Duration::from_secs(1));
+        let imp = permutation_importance("m", &counting(&calls), &ds, &y, Metric::RocAuc, 5, 7, past).unwrap();
+        // Only the unshuffled prediction: not one shuffle, let alone five per feature.
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(imp.repeats, 0);
+        assert!(imp.features.is_empty());
+        assert_eq!(imp.unmeasured, ["strong", "weak", "unused"]);
+    }
+
+    #[test]
+    fn importance_deadline_during_the_first_round_stops_after_at_most_one_shuffle_per_feature() {
+        let (ds, y) = fixture();
+        let calls = AtomicUsize::new(0);
+        // The first shuffle outlasts the deadline: no feature may get a second shuffle,
+        // however the features of the first round are scheduled.
+        let slow = |d: &Dataset| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 1 {
+                std::thread::sleep(Duration::from_millis(400));
+            }
+            predict(d)
+        };
+        let deadline = Some(Instant::now() + Duration::from_millis(300));
+        let imp = permutation_importance("m", &slow, &ds, &y, Metric::RocAuc, 5, 7, deadline).unwrap();
+        let n = ds.n_features();
+        assert!(calls.load(Ordering::SeqCst) <= 1 + n, "{} predictions", calls.load(Ordering::SeqCst));
+        assert!(imp.repeats <= 1);
+        assert_eq!(imp.features.len() + imp.unmeasured.len(), n);
+        assert!(imp.features.iter().all(|f| f.std == 0.0), "one shuffle has no spread: {imp:?}");
     }
 
     #[test]

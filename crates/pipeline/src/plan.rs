@@ -253,9 +253,87 @@ fn toml_to_param(v: &toml::Value) -> Option<ParamValue> {
     })
 }
 
+/// The folder relative paths of the pipeline file at `base` are resolved against (`.` for a
+/// file given without a folder).
+fn pipeline_folder(base: &Path) -> &Path {
+    match base.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { base.parent().unwrap_or(Path::new(".")).join(p) }
+    if p.is_absolute() { p.to_path_buf() } else { pipeline_folder(base).join(p) }
+}
+
+/// `path` made absolute (against the working directory) with `.` and `..` removed lexically,
+/// for error messages that must say exactly which file was looked for.
+fn absolute_display(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// What a path that exists but is not a regular file is, in words.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() { "a directory" } else { "not a regular file" }
+}
+
+/// Check that the data file `given` (the value of a path setting, relative to the folder of the
+/// pipeline file `base` unless absolute) is a regular file; returns its resolved path. The
+/// message says what is wrong: no such file (with the resolved absolute path and the folder a
+/// relative path was resolved against), not a regular file (a directory, a device, ...), or
+/// unreadable metadata.
+fn check_data_file(base: &Path, given: &str) -> std::result::Result<PathBuf, String> {
+    let path = resolve_path(base, given);
+    let relative = !Path::new(given).is_absolute();
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(m) => {
+            let kind = file_kind(m.file_type());
+            let what = if kind == "not a regular file" { String::new() } else { format!(" ({kind})") };
+            Err(format!("{given} is not a regular file{what}"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(if relative {
+            format!(
+                "no file {given} (resolved to {}, relative to the pipeline's folder {})",
+                absolute_display(&path).display(),
+                absolute_display(pipeline_folder(base)).display()
+            )
+        } else {
+            format!("no file {given}")
+        }),
+        Err(e) => Err(format!("cannot read {given} (resolved to {}): {e}", absolute_display(&path).display())),
+    }
 }
 
 impl Pipeline {
@@ -663,13 +741,7 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
             }
         })
     };
-    let file = |key: &str, p: &str| -> Result<PathBuf> {
-        let path = resolve_path(base, p);
-        if !path.is_file() {
-            return Err(src.error_at(key, format!("data file {} does not exist", path.display())));
-        }
-        Ok(path)
-    };
+    let file = |key: &str, p: &str| -> Result<PathBuf> { check_data_file(base, p).map_err(|m| src.error_at(key, m)) };
     let source = match (&d.source, &d.path, &d.train, &d.test) {
         (Some(s), None, None, None) => {
             if s != "synthetic.promotion" && s != "synthetic.price" {

@@ -260,8 +260,15 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             metric,
             p.importance_repeats,
             seed,
-            Some(p.importance_budget),
+            Some(importance_deadline(p, deadline, t_importance)),
         ) {
+            Ok(fi) if fi.features.is_empty() => {
+                tracing::warn!(
+                    "no permutation importance for {}: the time budget ran out before the first shuffle",
+                    final_entry.name
+                );
+                None
+            }
             Ok(fi) => Some(fi),
             Err(e) => {
                 tracing::warn!("no permutation importance for {}: {e}", final_entry.name);
@@ -312,6 +319,24 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         crate::artifact::write_for_run(req, p, full, &loaded.train, &loaded.test, model, &expected)?;
     }
     Ok(report)
+}
+
+/// Time kept at the end of a run with a time budget for what follows its last stage (writing
+/// the reports, saving the model artifact and checking that it reloads): 1 s plus 2 % of the
+/// budget.
+pub(crate) fn writing_reserve(budget: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(1.0 + 0.02 * budget.as_secs_f64())
+}
+
+/// When permutation importance started at `now` must stop: after `report.importance_budget_s`,
+/// and with a run deadline no later than that deadline less the [`writing_reserve`], so that
+/// the time budget bounds the whole run.
+fn importance_deadline(p: &Pipeline, run_deadline: Option<Instant>, now: Instant) -> Instant {
+    let own = now.checked_add(p.importance_budget).unwrap_or(now + std::time::Duration::from_secs(86_400 * 365));
+    match (run_deadline, p.search.time_budget) {
+        (Some(d), Some(b)) => own.min(d.checked_sub(writing_reserve(b)).unwrap_or(now)),
+        _ => own,
+    }
 }
 
 /// Fit the ensemble of the best refitted candidates: out-of-fold predictions of each member,

@@ -189,11 +189,16 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
         figures.push(Figure {
             svg,
             caption: format!(
-                "How much the test {} of {} worsens when one feature is shuffled ({} shuffles; whiskers ± 1 sd){}.",
+                "How much the test {} of {} worsens when one feature is shuffled ({} shuffles; whiskers ± 1 sd){}{}.",
                 fi.metric,
                 fi.model,
                 fi.repeats,
-                if more > 0 { format!("; {more} more features in report.json") } else { String::new() }
+                if more > 0 { format!("; {more} more features in report.json") } else { String::new() },
+                if fi.unmeasured.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} features not measured (the time budget ran out)", fi.unmeasured.len())
+                }
             ),
         });
     }
@@ -518,6 +523,7 @@ mod tests {
                     FeatureImportance { feature: "PageValues".into(), importance: 0.2, std: 0.01 },
                     FeatureImportance { feature: "Month=Nov".into(), importance: 0.01, std: 0.002 },
                 ],
+                unmeasured: vec![],
             }),
             ..Default::default()
         }

@@ -99,6 +99,10 @@ pub struct PermutationImportance {
     pub repeats: usize,
     /// Features, most important first.
     pub features: Vec<FeatureImportance>,
+    /// Features not measured because the time budget ran out before their first shuffle (left
+    /// out of the file when every feature was measured).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmeasured: Vec<String>,
 }
 
 /// One feature's permutation importance.
@@ -368,12 +372,17 @@ impl Report {
             let _ = writeln!(s, "\n## Permutation feature importance (test)\n");
             let _ = writeln!(
                 s,
-                "Worsening of test `{}` of {} when one feature is shuffled ({} shuffles); top {} of {}.\n",
+                "Worsening of test `{}` of {} when one feature is shuffled ({} shuffles); top {} of {}.{}\n",
                 fi.metric,
                 fi.model,
                 fi.repeats,
                 fi.features.len().min(MARKDOWN_TOP_FEATURES),
-                fi.features.len()
+                fi.features.len(),
+                if fi.unmeasured.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {} features not measured: the time budget ran out.", fi.unmeasured.len())
+                }
             );
             let _ = writeln!(s, "| feature | importance | sd |\n|---|---|---|");
             for f in fi.features.iter().take(MARKDOWN_TOP_FEATURES) {
@@ -496,6 +505,7 @@ mod tests {
             features: (0..12)
                 .map(|i| FeatureImportance { feature: format!("f{i}"), importance: 0.1 / (i + 1) as f64, std: 0.01 })
                 .collect(),
+            unmeasured: vec![],
         });
         let md = r.to_markdown();
         assert!(md.contains("| rf | 0.7500 |\n| lr | 0.2500 |"), "{md}");

@@ -3,6 +3,7 @@
 use promoml_core::Registry;
 use promoml_pipeline::spec::Source;
 use promoml_pipeline::{Pipeline, Silent, run};
+use promoml_report::Report;
 use std::path::Path;
 
 fn registry() -> Registry {
@@ -210,4 +211,80 @@ impl promoml_core::FittedModel for TinyFitted {
         let max = s.iter().cloned().fold(f64::MIN, f64::max).max(1e-9);
         Ok(promoml_core::Predictions::binary(s.iter().map(|v| (v / max) * self.0.max(0.01) * 10.0)))
     }
+}
+
+/// `rows` rows of four numeric features: every 10th row (from `offset`) shifted moderately on
+/// two of them (label 1, or 0 when `invert`), so that detectors differ in how well they rank.
+fn write_moderate(dir: &Path, name: &str, rows: u64, offset: u64, invert: bool) {
+    let mut s = String::from("a,b,c,d,label\n");
+    for i in offset..offset + rows {
+        let j = |k: u64| ((i * 7919 + k * 104_729) % 1000) as f64 / 1000.0 - 0.5;
+        let out = i % 10 == 3;
+        let shift = if out { 0.9 } else { 0.0 };
+        s += &format!("{},{},{},{},{}\n", j(1) + shift, j(2) - shift, j(3), j(4), u8::from(out != invert));
+    }
+    std::fs::write(dir.join(name), s).unwrap();
+}
+
+/// An anomaly pipeline on `train.csv` and `test`, with the given `[[models]]` entries.
+fn held_out(test: &str, models: &str) -> String {
+    format!(
+        "[pipeline]\nname = \"held-out\"\ntask = \"anomaly\"\nseed = 5\n\n[data]\ntrain = \"train.csv\"\ntest = \"{test}\"\ntarget = \"label\"\n\n{models}"
+    )
+}
+
+const WEAK_FOREST: &str = "[[models]]\nkind = \"anomaly.isolation_forest\"\nname = \"weak-forest\"\nparams = { n_trees = 1, max_samples = 8 }\n";
+const ECOD: &str = "[[models]]\nkind = \"anomaly.ecod\"\n";
+
+#[test]
+fn anomaly_final_detector_chosen_without_test_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    write_moderate(dir.path(), "train.csv", 600, 0, false);
+    write_moderate(dir.path(), "test.csv", 300, 600, false);
+    write_moderate(dir.path(), "inverted.csv", 300, 600, true);
+    let models = format!("{WEAK_FOREST}\n{ECOD}");
+    let right = run(&pipeline(dir.path(), &held_out("test.csv", &models)).unwrap(), &Silent).unwrap();
+    let wrong = run(&pipeline(dir.path(), &held_out("inverted.csv", &models)).unwrap(), &Silent).unwrap();
+    let order = |r: &Report| r.leaderboard.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+    // Inverted test labels turn every test figure around, yet the choice stays where the
+    // training labels put it: the detector with the best cross-validated ROC-AUC.
+    assert_eq!(order(&right), order(&wrong));
+    assert_eq!(right.final_model, wrong.final_model);
+    assert_eq!(right.final_model, "anomaly.ecod", "{:?}", right.leaderboard);
+    for r in [&right, &wrong] {
+        let cv: Vec<f64> = r.leaderboard.iter().map(|e| e.cv["roc_auc"]).collect();
+        assert!(cv[0] > cv[1], "ranked by cross-validated ROC-AUC: {cv:?}");
+        assert_eq!(r.anomaly.as_ref().unwrap()["selection"]["rule"], "cross-validation");
+    }
+    assert_eq!(right.leaderboard[0].cv, wrong.leaderboard[0].cv, "test labels never reach the choice");
+    // The defect's reproducer: by the inverted test labels the weak forest would look best.
+    assert!(wrong.leaderboard[1].test["roc_auc"] > wrong.leaderboard[0].test["roc_auc"], "{:?}", wrong.leaderboard);
+
+    // Without a label column, the label-free rule: the first detector listed, whatever its scores.
+    let unlabelled = held_out("test.csv", &models).replace("target = \"label\"", "drop = [\"label\"]");
+    let r = run(&pipeline(dir.path(), &unlabelled).unwrap(), &Silent).unwrap();
+    assert_eq!(r.final_model, "weak-forest");
+    assert!(r.leaderboard.iter().all(|e| e.cv.is_empty()));
+    assert_eq!(r.anomaly.as_ref().unwrap()["selection"]["rule"], "first listed");
+}
+
+#[test]
+fn anomaly_detector_seed_independent_of_position() {
+    let dir = tempfile::tempdir().unwrap();
+    write_moderate(dir.path(), "train.csv", 600, 0, false);
+    write_moderate(dir.path(), "test.csv", 300, 600, false);
+    let forest = "[[models]]\nkind = \"anomaly.isolation_forest\"\nparams = { n_trees = 20, max_samples = 64 }\n";
+    let first = run(&pipeline(dir.path(), &held_out("test.csv", &format!("{forest}\n{ECOD}"))).unwrap(), &Silent);
+    let second = run(&pipeline(dir.path(), &held_out("test.csv", &format!("{ECOD}\n{forest}"))).unwrap(), &Silent);
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let entry = |r: &Report| r.leaderboard.iter().find(|e| e.name == "anomaly.isolation_forest").cloned().unwrap();
+    let detector = |r: &Report, at: usize| {
+        let mut d = r.anomaly.as_ref().unwrap()["detectors"][at].clone();
+        d["score_s"] = serde_json::Value::Null;
+        d
+    };
+    // Same scores (quantiles and threshold), same test and cross-validated figures, wherever it is listed.
+    assert_eq!(detector(&first, 0), detector(&second, 1));
+    assert_eq!(entry(&first).test, entry(&second).test);
+    assert_eq!(entry(&first).cv, entry(&second).cv);
 }

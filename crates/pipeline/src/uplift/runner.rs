@@ -20,7 +20,7 @@ use rand::{Rng as _, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Columns taken out of a frame before preparation.
 struct Reserved {
@@ -282,6 +282,9 @@ struct Searched {
     score: f64,
     fold_effects: Vec<Effects>,
     trials: usize,
+    /// Seconds of the slowest trial (its folds fitted in parallel): what the refit on all
+    /// training rows is expected to take.
+    slowest_s: f64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -294,7 +297,7 @@ fn search_one(
     index: u64,
     folds: &[Fold],
     n_arms: usize,
-    deadline: Option<Instant>,
+    (deadline, stop_by): (Option<Instant>, Option<Instant>),
     obs: &dyn Observer,
     trials: &mut Vec<Trial>,
 ) -> Result<Searched> {
@@ -305,8 +308,10 @@ fn search_one(
     let mut best: Option<Searched> = None;
     let mut last_error = None;
     let mut n_trials = 0;
+    let mut slowest_s: f64 = 0.0;
     for t in 0..cand.trials {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        // No trial starts that the last one's time says would end after `stop_by`.
+        if stop_by.is_some_and(|d| Instant::now() + Duration::from_secs_f64(1.3 * slowest_s) >= d) {
             break;
         }
         let params = if t == 0 { cand.space.defaults() } else { optimizer.ask(&cand.space, &mut rng) };
@@ -329,6 +334,7 @@ fn search_one(
             })
             .collect();
         let seconds = started.elapsed().as_secs_f64();
+        slowest_s = slowest_s.max(seconds);
         n_trials += 1;
         let trial = match per_fold {
             Ok(res) => {
@@ -352,6 +358,7 @@ fn search_one(
                         score: mean,
                         fold_effects: res.into_iter().map(|(_, e)| e).collect(),
                         trials: 0,
+                        slowest_s: 0.0,
                     });
                 }
                 Trial {
@@ -388,6 +395,7 @@ fn search_one(
         last_error.unwrap_or_else(|| Error::Budget(format!("no trial of `{name}` finished within the time budget")))
     })?;
     b.trials = n_trials;
+    b.slowest_s = slowest_s;
     Ok(b)
 }
 
@@ -590,7 +598,14 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     let mut index = 0u64;
     for &learner in &u.learners {
         for (ci, cand) in p.candidates.iter().enumerate() {
-            match search_one(p, u, learner, ci, cand, index, &fold_data, n_arms, deadline, obs, &mut trials) {
+            // Trials stop early enough for the refit of every learner found so far (estimated
+            // by its slowest trial) and for writing the results.
+            let refits = 1.3 * found.iter().map(|s| s.slowest_s).sum::<f64>();
+            let stop_by = deadline.zip(p.search.time_budget).map(|(d, b)| {
+                d.checked_sub(Duration::from_secs_f64(refits.min(1e9)) + crate::run::writing_reserve(b)).unwrap_or(t0)
+            });
+            let limits = (deadline, stop_by);
+            match search_one(p, u, learner, ci, cand, index, &fold_data, n_arms, limits, obs, &mut trials) {
                 Ok(s) => found.push(s),
                 Err(e) => failures
                     .push(Failure { model: format!("{}-learner/{}", learner.name(), cand.name), error: e.to_string() }),
