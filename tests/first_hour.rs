@@ -86,8 +86,8 @@ fn burn_training_logs_a_line_per_epoch_off_a_terminal() {
              [data.events]\nentity = \"customer_id\"\ntime = \"date\"\nvalues = [\"n\", \"value\"]\n\
              start = \"1997-01-01\"\ncutoff = \"1997-09-30\"\nhorizon_end = \"1998-06-30\"\nbin = \"month\"\n\
              [[models]]\nkind = \"burn.lstm\"\nname = \"lstm\"\n\
-             params = {{ hidden_size = 8, epochs = 3, batch_size = 64, valid_fraction = 0.0 }}\n\
-             [search]\ntrials = 1\ncv_folds = 2\n[report]\nimportance_repeats = 0\n",
+             params = {{ hidden_size = 8, epochs = 3, batch_size = 64, valid_fraction = 0.0, use_tabular = false }}\n\
+             [search]\ntrials = 1\ncv_folds = 2\n[report]\nimportance_repeats = 1\n",
             log.display()
         ),
     )
@@ -103,6 +103,20 @@ fn burn_training_logs_a_line_per_epoch_off_a_terminal() {
         }
     }
     assert!(e.contains("no validation rows"), "{e}");
+    // With `use_tabular = false` the model reads only the sequences: permutation importance
+    // shuffles nothing else (no empty bars for the customer summaries), and says "1 shuffle".
+    let out = dir.path().join("o");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let shuffled: Vec<&str> = r["feature_importance"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["feature"].as_str().unwrap())
+        .collect();
+    assert_eq!(shuffled, ["(sequence)"]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("(1 shuffle)"), "{md}");
 }
 
 #[test]

@@ -86,10 +86,34 @@ pub trait Model: Send + Sync {
 pub trait FittedModel: Send + Sync {
     /// Probabilities (classification) or values (regression), one per row of `data`.
     fn predict(&self, data: &Dataset) -> Result<Predictions>;
+    /// Which inputs the fitted model reads. Permutation importance skips the ones it does not
+    /// (a sequence model fitted with `use_tabular = false` reads no tabular feature). The
+    /// default, both, is always safe.
+    fn reads(&self) -> Reads {
+        Reads::ALL
+    }
     /// Fitted parameters only (never training rows), as bytes that [`Model::load`] of the same
     /// kind reads back; predictions after a round trip must be bit-identical.
     fn save(&self) -> Result<Vec<u8>> {
         Err(crate::Error::model("fitted model", "this model cannot be saved into an artifact"))
+    }
+}
+
+/// The inputs a fitted model reads (see [`FittedModel::reads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    /// The tabular features ([`Dataset::x`]).
+    pub tabular: bool,
+    /// The behaviour sequences ([`Dataset::sequences`]).
+    pub sequences: bool,
+}
+
+impl Reads {
+    /// Both inputs.
+    pub const ALL: Reads = Reads { tabular: true, sequences: true };
+    /// What either of two models reads.
+    pub fn union(self, other: Reads) -> Reads {
+        Reads { tabular: self.tabular || other.tabular, sequences: self.sequences || other.sequences }
     }
 }
 

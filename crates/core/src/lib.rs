@@ -33,7 +33,7 @@ pub mod testing;
 
 pub use component::{
     AnomalyDetector, Cleaner, FeatureExtractor, FitContext, FittedCleaner, FittedDetector, FittedFeatures, FittedModel,
-    InputKind, Model, Optimizer, OptimizerFactory, Rng, SettingDoc, StepContext, StepFactory, StepKind,
+    InputKind, Model, Optimizer, OptimizerFactory, Reads, Rng, SettingDoc, StepContext, StepFactory, StepKind,
 };
 pub use dataset::{Dataset, Predictions, Sequences, Task};
 pub use error::{Error, Result, did_you_mean};

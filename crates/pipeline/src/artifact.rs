@@ -179,6 +179,19 @@ pub enum FinalModel {
 }
 
 impl FinalModel {
+    /// The inputs the final model reads: its model's, or what any ensemble member reads (a
+    /// layer-2 model also reads the tabular features beside the layer-1 predictions).
+    pub fn reads(&self) -> promoml_core::Reads {
+        match self {
+            FinalModel::Single { model, .. } => model.reads(),
+            FinalModel::Ensemble { layer1, layer2, .. } => layer1
+                .iter()
+                .chain(layer2)
+                .map(|m| m.2.reads())
+                .reduce(promoml_core::Reads::union)
+                .unwrap_or(promoml_core::Reads::ALL),
+        }
+    }
     /// Predictions for a prepared dataset, exactly as the run computed its test predictions.
     pub fn predict(&self, ds: &promoml_core::Dataset) -> Result<Predictions> {
         match self {

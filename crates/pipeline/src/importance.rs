@@ -20,7 +20,7 @@ pub const SEQUENCE_FEATURE: &str = "(sequence)";
 pub type Predictor<'a> = dyn Fn(&Dataset) -> Result<Predictions> + Sync + 'a;
 
 /// Permutation importance of every feature of `test` (and of its sequences, when it has any)
-/// for `predict`, measured with `metric` against `y` over `repeats` seeded shuffles each.
+/// that the model `reads`, for `predict`, measured with `metric` against `y` over `repeats` seeded shuffles each.
 /// Importance is oriented so that larger is more important whatever the metric's direction.
 ///
 /// Shuffles run in rounds: round `r` shuffles every feature once (features in parallel), so
@@ -41,12 +41,15 @@ pub fn permutation_importance(
     repeats: usize,
     seed: u64,
     deadline: Option<Instant>,
+    reads: promoml_core::Reads,
 ) -> Result<PermutationImportance> {
     let baseline = metric.score(y, &predict(test)?)?;
     let worsening = |s: f64| if metric.higher_is_better() { baseline - s } else { s - baseline };
     let n = test.n_rows();
-    let mut targets: Vec<Option<usize>> = (0..test.n_features()).map(Some).collect();
-    if test.sequences.is_some() {
+    // Inputs the model never reads are not shuffled (their importance is 0 by construction).
+    let mut targets: Vec<Option<usize>> =
+        if reads.tabular { (0..test.n_features()).map(Some).collect() } else { Vec::new() };
+    if test.sequences.is_some() && reads.sequences {
         targets.push(None);
     }
     let expired = || deadline.is_some_and(|d| Instant::now() >= d);
@@ -145,6 +148,7 @@ fn shuffle(test: &Dataset, target: Option<usize>, order: &[usize]) -> Dataset {
 mod tests {
     use super::*;
     use ndarray::Array2;
+    use promoml_core::Reads;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A "model" that uses feature 0 strongly, feature 1 weakly and ignores feature 2.
@@ -169,7 +173,7 @@ mod tests {
     #[test]
     fn ranks_features_by_how_much_the_model_uses_them() {
         let (ds, y) = fixture();
-        let imp = permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, None).unwrap();
+        let imp = permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, None, Reads::ALL).unwrap();
         let names: Vec<&str> = imp.features.iter().map(|f| f.feature.as_str()).collect();
         assert_eq!(names, ["strong", "weak", "unused"]);
         assert!(imp.features[0].importance > 0.2, "{:?}", imp.features[0]);
@@ -178,7 +182,10 @@ mod tests {
         assert_eq!(imp.features[2].std, 0.0);
         assert_eq!(imp.repeats, 5);
         // Seeded: the same call gives the same numbers.
-        assert_eq!(imp, permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, None).unwrap());
+        assert_eq!(
+            imp,
+            permutation_importance("m", &predict, &ds, &y, Metric::RocAuc, 5, 7, None, Reads::ALL).unwrap()
+        );
         assert!(imp.unmeasured.is_empty());
     }
 
@@ -195,7 +202,8 @@ mod tests {
         let (ds, y) = fixture();
         let calls = AtomicUsize::new(0);
         let past = Instant::now().checked_sub(Duration::from_secs(1));
-        let imp = permutation_importance("m", &counting(&calls), &ds, &y, Metric::RocAuc, 5, 7, past).unwrap();
+        let imp =
+            permutation_importance("m", &counting(&calls), &ds, &y, Metric::RocAuc, 5, 7, past, Reads::ALL).unwrap();
         // Only the unshuffled prediction: not one shuffle, let alone five per feature.
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(imp.repeats, 0);
@@ -216,7 +224,7 @@ mod tests {
             predict(d)
         };
         let deadline = Some(Instant::now() + Duration::from_millis(300));
-        let imp = permutation_importance("m", &slow, &ds, &y, Metric::RocAuc, 5, 7, deadline).unwrap();
+        let imp = permutation_importance("m", &slow, &ds, &y, Metric::RocAuc, 5, 7, deadline, Reads::ALL).unwrap();
         let n = ds.n_features();
         assert!(calls.load(Ordering::SeqCst) <= 1 + n, "{} predictions", calls.load(Ordering::SeqCst));
         assert!(imp.repeats <= 1);
@@ -225,9 +233,21 @@ mod tests {
     }
 
     #[test]
+    fn inputs_the_model_does_not_read_are_not_shuffled() {
+        let (ds, y) = fixture();
+        let calls = AtomicUsize::new(0);
+        let no_tabular = Reads { tabular: false, sequences: true };
+        let imp =
+            permutation_importance("m", &counting(&calls), &ds, &y, Metric::RocAuc, 3, 7, None, no_tabular).unwrap();
+        // No sequences and no tabular feature read: only the unshuffled prediction.
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(imp.features.is_empty() && imp.unmeasured.is_empty(), "{imp:?}");
+    }
+
+    #[test]
     fn loss_metrics_are_oriented_so_that_larger_is_more_important() {
         let (ds, y) = fixture();
-        let imp = permutation_importance("m", &predict, &ds, &y, Metric::LogLoss, 3, 1, None).unwrap();
+        let imp = permutation_importance("m", &predict, &ds, &y, Metric::LogLoss, 3, 1, None, Reads::ALL).unwrap();
         assert_eq!(imp.features[0].feature, "strong");
         assert!(imp.features[0].importance > 0.0);
     }
@@ -248,7 +268,7 @@ mod tests {
             });
             Ok(Predictions::Proba(p))
         };
-        let imp = permutation_importance("m", &from_sequence, &ds, &y, Metric::RocAuc, 3, 1, None).unwrap();
+        let imp = permutation_importance("m", &from_sequence, &ds, &y, Metric::RocAuc, 3, 1, None, Reads::ALL).unwrap();
         assert_eq!(imp.features[0].feature, SEQUENCE_FEATURE);
         assert!(imp.features[0].importance > 0.2);
         assert!(imp.features[1..].iter().all(|f| f.importance == 0.0));

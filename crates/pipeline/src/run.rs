@@ -261,6 +261,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             p.importance_repeats,
             seed,
             Some(importance_deadline(p, deadline, t_importance)),
+            final_model.reads(),
         ) {
             Ok(fi) if fi.features.is_empty() => {
                 tracing::warn!(

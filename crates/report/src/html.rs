@@ -189,10 +189,10 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
         figures.push(Figure {
             svg,
             caption: format!(
-                "How much the test {} of {} worsens when one feature is shuffled ({} shuffles; whiskers ± 1 sd){}{}.",
+                "How much the test {} of {} worsens when one feature is shuffled ({}; whiskers ± 1 sd){}{}.",
                 fi.metric,
                 fi.model,
-                fi.repeats,
+                crate::count(fi.repeats, "shuffle"),
                 if more > 0 { format!("; {more} more features in report.json") } else { String::new() },
                 if fi.unmeasured.is_empty() {
                     String::new()

@@ -11,6 +11,11 @@ mod plot;
 mod uplift_view;
 
 pub use compare::{Comparison, compare};
+
+/// `n` and a noun, plural unless `n` is 1: `1 shuffle`, `2 shuffles`.
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
 pub use curves::{CalibrationBin, Curves};
 
 use serde::{Deserialize, Serialize};
@@ -372,10 +377,10 @@ impl Report {
             let _ = writeln!(s, "\n## Permutation feature importance (test)\n");
             let _ = writeln!(
                 s,
-                "Worsening of test `{}` of {} when one feature is shuffled ({} shuffles); top {} of {}.{}\n",
+                "Worsening of test `{}` of {} when one feature is shuffled ({}); top {} of {}.{}\n",
                 fi.metric,
                 fi.model,
-                fi.repeats,
+                count(fi.repeats, "shuffle"),
                 fi.features.len().min(MARKDOWN_TOP_FEATURES),
                 fi.features.len(),
                 if fi.unmeasured.is_empty() {

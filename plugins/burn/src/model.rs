@@ -286,6 +286,10 @@ impl FittedNet {
 }
 
 impl FittedModel for FittedNet {
+    fn reads(&self) -> promoml_core::Reads {
+        let s = &self.meta.scaler;
+        promoml_core::Reads { tabular: s.tab.is_some(), sequences: s.seq_shape.is_some() }
+    }
     fn predict(&self, data: &Dataset) -> Result<Predictions> {
         let who = self.meta.kind.as_str();
         let inputs = self.meta.scaler.transform(data, who)?;
