@@ -40,7 +40,22 @@ const out = document.createElement('pre');
 out.id = 'probe';
 out.textContent = 'PROBE-START\n' + rows.join('\n') + '\nPROBE-END';
 document.body.appendChild(out);
+const rowHeights = [...document.querySelectorAll('table.lb tr')].map(r => Math.round(r.getBoundingClientRect().height));
+const hidden = [...document.querySelectorAll('.wide')].map(d => d.scrollWidth - d.clientWidth);
+const lay = document.createElement('pre');
+lay.id = 'layout';
+lay.textContent = 'LAYOUT ' + [document.documentElement.scrollWidth, window.innerWidth, Math.max(...rowHeights), Math.max(0, ...hidden)].join(' ') + ' END';
+document.body.appendChild(lay);
 </script>"#;
+
+/// Page width, window width, tallest leaderboard row and the widest hidden overflow of a
+/// scrolling table, in CSS pixels, as the probe measured them.
+fn parse_layout(dom: &str) -> [i64; 4] {
+    let pre = &dom[dom.find("<pre id=\"layout\">").expect("the layout probe in the DOM")..];
+    let start = pre.find("LAYOUT ").unwrap() + "LAYOUT ".len();
+    let v: Vec<i64> = pre[start..pre.find(" END").unwrap()].split(' ').map(|x| x.parse().unwrap()).collect();
+    [v[0], v[1], v[2], v[3]]
+}
 
 /// One rendered `<svg>` as measured by [`PROBE`].
 #[derive(Debug)]
@@ -140,6 +155,23 @@ fn demo_report_html_renders_its_plots_in_chromium() {
     let expected = 3 + candidates + 1 + usize::from(r.get("ensemble").is_some());
     assert_eq!(html.matches("<svg").count(), expected, "inline SVGs in report.html");
 
+    // Parameters at 4 significant digits in the page (whole in report.json), and no cell that
+    // repeats the model's name as its kind.
+    for e in r["leaderboard"].as_array().unwrap() {
+        for (k, v) in e["params"].as_object().unwrap() {
+            if let Some(x) = v.as_f64().filter(|_| v.is_f64()) {
+                let shown = promoml_report::html::short_param(v);
+                assert!(html.contains(&format!("{k}={shown}")), "{k}={shown} not in report.html");
+                let mantissa: String = shown.split('e').next().unwrap().chars().filter(char::is_ascii_digit).collect();
+                assert!(mantissa.trim_start_matches('0').len() <= 4, "{k}={x} shown as {shown}");
+            }
+        }
+        let (name, kind) = (e["name"].as_str().unwrap(), e["kind"].as_str().unwrap());
+        if name == kind {
+            assert!(!html.contains(&format!("<code class=\"muted\">{kind}</code>")), "{kind} shown twice");
+        }
+    }
+
     let Some(chromium) = find_chromium() else {
         let required = std::env::var("PROMOML_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
         assert!(
@@ -154,7 +186,14 @@ fn demo_report_html_renders_its_plots_in_chromium() {
     };
     let probe_page = dir.path().join("probe.html");
     std::fs::write(&probe_page, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
-    let rendered = parse_probe(&dump_dom(&chromium, &probe_page));
+    let dom = dump_dom(&chromium, &probe_page);
+    let rendered = parse_probe(&dom);
+    // The report reads at a glance in a 1280 px window: nothing wider than the window, no table
+    // hiding columns behind a scrollbar, compact leaderboard rows (parameters fold away).
+    let [page_w, window_w, row_h, hidden] = parse_layout(&dom);
+    assert!(page_w <= window_w, "the page is {page_w} px wide in a {window_w} px window");
+    assert_eq!(hidden, 0, "a table hides {hidden} px behind a horizontal scrollbar");
+    assert!(row_h <= 60, "a leaderboard row is {row_h} px tall");
     assert_eq!(rendered.len(), expected, "{rendered:#?}");
     for s in &rendered {
         assert!(s.width >= 400 && s.height >= 150, "plot drawn too small: {s:?}");
@@ -168,7 +207,9 @@ fn demo_report_html_renders_its_plots_in_chromium() {
         assert!(by_title(t).lines >= 3, "{:?}", by_title(t));
     }
     for e in r["leaderboard"].as_array().unwrap() {
-        let title = format!("{} ({})", e["name"].as_str().unwrap(), e["kind"].as_str().unwrap());
+        // The kind only when it is not the name already.
+        let (name, kind) = (e["name"].as_str().unwrap(), e["kind"].as_str().unwrap());
+        let title = if name == kind { name.to_string() } else { format!("{name} ({kind})") };
         // Trial markers (circles) and the best-so-far line.
         assert!(by_title(&title).lines >= 1, "{:?}", by_title(&title));
     }

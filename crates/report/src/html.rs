@@ -31,7 +31,7 @@ pub fn escape(s: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}\
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}\
-th{background:#f4f4f4}td.p{font-size:.8rem;max-width:26rem;overflow-wrap:anywhere}.wide{overflow-x:auto}td.n{text-align:right;font-variant-numeric:tabular-nums}tr.final td{font-weight:600}\
+th{background:#f4f4f4}td.p{max-width:22rem;overflow-wrap:anywhere}td.p details{font-size:.8rem;color:#444}td.p summary{cursor:pointer;color:#666}.wide{overflow-x:auto}td.n{text-align:right;font-variant-numeric:tabular-nums}tr.final td{font-weight:600}\
 .plots{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0;border:1px solid #eee;padding:.3rem}\
 figcaption{font-size:.85rem;color:#555;max-width:520px}code{background:#f4f4f4;padding:0 .2rem}.muted{color:#666}";
 
@@ -279,39 +279,66 @@ fn pairs(p: &[[f64; 2]]) -> Vec<(f64, f64)> {
     p.iter().map(|p| (p[0], p[1])).collect()
 }
 
+/// A leaderboard parameter as shown: numbers to 4 significant digits (report.json keeps them
+/// whole), text as is.
+pub fn short_param(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => sig4(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `x` to 4 significant digits, without trailing zeros (`3.424`, `0.0001235`, `1.235e7`).
+fn sig4(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let mag = x.abs().log10().floor() as i32;
+    if (-5..6).contains(&mag) {
+        let text = format!("{x:.*}", (3 - mag).max(0) as usize);
+        if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// The leaderboard: one compact row per candidate. The kind is shown under the name only when
+/// it differs from it, and the parameters fold away under the name (open them with a click).
 fn leaderboard(h: &mut String, r: &Report) {
     let metrics: Vec<&String> = r.test.keys().collect();
     let _ = write!(
         h,
-        "<h2>Leaderboard</h2>\n<div class=\"wide\"><table><tr><th>#</th><th>model</th><th>kind</th><th>cv {} (± sd)</th>",
+        "<h2>Leaderboard</h2>\n<div class=\"wide\"><table class=\"lb\"><tr><th>#</th><th>model</th><th>cv {} (± sd)</th>",
         escape(&r.metric)
     );
     for m in &metrics {
         let _ = write!(h, "<th>test {}</th>", escape(m));
     }
-    h.push_str("<th>fit s</th><th>trials</th><th>params</th></tr>\n");
+    h.push_str("<th>fit s</th><th>trials</th></tr>\n");
     for (i, e) in r.leaderboard.iter().enumerate() {
         let cls = if e.name == r.final_model { " class=\"final\"" } else { "" };
+        let kind =
+            if e.kind == e.name { String::new() } else { format!(" <code class=\"muted\">{}</code>", escape(&e.kind)) };
+        let params = if e.params.is_empty() {
+            String::new()
+        } else {
+            let p: Vec<String> =
+                e.params.iter().map(|(k, v)| format!("{}={}", escape(k), escape(&short_param(v)))).collect();
+            format!("<details><summary>{} params</summary>{}</details>", e.params.len(), p.join(", "))
+        };
         let _ = write!(
             h,
-            "<tr{cls}><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"n\">{} ± {:.4}</td>",
+            "<tr{cls}><td>{}</td><td class=\"p\">{}{kind}{params}</td><td class=\"n\">{} ± {:.4}</td>",
             i + 1,
             escape(&e.name),
-            escape(&e.kind),
             num(e.cv.get(&r.metric).copied()),
             e.cv_std
         );
         for m in &metrics {
             let _ = write!(h, "<td class=\"n\">{}</td>", num(e.test.get(*m).copied()));
         }
-        let params: Vec<String> = e.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = writeln!(
-            h,
-            "<td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"p\">{}</td></tr>",
-            e.fit_s,
-            e.n_trials,
-            escape(&params.join(", "))
-        );
+        let _ = writeln!(h, "<td class=\"n\">{:.2}</td><td class=\"n\">{}</td></tr>", e.fit_s, e.n_trials);
     }
     h.push_str("</table></div>\n");
 }
@@ -432,7 +459,7 @@ fn history(h: &mut String, r: &Report) -> Result<(), ReportError> {
         let svg = chart(
             &format!("optimisation history of {name}"),
             &XyChart {
-                title: format!("{name} ({kind})"),
+                title: if *name == kind { name.to_string() } else { format!("{name} ({kind})") },
                 x_label: "trial".into(),
                 y_label: format!("cv {}", r.metric),
                 x: Some(-0.5..(x_hi + 0.5)),
@@ -526,6 +553,23 @@ mod tests {
                 unmeasured: vec![],
             }),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn params_show_four_significant_digits() {
+        let cases = [
+            (serde_json::json!(3.4244415266737946), "3.424"),
+            (serde_json::json!(0.000123456), "0.0001235"),
+            (serde_json::json!(0.5), "0.5"),
+            (serde_json::json!(1234.5678), "1235"),
+            (serde_json::json!(12345678.9), "1.235e7"),
+            (serde_json::json!(200), "200"),
+            (serde_json::json!("fraction"), "fraction"),
+            (serde_json::json!(true), "true"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(short_param(&v), want, "{v}");
         }
     }
 

@@ -84,10 +84,28 @@ pub(crate) fn fit_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// Tick labels for an axis over `range`: as many decimals as its tick spacing (about a tenth
+/// of the range) needs, so that labels over a tiny range (0.93410 to 0.93415) stay distinct.
+pub(crate) fn tick_labels(range: &Range<f64>) -> impl Fn(&f64) -> String + use<> {
+    let span = (range.end - range.start).abs();
+    let decimals =
+        if span > 0.0 && span.is_finite() { (-(span / 10.0).log10().floor()).clamp(0.0, 12.0) as usize } else { 4 };
+    move |v: &f64| {
+        let text = format!("{v:.decimals$}");
+        // No "-0.000".
+        if text.starts_with('-') && text[1..].chars().all(|c| c == '0' || c == '.') {
+            text[1..].to_string()
+        } else {
+            text
+        }
+    }
+}
+
 /// Draw an x–y chart as an SVG document.
 pub(crate) fn xy(c: &XyChart) -> Result<String, String> {
     let x = c.x.clone().unwrap_or_else(|| fit_range(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0))));
     let y = c.y.clone().unwrap_or_else(|| fit_range(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1))));
+    let (x_range, y_range) = (x.clone(), y.clone());
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -101,8 +119,8 @@ pub(crate) fn xy(c: &XyChart) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         let whole =
             |v: &f64| if (v - v.round()).abs() < 1e-9 { format!("{}", v.round() as i64) } else { String::new() };
-        let plain = |v: &f64| format!("{}", (v * 1e4).round() / 1e4);
-        let fx: &dyn Fn(&f64) -> String = if c.integer_x { &whole } else { &plain };
+        let (x_ticks, plain) = (tick_labels(&x_range), tick_labels(&y_range));
+        let fx: &dyn Fn(&f64) -> String = if c.integer_x { &whole } else { &x_ticks };
         chart
             .configure_mesh()
             .x_desc(c.x_label.as_str())
@@ -259,6 +277,18 @@ mod tests {
             assert!(svg.contains(&b.label), "{svg}");
         }
         assert!(svg.matches("<rect").count() > 3, "{svg}");
+    }
+
+    #[test]
+    fn tick_labels_stay_distinct_over_a_tiny_range() {
+        let f = tick_labels(&(0.934_10..0.934_15));
+        let ticks: Vec<String> = (0..=5).map(|i| f(&(0.934_10 + f64::from(i) * 0.000_01))).collect();
+        let mut distinct = ticks.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ticks.len(), "{ticks:?}");
+        assert_eq!(tick_labels(&(0.0..1.0))(&0.5), "0.5");
+        assert_eq!(tick_labels(&(0.0..1000.0))(&250.0), "250");
+        assert_eq!(tick_labels(&(-1.0..1.0))(&-0.0001), "0.0");
     }
 
     #[test]
