@@ -16,6 +16,7 @@ pub mod component;
 pub mod dataset;
 pub mod error;
 pub mod frame;
+pub mod guard;
 pub mod io;
 pub mod metrics;
 pub mod model_util;

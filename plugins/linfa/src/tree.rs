@@ -219,6 +219,9 @@ impl FittedModel for FittedTree {
         }
         Ok(Predictions::Proba(out))
     }
+    fn n_classes(&self) -> Option<usize> {
+        Some(self.tree.counts.ncols())
+    }
 }
 
 #[cfg(test)]
