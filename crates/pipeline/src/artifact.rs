@@ -396,6 +396,9 @@ fn check_manifest(m: &Manifest) -> std::result::Result<(), String> {
         "binary" | "multiclass" => k,
         _ => 0,
     };
+    if let Some(plan) = &m.events {
+        plan.check_saved(m.feature_names.len()).map_err(|e| format!("its event-log plan has {e}"))?;
+    }
     match &m.model {
         SavedModel::Ensemble { layer1, layer2, combiner, .. } => {
             if layer1.is_empty() {

@@ -160,7 +160,7 @@ impl FittedForest {
             let n = thresholds.len();
             for (i, (&f, &ix)) in features.iter().zip(&indices).enumerate() {
                 let ok = if f == LEAF {
-                    (ix as usize + 1) * width <= values.len()
+                    (ix as usize + 1).checked_mul(width).is_some_and(|end| end <= values.len())
                 } else {
                     (f as usize) < n_features && (ix as usize) > i && (ix as usize) + 1 < n
                 };
