@@ -115,6 +115,9 @@ fn build(dir: &Path, name: &str, toml: &str, registry: &Registry) -> Vec<u8> {
     std::fs::read(out.join(FILE_NAME)).unwrap_or_else(|e| panic!("{name}: no artifact: {e}"))
 }
 
+/// A candidate model: its kind and its TOML parameters.
+type Candidate = (&'static str, &'static str);
+
 fn tabular(task: &str, data: &Path, models: &[(&str, &str)], ensemble: bool) -> String {
     let mut t = format!(
         "[pipeline]\nname = \"fuzz\"\ntask = \"{task}\"\nseed = 1\n[data]\npath = \"{}\"\ntarget = \"y\"\nid = \"id\"\n\
@@ -138,7 +141,7 @@ fn kinds(dir: &Path, registry: &Registry) -> Vec<Kind> {
         let (data, input) = (dir.join(format!("{task}.csv")), dir.join(format!("{task}-in.csv")));
         write_rows(&data, task, 240);
         write_rows(&input, task, 12);
-        let (single, members): (&[(&str, &str)], &[(&str, &str)]) = match task {
+        let (single, members): (&[Candidate], &[Candidate]) = match task {
             "binary" => (
                 &[("smartcore.logistic_regression", "")],
                 &[
