@@ -100,9 +100,13 @@ fn predict_reproduces_the_test_metric_and_rejects_bad_artifacts_and_inputs() {
 
     // Another format version, a truncated file, a flipped byte.
     let bytes = std::fs::read(&model).unwrap();
-    // Version 1 (classification and regression only) is a subset of version 2: still read.
+    // Version 1 (classification and regression only, with an FNV-1a checksum where version 3
+    // has its SHA-256 digest) is a subset: still read.
     let v1 = dir.path().join("v1.promoml");
-    std::fs::write(&v1, [&bytes[..16], &1u32.to_le_bytes()[..], &bytes[20..]].concat()).unwrap();
+    let body = &bytes[68..];
+    let fnv = body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    std::fs::write(&v1, [&bytes[..16], &1u32.to_le_bytes()[..], &bytes[20..36], &fnv.to_le_bytes()[..], body].concat())
+        .unwrap();
     let scored_v1 = dir.path().join("scores-v1.csv");
     assert!(predict(&v1, &test_csv, &scored_v1, &[]).status.success());
     assert_eq!(std::fs::read(&scored).unwrap(), std::fs::read(&scored_v1).unwrap());

@@ -129,6 +129,8 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
         }
     };
     let registry = registry_with(extra);
+    // Panics that the artifact reader and plugins catch come back as errors: no panic message.
+    promoml_core::guard::quiet_caught_panics();
     match cli.command {
         Command::Run { pipeline, out, mut set, quiet, resume, device } => {
             init_logging(quiet);
@@ -171,6 +173,10 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
             }
         },
         Command::Predict { model, input, output, cutoff } => {
+            if let Err(e) = check_output(&output, &[("model", &model), ("input", &input)]) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             let scored = promoml_pipeline::artifact::Artifact::read(&model, &registry).and_then(|a| {
                 let what = if a.reads_event_log() { "entities of the event log" } else { "rows of" };
                 Ok((a.predict_file_at(&input, &output, cutoff.as_deref())?, what))
@@ -213,6 +219,46 @@ pub fn compare_files(baseline: &Path, current: &Path, max_drop: f64) -> Result<p
     let (b, c) = (read("baseline", baseline)?, read("current", current)?);
     let labels = [baseline.display().to_string(), current.display().to_string()];
     promoml_report::compare(&b, &c, max_drop, [&labels[0], &labels[1]]).map_err(|e| e.to_string())
+}
+
+/// Refuse an `--output` that is one of the files `predict` reads (`reads`: role and path), by
+/// canonical path and, where the output exists, by file identity (a hard link, another
+/// spelling): scores must never overwrite the model or the rows they come from.
+pub fn check_output(output: &Path, reads: &[(&str, &Path)]) -> Result<(), String> {
+    // Where the output would be written: its canonical path, or its folder's when it does not
+    // exist yet.
+    let target = output.canonicalize().ok().or_else(|| {
+        let name = output.file_name()?;
+        let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(dir.canonicalize().ok()?.join(name))
+    });
+    for (role, path) in reads {
+        let same_path = target.is_some() && path.canonicalize().ok() == target;
+        if same_path || same_file(output, path) {
+            return Err(format!(
+                "--output {} is the {role} file {} that predict reads; write the scores to another file",
+                output.display(),
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two existing paths are the same file (device and inode on Unix).
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Whether two existing paths are the same file (compared by canonical path elsewhere).
+#[cfg(not(unix))]
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 fn fail(e: &PipelineError) -> ExitCode {
@@ -309,6 +355,12 @@ fn run(
     resume: bool,
 ) -> Result<(), PipelineError> {
     let pipeline = Pipeline::load(path, set, registry)?;
+    if let Some(device) = pipeline.unused_device() {
+        tracing::warn!(
+            "device \"{device}\" is set (pipeline.device or --device) but no candidate model uses a device; \
+             every model runs on the CPU"
+        );
+    }
     let dir = OutDir::acquire(out, path).map_err(run_error)?;
     dir.prepare(resume).map_err(run_error)?;
     GRACEFUL_STOP.store(

@@ -194,7 +194,9 @@ impl<'a> Decoder<'a> {
         })?;
         let raw = self.take(n * 8, what)?;
         let v = raw.chunks_exact(8).map(|c| f64::from_bits(u64::from_le_bytes(c.try_into().expect("8 bytes"))));
-        Ok(ndarray::Array2::from_shape_vec((r, c), v.collect()).expect("r * c values"))
+        ndarray::Array2::from_shape_vec((r, c), v.collect()).map_err(|e| {
+            Error::model(&self.kind, format!("saved parameters are corrupt: {what} claims {r}x{c} values ({e})"))
+        })
     }
     /// An error for a value that was read but makes no sense (e.g. an index out of range).
     pub fn corrupt(&self, what: impl std::fmt::Display) -> Error {

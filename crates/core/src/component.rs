@@ -97,6 +97,13 @@ pub trait FittedModel: Send + Sync {
     fn save(&self) -> Result<Vec<u8>> {
         Err(crate::Error::model("fitted model", "this model cannot be saved into an artifact"))
     }
+    /// The number of probability columns [`FittedModel::predict`] returns: the class count of
+    /// a classifier, `Some(0)` for a regressor (one value per row), `None` when the model does
+    /// not say. A model artifact checks it against its class list after loading and before
+    /// predicting, so that a corrupt count in saved parameters is refused, never allocated.
+    fn n_classes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The inputs a fitted model reads (see [`FittedModel::reads`]).

@@ -16,6 +16,7 @@ pub mod component;
 pub mod dataset;
 pub mod error;
 pub mod frame;
+pub mod guard;
 pub mod interrupt;
 
 /// The `tracing` target of progress lines from long fits (one per epoch of a network, say). The

@@ -205,6 +205,7 @@ impl LinearClassifier {
         let rows = weights.nrows();
         let ok = weights.ncols() == st.n_features()
             && bias.len() == rows
+            && k >= 2
             && classes.iter().all(|&c| c < k)
             && (classes.len() == rows || (rows == 1 && classes.len() == 2));
         if !ok {
@@ -223,6 +224,9 @@ impl crate::FittedModel for LinearClassifier {
         e.f64s(&self.bias);
         e.usizes(&self.classes);
         Ok(e.finish())
+    }
+    fn n_classes(&self) -> Option<usize> {
+        Some(self.k)
     }
     fn predict(&self, data: &Dataset) -> Result<crate::Predictions> {
         check_features(self.kind, self.st.n_features(), data)?;

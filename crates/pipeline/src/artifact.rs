@@ -4,14 +4,22 @@
 //! event-log pipelines the plan that turns a raw event log into entity rows and sequences.
 //!
 //! Layout: the magic bytes [`MAGIC`], the format version ([`FORMAT_VERSION`], `u32` little
-//! endian), the manifest length and the payload length (`u64` each), an FNV-1a checksum of
-//! manifest and payload (`u64`), then the manifest (JSON: task, target, classes, how to read
+//! endian), the manifest length and the payload length (`u64` each), the SHA-256 digest of
+//! manifest and payload (32 bytes; versions 1 and 2 had a 64-bit FNV-1a checksum there), then the
+//! manifest (JSON: task, target, classes, how to read
 //! input files, the columns the model needs, every step and model with the kind that reloads
 //! it) and the payload (the bytes each fitted step and model saved, concatenated). Steps are
 //! reloaded through [`StepFactory::load`](promoml_core::StepFactory::load), models through
 //! `Registry::model(kind)?.load(bytes)`. An artifact holds fitted parameters only, never the
 //! training rows (models whose parameters are training rows say so when saved: see
 //! [`Artifact::notes`]).
+//!
+//! Reading never trusts a count: the header's lengths are checked against the file size, the
+//! manifest's items against the payload and against each other (a binary task has exactly two
+//! classes, an ensemble's combiner one weight per member, ...), each reloaded model's class count
+//! against the manifest's class list before anything is predicted, and a panic inside a
+//! third-party decoder or model becomes an error naming the artifact (the plugins check lengths
+//! first; this is the last line of defence).
 
 use crate::ensemble::Combiner;
 use crate::plan::Pipeline;
@@ -20,6 +28,7 @@ use crate::sequence::EventsPlan;
 use crate::uplift::LearnerKind;
 use crate::uplift::learners::FittedLearner;
 use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
+use promoml_core::guard::catch_panic;
 use promoml_core::io::{CsvOptions, ReadOptions, read_csv_str, read_file};
 use promoml_core::{
     ColumnData, ColumnType, Error, FittedCleaner, FittedDetector, FittedFeatures, FittedModel, Frame, Predictions,
@@ -31,13 +40,17 @@ use std::path::{Path, PathBuf};
 
 /// First bytes of every artifact.
 pub const MAGIC: &[u8; 16] = b"PROMOML-ARTIFACT";
-/// Version of the artifact layout and manifest that this promoml writes. Version 2 added uplift,
-/// anomaly and event-log artifacts; version 1 (classification and regression only) is a subset
-/// and still read. Other versions are refused.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version of the artifact layout and manifest that this promoml writes. Version 3 replaced the
+/// FNV-1a checksum by a SHA-256 digest; version 2 added uplift, anomaly and event-log artifacts;
+/// versions 1 and 2 (verified with their FNV-1a checksum) are still read. Other versions are
+/// refused.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this promoml reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
-const HEADER: usize = 16 + 4 + 8 + 8 + 8;
+/// Header length of versions 1 and 2: magic, version, two lengths, a `u64` FNV-1a checksum.
+const HEADER_FNV: usize = 16 + 4 + 8 + 8 + 8;
+/// Header length from version 3 on: magic, version, two lengths, a 32-byte SHA-256 digest.
+const HEADER: usize = 16 + 4 + 8 + 8 + 32;
 
 /// JSON bytes of a fitted step's state (for [`FittedCleaner::save`] and
 /// [`FittedFeatures::save`]); `kind` names the step in errors.
@@ -51,6 +64,16 @@ pub(crate) fn step_from_bytes<T: serde::de::DeserializeOwned>(kind: &str, bytes:
         .map_err(|e| Error::data(format!("step `{kind}`: saved fitted state is corrupt or from another version: {e}")))
 }
 
+/// SHA-256 of manifest and payload, as stored in the header (format version 3 on).
+fn sha256(manifest: &[u8], payload: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(manifest);
+    h.update(payload);
+    h.finalize().into()
+}
+
+/// The checksum of format versions 1 and 2 (still verified when reading them).
 fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in parts {
@@ -239,6 +262,20 @@ impl FinalModel {
                         })
                         .collect::<Result<_>>()?
                 };
+                // The combiner reads every member as the first one: same kind, same width.
+                let shape = |p: &Predictions| match p {
+                    Predictions::Proba(a) => (true, a.ncols()),
+                    Predictions::Values(_) => (false, 0),
+                };
+                if last.iter().any(|p| shape(p) != shape(&last[0])) {
+                    return Err(Error::model(name, "its members predict different kinds or numbers of columns"));
+                }
+                if combiner.weights.len() != last.len() {
+                    return Err(Error::model(
+                        name,
+                        format!("its combiner has {} weights for {} members", combiner.weights.len(), last.len()),
+                    ));
+                }
                 let refs: Vec<&Predictions> = last.iter().collect();
                 let p = combiner.combine(&refs);
                 p.check(ds.n_rows(), name)?;
@@ -357,6 +394,46 @@ impl std::fmt::Debug for ArtifactRequest {
 
 fn corrupt(source: &str, what: impl std::fmt::Display) -> Error {
     Error::data(format!("model artifact {source}: {what}"))
+}
+
+/// Checks the manifest's counts against its task and against each other before anything is
+/// loaded: a binary task lists two classes, a multiclass task at least two, a regression or uplift
+/// task none; an ensemble has members and a combiner that fits them; an uplift model has a control
+/// and a treatment arm, a learner, and a policy with one value and cost per arm.
+fn check_manifest(m: &Manifest) -> std::result::Result<(), String> {
+    let k = m.classes.len();
+    let outputs = match m.task.as_str() {
+        "binary" if k != 2 => return Err(format!("a binary task lists {k} classes, not 2")),
+        "multiclass" if k < 2 => return Err(format!("a multiclass task lists {k} classes")),
+        "regression" | "uplift" if k != 0 => return Err(format!("a {} task lists {k} classes", m.task)),
+        "binary" | "multiclass" => k,
+        _ => 0,
+    };
+    if let Some(plan) = &m.events {
+        plan.check_saved(m.feature_names.len()).map_err(|e| format!("its event-log plan has {e}"))?;
+    }
+    match &m.model {
+        SavedModel::Ensemble { layer1, layer2, combiner, .. } => {
+            if layer1.is_empty() {
+                return Err("the ensemble has no member".into());
+            }
+            let last = if layer2.is_empty() { layer1.len() } else { layer2.len() };
+            combiner.check(last, outputs).map_err(|e| format!("the ensemble's combiner {e}"))?;
+        }
+        SavedModel::Uplift { arms, members, policy, .. } => {
+            let policy_fits = policy.as_ref().is_none_or(|r| {
+                r.value.len() == arms.len() && r.cost.len() == arms.len() && r.calibration.len() + 1 == arms.len()
+            });
+            if arms.len() < 2 || !policy_fits {
+                return Err("the uplift model's arms and policy do not agree".into());
+            }
+            if members.is_empty() {
+                return Err("the uplift model has no learner".into());
+            }
+        }
+        SavedModel::Single { .. } | SavedModel::Anomaly { .. } => {}
+    }
+    Ok(())
 }
 
 /// What a model or detector keeps of the training data as parameters, when it keeps any.
@@ -546,7 +623,7 @@ impl Artifact {
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&fnv1a(&[&manifest, &payload]).to_le_bytes());
+        out.extend_from_slice(&sha256(&manifest, &payload));
         out.extend_from_slice(&manifest);
         out.extend_from_slice(&payload);
         Ok(out)
@@ -569,10 +646,10 @@ impl Artifact {
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return Err(corrupt(source, "not a promoml model artifact (no PROMOML-ARTIFACT header)"));
         }
-        if bytes.len() < HEADER {
+        if bytes.len() < HEADER_FNV {
             return Err(corrupt(
                 source,
-                format!("truncated: {} bytes, shorter than the {HEADER}-byte header", bytes.len()),
+                format!("truncated: {} bytes, shorter than the {HEADER_FNV}-byte header", bytes.len()),
             ));
         }
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
@@ -586,21 +663,35 @@ impl Artifact {
                 ),
             ));
         }
-        let (mlen, plen, sum) = (u64_at(20), u64_at(28), u64_at(36));
-        let expected = (HEADER as u64).saturating_add(mlen).saturating_add(plen);
+        let header = if version >= 3 { HEADER } else { HEADER_FNV };
+        if bytes.len() < header {
+            return Err(corrupt(
+                source,
+                format!("truncated: {} bytes, shorter than the {header}-byte header", bytes.len()),
+            ));
+        }
+        let (mlen, plen) = (u64_at(20), u64_at(28));
+        let expected = (header as u64).saturating_add(mlen).saturating_add(plen);
         if (bytes.len() as u64) < expected {
             return Err(corrupt(source, format!("truncated: {} bytes, the header announces {expected}", bytes.len())));
         }
         if (bytes.len() as u64) > expected {
             return Err(corrupt(source, format!("corrupt: {} bytes, the header announces {expected}", bytes.len())));
         }
-        let manifest_bytes = &bytes[HEADER..HEADER + mlen as usize];
-        let payload = &bytes[HEADER + mlen as usize..];
-        if fnv1a(&[manifest_bytes, payload]) != sum {
+        // Both lengths fit in the file (checked just above), hence in usize.
+        let manifest_bytes = &bytes[header..header + mlen as usize];
+        let payload = &bytes[header + mlen as usize..];
+        let intact = if version >= 3 {
+            sha256(manifest_bytes, payload)[..] == bytes[36..68]
+        } else {
+            fnv1a(&[manifest_bytes, payload]) == u64_at(36)
+        };
+        if !intact {
             return Err(corrupt(source, "corrupt: checksum mismatch (the file was modified or damaged)"));
         }
         let m: Manifest =
             serde_json::from_slice(manifest_bytes).map_err(|e| corrupt(source, format!("corrupt manifest: {e}")))?;
+        check_manifest(&m).map_err(|what| corrupt(source, format!("corrupt manifest: {what}")))?;
         let blob = |b: &Blob| -> Result<&[u8]> {
             let end = b.offset.checked_add(b.len).filter(|&e| e <= payload.len() as u64);
             end.map(|e| &payload[b.offset as usize..e as usize])
@@ -615,42 +706,57 @@ impl Artifact {
             t => return Err(corrupt(source, format!("unknown task `{t}`"))),
         };
         let in_artifact = |e: Error| corrupt(source, e);
+        // Third-party decoders get bytes whose lengths were checked; a panic inside one is
+        // still an error naming the artifact, never a crash.
         let cleaners: Vec<Box<dyn FittedCleaner>> = m
             .cleaners
             .iter()
-            .map(|s| registry.cleaner(&s.kind)?.load(blob(&s.blob)?))
+            .map(|s| {
+                let bytes = blob(&s.blob)?;
+                catch_panic(&s.kind, "loading the fitted step", || registry.cleaner(&s.kind)?.load(bytes))
+            })
             .collect::<Result<_>>()
             .map_err(in_artifact)?;
         let features: Vec<Box<dyn FittedFeatures>> = m
             .features
             .iter()
-            .map(|s| registry.feature(&s.kind)?.load(blob(&s.blob)?))
+            .map(|s| {
+                let bytes = blob(&s.blob)?;
+                catch_panic(&s.kind, "loading the fitted step", || registry.feature(&s.kind)?.load(bytes))
+            })
             .collect::<Result<_>>()
             .map_err(in_artifact)?;
-        let load = |s: &Saved| -> Result<(String, String, Box<dyn FittedModel>)> {
-            Ok((s.name.clone(), s.kind.clone(), registry.model(&s.kind)?.load(blob(&s.blob)?)?))
+        // Models are reloaded, then their class count is checked against what the manifest
+        // says they predict (`classes`: the class count, 0 for values) before any prediction.
+        let load = |s: &Saved, classes: &[usize]| -> Result<(String, String, Box<dyn FittedModel>)> {
+            let bytes = blob(&s.blob)?;
+            let f = catch_panic(&s.kind, "loading the saved model", || registry.model(&s.kind)?.load(bytes))?;
+            if let Some(k) = f.n_classes().filter(|k| !classes.contains(k)) {
+                let want: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
+                return Err(Error::model(
+                    &s.kind,
+                    format!(
+                        "model `{}` predicts {k} classes, the artifact expects {} (0 = values)",
+                        s.name,
+                        want.join(" or ")
+                    ),
+                ));
+            }
+            Ok((s.name.clone(), s.kind.clone(), f))
         };
+        let outputs = [if task.is_classification() { m.classes.len() } else { 0 }];
         let model = match &m.model {
             SavedModel::Single { name, model } => {
-                let (_, kind, f) = load(model).map_err(in_artifact)?;
+                let (_, kind, f) = load(model, &outputs).map_err(in_artifact)?;
                 Fitted::Model(FinalModel::Single { name: name.clone(), kind, model: f })
             }
             SavedModel::Ensemble { name, layer1, layer2, combiner } => Fitted::Model(FinalModel::Ensemble {
                 name: name.clone(),
-                layer1: layer1.iter().map(load).collect::<Result<_>>().map_err(in_artifact)?,
-                layer2: layer2.iter().map(load).collect::<Result<_>>().map_err(in_artifact)?,
+                layer1: layer1.iter().map(|s| load(s, &outputs)).collect::<Result<_>>().map_err(in_artifact)?,
+                layer2: layer2.iter().map(|s| load(s, &outputs)).collect::<Result<_>>().map_err(in_artifact)?,
                 combiner: combiner.clone(),
             }),
             SavedModel::Uplift { name, arms, members, control, policy } => {
-                if arms.len() < 2
-                    || policy.as_ref().is_some_and(|r| {
-                        r.value.len() != arms.len()
-                            || r.cost.len() != arms.len()
-                            || r.calibration.len() + 1 != arms.len()
-                    })
-                {
-                    return Err(corrupt(source, "corrupt manifest: the uplift model's arms and policy do not agree"));
-                }
                 let mut learners = Vec::new();
                 for l in members {
                     let kind = LearnerKind::from_name(&l.learner)
@@ -660,18 +766,20 @@ impl Artifact {
                         "regression" => Task::Regression,
                         o => return Err(corrupt(source, format!("unknown uplift outcome \"{o}\""))),
                     };
-                    let models =
-                        l.models.iter().map(|s| load(s).map(|x| x.2)).collect::<Result<_>>().map_err(in_artifact)?;
+                    // Outcome models predict the outcome; an X-learner's effect models values.
+                    let models = l
+                        .models
+                        .iter()
+                        .map(|s| load(s, &[0, 2]).map(|x| x.2))
+                        .collect::<Result<_>>()
+                        .map_err(in_artifact)?;
                     let base = l.models.first().map(|s| s.kind.clone()).unwrap_or_default();
                     let learner = FittedLearner::from_parts(kind, outcome, arms.len() - 1, models, l.blend.clone());
                     learners.push((base, learner.map_err(in_artifact)?));
                 }
-                if learners.is_empty() {
-                    return Err(corrupt(source, "corrupt manifest: the uplift model has no learner"));
-                }
                 let control = match control {
                     Some(s) => {
-                        let (_, kind, f) = load(s).map_err(in_artifact)?;
+                        let (_, kind, f) = load(s, &[0, 2]).map_err(in_artifact)?;
                         Some((kind, f))
                     }
                     None => None,
@@ -685,7 +793,11 @@ impl Artifact {
                 })
             }
             SavedModel::Anomaly { name, detector, threshold } => {
-                let loaded = registry.detector(&detector.kind).and_then(|d| d.load(blob(&detector.blob)?));
+                let loaded = blob(&detector.blob).and_then(|bytes| {
+                    catch_panic(&detector.kind, "loading the saved detector", || {
+                        registry.detector(&detector.kind)?.load(bytes)
+                    })
+                });
                 Fitted::Anomaly(AnomalyModel {
                     name: name.clone(),
                     kind: detector.kind.clone(),
@@ -730,11 +842,25 @@ impl Artifact {
     fn score_with(&self, mut frame: Frame, what: &str, sequences: Option<&Sequences>) -> Result<Scored> {
         frame.remove(&self.manifest.target);
         let ds = self.prepared.transform_with(frame, what, sequences)?;
+        // Models are third-party code run on parameters that were checked when loaded; a panic
+        // is still an error, never a crash.
+        let name = self.model.name();
         match &self.model {
-            Fitted::Model(m) => Ok(Scored::Model(m.predict(&ds)?)),
-            Fitted::Uplift(u) => Ok(Scored::Uplift(u.score(&ds)?)),
+            Fitted::Model(m) => {
+                let p = catch_panic(name, "predicting", || m.predict(&ds))?;
+                let width = match &p {
+                    Predictions::Proba(a) => a.ncols(),
+                    Predictions::Values(_) => 0,
+                };
+                let want = if self.prepared.task.is_classification() { self.manifest.classes.len() } else { 0 };
+                if width != want {
+                    return Err(Error::model(name, format!("predicts {width} classes, the artifact lists {want}")));
+                }
+                Ok(Scored::Model(p))
+            }
+            Fitted::Uplift(u) => Ok(Scored::Uplift(catch_panic(name, "scoring", || u.score(&ds))?)),
             Fitted::Anomaly(a) => {
-                let scores = a.detector.score(&ds.x)?;
+                let scores = catch_panic(name, "scoring", || a.detector.score(&ds.x))?;
                 if scores.len() != ds.n_rows() {
                     return Err(Error::model(&a.kind, format!("{} scores for {} rows", scores.len(), ds.n_rows())));
                 }
@@ -777,7 +903,11 @@ impl Artifact {
                 self.manifest.columns.join(", ")
             )));
         }
-        let types = r.types.iter().filter(|(c, _)| names.contains(c)).map(|(c, t)| (c.clone(), *t)).collect();
+        // Declared types apply to the columns the model reads (and the id) only: a target or
+        // other column the input happens to carry is dropped unparsed, whatever its values.
+        let used = |c: &String| self.manifest.columns.contains(c) || self.manifest.id.as_ref() == Some(c);
+        let types =
+            r.types.iter().filter(|(c, _)| names.contains(c) && used(c)).map(|(c, t)| (c.clone(), *t)).collect();
         let mut frame = read_file(input, &ReadOptions { csv, types })?;
         // Only the columns the model needs (and the id) go on: an uplift input may carry its
         // treatment or KPI columns, any input columns the pipeline dropped.

@@ -52,6 +52,22 @@ fn subset(p: &Predictions, rows: &[usize]) -> Predictions {
 }
 
 impl Combiner {
+    /// Whether the combiner fits `members` members that predict `classes` probability columns
+    /// (0: values): one finite weight per member and, for stacking, one finite intercept per
+    /// class (one for values). The error says what does not fit.
+    pub(crate) fn check(&self, members: usize, classes: usize) -> std::result::Result<(), String> {
+        if self.weights.len() != members {
+            return Err(format!("has {} weights for {members} members", self.weights.len()));
+        }
+        let intercepts = if self.stacking { classes.max(1) } else { 0 };
+        if self.intercepts.len() != intercepts {
+            return Err(format!("has {} intercepts, not {intercepts}", self.intercepts.len()));
+        }
+        if self.weights.iter().chain(&self.intercepts).any(|v| !v.is_finite()) {
+            return Err("has a weight or intercept that is not a finite number".into());
+        }
+        Ok(())
+    }
     /// Combine the members' predictions (same rows, member order) with the fitted weights.
     /// Members with weight 0 are not read: any prediction of the right shape may stand in.
     pub fn combine(&self, preds: &[&Predictions]) -> Predictions {

@@ -337,6 +337,17 @@ fn check_data_file(base: &Path, given: &str) -> std::result::Result<PathBuf, Str
 }
 
 impl Pipeline {
+    /// The device when it is not the CPU yet no candidate model or detector takes a `device`
+    /// parameter, so that setting it changes nothing (`promoml run` warns).
+    pub fn unused_device(&self) -> Option<&str> {
+        if self.device == "cpu" {
+            return None;
+        }
+        let takes = |s: SearchSpace| s.params.iter().any(|p| p.name == "device");
+        let used = self.candidates.iter().any(|c| takes(c.model.space()))
+            || self.anomaly.iter().flat_map(|a| &a.detectors).any(|d| takes(d.detector.space()));
+        (!used).then_some(self.device.as_str())
+    }
     /// The context of one fit: `seed`, no deadline, the pipeline's device, all cores.
     pub fn fit_context(&self, seed: u64) -> promoml_core::FitContext {
         promoml_core::FitContext { device: self.device.clone(), ..promoml_core::FitContext::new(seed) }

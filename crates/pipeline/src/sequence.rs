@@ -96,6 +96,11 @@ pub enum Encoding {
     },
 }
 
+/// Most sequence steps a plan read back from a model artifact may ask for per entity (bins or
+/// last events): far more than any network of an artifact is trained on, far fewer than would
+/// exhaust memory for an event log's entities.
+pub const MAX_SAVED_STEPS: usize = 100_000;
+
 /// The validated `[data.events]` section. Times are seconds since 1970-01-01 UTC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventsPlan {
@@ -161,6 +166,30 @@ impl EventsPlan {
             p.horizon_end += delta;
         }
         Ok(p)
+    }
+
+    /// Check a plan read back from a model artifact before it builds anything: bins and periods
+    /// at least a day long, sequences of a pinned length of 1 to [`MAX_SAVED_STEPS`] steps,
+    /// and no more period or recent-activity summaries than the artifact has feature columns
+    /// (`features`; each summary is at least one). The error says what does not fit.
+    pub fn check_saved(&self, features: usize) -> std::result::Result<(), String> {
+        let steps = match self.encoding {
+            Encoding::None => 0,
+            Encoding::Bins { days: 0, .. } => return Err("sequence bins of 0 days".into()),
+            Encoding::Bins { steps: None, .. } => return Err("sequence bins without a pinned length".into()),
+            Encoding::Bins { steps: Some(n), .. } | Encoding::LastN { n } => n,
+        };
+        if steps > MAX_SAVED_STEPS || (steps == 0 && self.encoding != Encoding::None) {
+            return Err(format!("sequences of {steps} steps (1 to {MAX_SAVED_STEPS})"));
+        }
+        if self.period_days == 0 {
+            return Err("activity periods of 0 days".into());
+        }
+        let summaries = self.periods.saturating_add(self.recent_days.len());
+        if summaries > features {
+            return Err(format!("{summaries} activity summaries for {features} feature columns"));
+        }
+        Ok(())
     }
 
     /// Check a spec; errors are `(key under data.events, message)`. `timestamp_format` is the

@@ -3,9 +3,11 @@
 use crate::data::{Inputs, Targets};
 use crate::net::{Net, NetSpec};
 use crate::train::{self, TrainConfig, TrainLog};
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use promoml_core::guard::catch_panic;
 use promoml_core::{Error, FitContext, Result};
 
 /// The CPU inference backend.
@@ -107,11 +109,42 @@ fn to_bytes<B: Backend>(net: &Net<B>, who: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::model(who, format!("could not serialise the network weights: {e}")))
 }
 
+/// The shape of every float parameter of a network, in visiting order.
+fn param_shapes<B: Backend>(net: &Net<B>) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.val().dims().to_vec());
+        }
+    }
+    let mut v = Shapes(Vec::new());
+    net.visit(&mut v);
+    v.0
+}
+
+/// Rebuild a network of shape `spec` (checked with [`NetSpec::check_saved`]) from its saved
+/// record. burn's recorder trusts its input, so it only gets bytes of exactly the length a
+/// network of this shape records; a panic inside it is still an error, and the loaded weights
+/// must have the shapes of a fresh network of the spec.
 fn from_bytes<B: Backend>(spec: &NetSpec, bytes: &[u8], device: &B::Device, who: &str) -> Result<Net<B>> {
-    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-        .load(bytes.to_vec(), device)
-        .map_err(|e| Error::model(who, format!("could not read the network weights of the artifact: {e}")))?;
-    Ok(train::fresh_net::<B>(spec, device).load_record(record))
+    let bad = |what: String| Error::model(who, format!("could not read the network weights of the artifact: {what}"));
+    spec.check_saved(bytes.len()).map_err(bad)?;
+    let fresh = train::fresh_net::<B>(spec, device);
+    let shapes = param_shapes(&fresh);
+    let template = to_bytes(&fresh, who)?;
+    if template.len() != bytes.len() {
+        return Err(bad(format!("{} bytes, a network of this shape records {}", bytes.len(), template.len())));
+    }
+    let net = catch_panic(who, "reading the network weights of the artifact", || {
+        let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+            .load(bytes.to_vec(), device)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(fresh.load_record(record))
+    })?;
+    if param_shapes(&net) != shapes {
+        return Err(bad("the weights do not have the shapes of the network".into()));
+    }
+    Ok(net)
 }
 
 impl Trained {

@@ -95,6 +95,25 @@ impl InputScaler {
         self.tab.as_ref().map_or(0, |t| t.mean.len())
     }
 
+    /// Whether the scaling fits the inputs of a network of shape `spec`: sequence scaling of its
+    /// steps and channels when it reads sequences, column scaling of its tabular inputs when it
+    /// has any, each with one mean and one standard deviation per column.
+    pub fn check(&self, spec: &crate::net::NetSpec) -> std::result::Result<(), String> {
+        let fits = |sc: &ColumnScaler, n: usize| sc.mean.len() == n && sc.sd.len() == n;
+        let seq_fits = match (&self.seq_shape, &self.seq) {
+            (Some(shape), Some(sc)) => {
+                spec.arch.reads_sequences() && *shape == (spec.steps, spec.channels) && fits(sc, spec.channels)
+            }
+            (None, None) => !spec.arch.reads_sequences(),
+            _ => false,
+        };
+        let tab_fits = match &self.tab {
+            Some(sc) => fits(sc, spec.tab_in),
+            None => spec.tab_in == 0,
+        };
+        if seq_fits && tab_fits { Ok(()) } else { Err("its input scaling does not fit the network's inputs".into()) }
+    }
+
     /// Scaled inputs of every row of `data`, checked against the training shapes.
     pub fn transform(&self, data: &Dataset, who: &str) -> Result<Inputs> {
         let n = data.n_rows();

@@ -111,6 +111,10 @@ impl AnomalyDetector for Autoencoder {
         if meta.spec.arch != Arch::Autoencoder {
             return Err(Error::model(KIND, "the artifact holds a model, not an autoencoder detector"));
         }
+        if meta.spec.out != meta.spec.tab_in {
+            return Err(Error::model(KIND, "the saved network is corrupt: it does not reconstruct its inputs"));
+        }
+        meta.scaler.check(&meta.spec).map_err(|e| Error::model(KIND, format!("the saved network is corrupt: {e}")))?;
         let device = crate::backend::Device::parse(&meta.device, KIND).unwrap_or(crate::backend::Device::Cpu);
         let trained = Trained::from_bytes(&meta.spec, weights, device, KIND)?;
         Ok(Box::new(FittedAutoencoder { meta, trained }))

@@ -234,6 +234,23 @@ pub(crate) struct Meta {
     pub log: TrainLog,
 }
 
+impl Meta {
+    /// Whether the head, the network's output width and the input scaling agree with each
+    /// other (before the network is built from the spec).
+    fn check(&self) -> std::result::Result<(), String> {
+        let spec = &self.spec;
+        let head_fits = match &self.head {
+            Head::Binary => spec.out == 1,
+            Head::Multiclass(k) => *k >= 2 && spec.out == *k,
+            Head::Regression { mean, sd } => spec.out == 1 && mean.is_finite() && sd.is_finite(),
+        };
+        if !head_fits {
+            return Err(format!("its head does not fit an output of width {}", spec.out));
+        }
+        self.scaler.check(spec)
+    }
+}
+
 /// A fitted network model.
 #[derive(Debug)]
 pub struct FittedNet {
@@ -278,6 +295,7 @@ impl FittedNet {
     }
     fn from_bytes(who: &str, bytes: &[u8]) -> Result<FittedNet> {
         let (meta, weights): (Meta, &[u8]) = unpack(bytes, who)?;
+        meta.check().map_err(|e| Error::model(who, format!("the saved network is corrupt: {e}")))?;
         // Artifacts trained on a GPU load onto it when this build has CUDA, else onto the CPU.
         let device = Device::parse(&meta.device, who).unwrap_or(Device::Cpu);
         let trained = Trained::from_bytes(&meta.spec, weights, device, who)?;
@@ -316,6 +334,13 @@ impl FittedModel for FittedNet {
     fn save(&self) -> Result<Vec<u8>> {
         let who = self.meta.kind.as_str();
         pack(&self.meta, &self.trained.to_bytes(who)?, who)
+    }
+    fn n_classes(&self) -> Option<usize> {
+        Some(match self.meta.head {
+            Head::Binary => 2,
+            Head::Multiclass(k) => k,
+            Head::Regression { .. } => 0,
+        })
     }
 }
 

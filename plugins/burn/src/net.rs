@@ -93,6 +93,63 @@ impl NetSpec {
         self.hidden.div_ceil(self.heads.max(1)) * self.heads.max(1)
     }
 
+    /// Check the spec of a saved network against `bytes`, the size of its saved weights, before
+    /// anything is allocated: every width the architecture uses is at least 1, dropout is a
+    /// probability, and the weight matrices it implies fit in the bytes (at least 4 bytes per
+    /// weight at full precision). The error says what does not fit.
+    pub(crate) fn check_saved(&self, bytes: usize) -> Result<(), String> {
+        let m = |a: usize, b: usize| (a as u128).saturating_mul(b as u128);
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout {} is not a probability below 1", self.dropout));
+        }
+        if self.out == 0 || self.dense.contains(&0) {
+            return Err("a dense layer or the output has width 0".into());
+        }
+        let h = self.hidden;
+        let mut weights: u128 = 0;
+        let pooled = if self.arch.reads_sequences() {
+            if self.channels == 0 || self.steps == 0 || h == 0 || self.layers == 0 || self.heads == 0 {
+                return Err("a sequence network with 0 steps, channels, hidden units, layers or heads".into());
+            }
+            let gates: u128 = match self.arch {
+                Arch::Lstm => 4,
+                Arch::Gru => 3,
+                _ => 0,
+            };
+            if gates > 0 {
+                let first = m(self.channels, h).saturating_add(m(h, h));
+                let rest = m(h, h).saturating_mul(2).saturating_mul(self.layers as u128 - 1);
+                weights = gates.saturating_mul(first.saturating_add(rest));
+                h
+            } else {
+                let d = self.d_model();
+                // Projection, positions (learnt or sinusoids, kept either way), attention and
+                // feed-forward weights of every layer.
+                weights = m(self.channels, d)
+                    .saturating_add(m(self.steps, d))
+                    .saturating_add(m(d, d).saturating_mul(8).saturating_mul(self.layers as u128));
+                d
+            }
+        } else {
+            if self.tab_in == 0 {
+                return Err("a dense network without inputs".into());
+            }
+            0
+        };
+        let mut width = pooled.saturating_add(self.tab_in);
+        for &w in &self.dense {
+            weights = weights.saturating_add(m(width, w));
+            width = w;
+        }
+        weights = weights.saturating_add(m(width, self.out));
+        if weights.saturating_mul(4) > bytes as u128 {
+            return Err(format!(
+                "its shape implies at least {weights} weights, more than {bytes} bytes of weights hold"
+            ));
+        }
+        Ok(())
+    }
+
     /// Build a freshly initialised network on `device` (random weights from the backend's
     /// generator: seed it first).
     pub(crate) fn init<B: Backend>(&self, device: &B::Device) -> Net<B> {

@@ -144,7 +144,7 @@ impl FittedForest {
         let classification = d.bool("task flag")?;
         let importances = d.f64s("importances")?;
         let n_trees = d.usize("tree count")?;
-        if width == 0 || importances.len() != n_features {
+        if width == 0 || (!classification && width != 1) || importances.len() != n_features {
             return Err(d.corrupt("leaf width or importances do not match the feature count"));
         }
         let mut trees = Vec::with_capacity(n_trees.min(1 << 16));
@@ -160,7 +160,7 @@ impl FittedForest {
             let n = thresholds.len();
             for (i, (&f, &ix)) in features.iter().zip(&indices).enumerate() {
                 let ok = if f == LEAF {
-                    (ix as usize + 1) * width <= values.len()
+                    (ix as usize + 1).checked_mul(width).is_some_and(|end| end <= values.len())
                 } else {
                     (f as usize) < n_features && (ix as usize) > i && (ix as usize) + 1 < n
                 };
@@ -240,6 +240,9 @@ impl FittedModel for FittedForest {
         } else {
             Ok(Predictions::Values(out))
         }
+    }
+    fn n_classes(&self) -> Option<usize> {
+        Some(self.n_classes())
     }
 }
 

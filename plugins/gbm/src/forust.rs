@@ -1,6 +1,6 @@
 //! `gbm.forust`: forust-ml's XGBoost-style gradient boosting with early stopping.
 
-use crate::{check_values, column_major, guarded, in_pool, seconds_left};
+use crate::{MAX_SAVED_THREADS, check_tree, check_values, column_major, guarded, in_pool, seconds_left};
 use forust_ml::gradientbooster::GrowPolicy;
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
@@ -330,6 +330,21 @@ impl FittedForust {
             return Err(bad(format!("it was saved by `{}`", s.kind)));
         }
         let booster = GradientBooster::from_json(&s.booster_json).map_err(|e| bad(e.to_string()))?;
+        // forust walks its trees and slices them by `prediction_iteration` without checks.
+        if s.threads > MAX_SAVED_THREADS || booster.num_threads.is_some_and(|n| n > MAX_SAVED_THREADS) {
+            return Err(bad(format!("it asks for more than {MAX_SAVED_THREADS} worker threads")));
+        }
+        if booster.prediction_iteration.is_some_and(|n| n > booster.trees.len()) {
+            return Err(bad(format!("it predicts with more rounds than its {} trees", booster.trees.len())));
+        }
+        for (t, tree) in booster.trees.iter().enumerate() {
+            let nodes = &tree.nodes;
+            let walk = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i, n.is_leaf, n.split_feature, [n.left_child, n.right_child, n.missing_node]));
+            check_tree(KIND, t, s.n_features, walk, |c| c < nodes.len())?;
+        }
         Ok(FittedForust { binary: s.binary, n_features: s.n_features, threads: s.threads, rounds: s.rounds, booster })
     }
 }
@@ -341,6 +356,9 @@ impl FittedModel for FittedForust {
         let m = Matrix::new(&values, data.n_rows(), self.n_features);
         let raw = in_pool(KIND, self.threads, || self.booster.predict(&m, self.threads != 1))?;
         Ok(if self.binary { Predictions::binary(raw.into_iter().map(sigmoid)) } else { Predictions::Values(raw) })
+    }
+    fn n_classes(&self) -> Option<usize> {
+        Some(if self.binary { 2 } else { 0 })
     }
 
     fn save(&self) -> Result<Vec<u8>> {

@@ -63,6 +63,37 @@ pub(crate) fn check_values(kind: &str, x: &Array2<f64>) -> Result<()> {
     Ok(())
 }
 
+/// Most worker threads a saved booster may ask for; more is a corrupt artifact, not a pool to start.
+pub(crate) const MAX_SAVED_THREADS: usize = 1024;
+
+/// Check one saved tree before a booster walks it: `nodes` lists `(number, is_leaf, split
+/// feature, [left, right, missing])` per node; the root is node 0 and every child is a node
+/// numbered after its parent (so a walk ends), and splits read one of the `n_features` columns.
+pub(crate) fn check_tree(
+    kind: &str,
+    tree: usize,
+    n_features: usize,
+    nodes: impl Iterator<Item = (usize, bool, usize, [usize; 3])>,
+    has_node: impl Fn(usize) -> bool,
+) -> Result<()> {
+    let bad = |what: String| Error::model(kind, format!("cannot read the saved model: tree {tree} {what}"));
+    if !has_node(0) {
+        return Err(bad("has no root node".into()));
+    }
+    for (num, leaf, feature, children) in nodes {
+        if leaf {
+            continue;
+        }
+        if feature >= n_features {
+            return Err(bad(format!("node {num} splits on feature {feature} of {n_features}")));
+        }
+        if let Some(c) = children.iter().find(|&&c| c <= num || !has_node(c)) {
+            return Err(bad(format!("node {num} points to node {c}, not a later node of the tree")));
+        }
+    }
+    Ok(())
+}
+
 /// Run `f` on a rayon pool of `threads` workers (0 = the current pool).
 pub(crate) fn in_pool<R: Send>(kind: &str, threads: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
     if threads == 0 {

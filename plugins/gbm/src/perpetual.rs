@@ -1,6 +1,6 @@
 //! `gbm.perpetual`: perpetual's budget-driven gradient boosting machine.
 
-use crate::{check_values, column_major, guarded, in_pool, seconds_left};
+use crate::{MAX_SAVED_THREADS, check_tree, check_values, column_major, guarded, in_pool, seconds_left};
 use ndarray::Array2;
 use perpetual::booster::config::{BoosterIO, MissingNodeTreatment};
 use perpetual::objective::Objective;
@@ -267,6 +267,29 @@ impl FittedPerpetual {
             }
             other => return Err(bad(format!("unknown task `{other}`"))),
         };
+        // perpetual walks its trees without checks: every tree must end, on columns that exist.
+        let boosters: Vec<&PerpetualBooster> = match &booster {
+            Booster::Binary(b) | Booster::Regression(b) => vec![b],
+            Booster::Multiclass(m) => m.get_boosters().iter().collect(),
+        };
+        let threads = |b: &PerpetualBooster| b.cfg.num_threads.unwrap_or(0);
+        if s.threads > MAX_SAVED_THREADS || boosters.iter().any(|b| threads(b) > MAX_SAVED_THREADS) {
+            return Err(bad(format!("it asks for more than {MAX_SAVED_THREADS} worker threads")));
+        }
+        if let Booster::Multiclass(m) = &booster
+            && (s.n_classes < 2 || m.get_boosters().len() != s.n_classes)
+        {
+            return Err(bad(format!("{} class boosters for {} classes", m.get_boosters().len(), s.n_classes)));
+        }
+        for b in boosters {
+            for (t, tree) in b.get_prediction_trees().iter().enumerate() {
+                let walk = tree
+                    .nodes
+                    .iter()
+                    .map(|(&k, n)| (k, n.is_leaf, n.split_feature, [n.left_child, n.right_child, n.missing_node]));
+                check_tree(KIND, t, s.n_features, walk, |c| tree.nodes.contains_key(&c))?;
+            }
+        }
         Ok(FittedPerpetual { n_features: s.n_features, n_classes: s.n_classes, threads: s.threads, booster })
     }
 }
@@ -317,5 +340,12 @@ impl FittedModel for FittedPerpetual {
             booster_json: booster_json.map_err(|e| err(e.to_string()))?,
         };
         serde_json::to_vec(&s).map_err(|e| err(e.to_string()))
+    }
+    fn n_classes(&self) -> Option<usize> {
+        Some(match &self.booster {
+            Booster::Binary(_) => 2,
+            Booster::Regression(_) => 0,
+            Booster::Multiclass(_) => self.n_classes,
+        })
     }
 }

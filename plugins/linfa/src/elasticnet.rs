@@ -102,6 +102,9 @@ impl FittedModel for FittedNet {
         let z = self.st.transform(&data.x);
         Ok(Predictions::Values(z.dot(&self.w).iter().map(|v| v + self.b).collect()))
     }
+    fn n_classes(&self) -> Option<usize> {
+        Some(0)
+    }
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ impl Model for DecisionTree {
             // 0 marks a leaf (the root is nobody's child); children come after their parent.
             let children = match lefts[i] {
                 0 => None,
-                l if l > i && l + 1 < n && features[i] < n_features => Some((l, l + 1)),
+                l if l > i && l < n - 1 && features[i] < n_features => Some((l, l + 1)),
                 _ => return Err(d.corrupt(format!("node {i} points outside the tree"))),
             };
             nodes.push(Node { feature: features[i], threshold: thresholds[i], children });
@@ -218,6 +218,9 @@ impl FittedModel for FittedTree {
             self.tree.proba(row, o.as_slice_mut().expect("standard layout"));
         }
         Ok(Predictions::Proba(out))
+    }
+    fn n_classes(&self) -> Option<usize> {
+        Some(self.tree.counts.ncols())
     }
 }
 

@@ -107,6 +107,9 @@ impl FittedModel for FittedRidge {
         let z = self.st.transform(&data.x).select(Axis(1), &self.keep);
         Ok(Predictions::Values(z.dot(&self.w).iter().map(|v| v + self.mean).collect()))
     }
+    fn n_classes(&self) -> Option<usize> {
+        Some(0)
+    }
 }
 
 #[cfg(test)]

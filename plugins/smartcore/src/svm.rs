@@ -504,6 +504,9 @@ impl FittedModel for FittedSvm {
         let (a, b) = self.platt;
         Ok(Predictions::binary(self.decision(&z).into_iter().map(|f| sigmoid(-(a * f + b)))))
     }
+    fn n_classes(&self) -> Option<usize> {
+        Some(2)
+    }
 }
 
 #[cfg(test)]
