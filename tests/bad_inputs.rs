@@ -41,3 +41,30 @@ fn bad_inputs_fail_clearly() {
     }
     assert!(problems.is_empty(), "{} of {} cases wrong:\n{}", problems.len(), cases.len(), problems.join("\n"));
 }
+
+/// Issue 13, defects 3 and 4 through the command line: absurd numbers given by `--set` are
+/// refused by `validate` and `run` (exit code 2, no panic, nothing allocated), and the error
+/// names the `--set` argument, not a line of the pipeline file.
+#[test]
+fn absurd_settings_and_set_overrides_are_refused_by_the_cli() {
+    let demo = root().join("pipelines/demo.toml");
+    let demo = demo.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().join("run");
+    let cases: [(&[&str], &str); 6] = [
+        (&["validate", demo, "--set", "search.time_budget_s=1e20"], "allowed more than 0 and at most 2592000 seconds"),
+        (&["validate", demo, "--set", "report.importance_budget_s=1e20"], "at most 2592000 seconds"),
+        (&["validate", demo, "--set", "data.rows=10000000000000"], "allowed 50 to 10000000"),
+        (&["validate", demo, "--set", "data.arms=1000000"], "allowed 1 to 9"),
+        (&["run", demo, "--out", out.to_str().unwrap(), "--quiet", "--set", "search.time_budget_s=1.8e19"], "at most"),
+        (&["validate", demo, "--set", "search.trails=3"], "did you mean `trials`?"),
+    ];
+    for (args, want) in cases {
+        let o = promoml(args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let set = args.last().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("error: --set {set}: ")) && stderr.contains(want), "{args:?}: {stderr}");
+    }
+}

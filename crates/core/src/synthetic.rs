@@ -6,6 +6,12 @@ use crate::{Column, ColumnData, Frame, Result, Rng};
 use rand::{Rng as _, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, Normal, Poisson};
 
+/// Most rows [`SyntheticPromotion::generate`] makes: 10 million (about 2 GB of columns).
+pub const MAX_ROWS: usize = 10_000_000;
+/// Most treatment arms besides control: 9, so that arm `a` (a coupon or discount of `10 a` %)
+/// stays below 100 %.
+pub const MAX_ARMS: usize = 9;
+
 /// Settings of the synthetic promotion data set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntheticPromotion {
@@ -33,6 +39,24 @@ fn sigmoid(x: f64) -> f64 {
 }
 
 impl SyntheticPromotion {
+    /// An error unless `rows` is at most [`MAX_ROWS`] and `arms` at most [`MAX_ARMS`]: what a
+    /// pipeline validates, checked again before anything is allocated.
+    pub fn check_size(&self) -> Result<()> {
+        if self.rows > MAX_ROWS {
+            return Err(crate::Error::config(
+                "data.rows",
+                format!("{} is out of range: allowed up to {MAX_ROWS}", self.rows),
+            ));
+        }
+        if self.arms > MAX_ARMS {
+            return Err(crate::Error::config(
+                "data.arms",
+                format!("{} is out of range: allowed up to {MAX_ARMS}", self.arms),
+            ));
+        }
+        Ok(())
+    }
+
     /// Names of the treatment arms, control first.
     pub fn arm_names(&self) -> Vec<String> {
         let mut v = vec!["control".to_string()];
@@ -55,6 +79,7 @@ impl SyntheticPromotion {
     /// purchase probability of each arm versus control (`true_effect` for one arm,
     /// `true_effect_<arm>` for several). Outcomes and true effects must be kept out of features.
     pub fn generate(&self) -> Result<Frame> {
+        self.check_size()?;
         if self.price {
             return self.generate_price();
         }
@@ -191,6 +216,7 @@ impl SyntheticPromotion {
     /// arm, control included (`true_p_control`, `true_p_discount_10`, ...), so the true value
     /// of any pricing policy is known. Keep outcomes and true probabilities out of the features.
     pub fn generate_price(&self) -> Result<Frame> {
+        self.check_size()?;
         let mut rng = Rng::seed_from_u64(self.seed ^ 0x0050_5249_4345);
         let n = self.rows;
         let arms = self.arm_names();
@@ -291,6 +317,19 @@ pub const PRICE_BASKET: f64 = 100.0;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_sizes_are_refused_before_allocating() {
+        for (cfg, key) in [
+            (SyntheticPromotion { rows: 10_000_000_000_000, ..Default::default() }, "data.rows"),
+            (SyntheticPromotion { arms: 1_000_000, ..Default::default() }, "data.arms"),
+            (SyntheticPromotion { arms: 1_000_000, price: true, ..Default::default() }, "data.arms"),
+        ] {
+            let e = cfg.generate().unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("out of range"), "{e}");
+        }
+        assert!(SyntheticPromotion { arms: MAX_ARMS, rows: 100, ..Default::default() }.generate().is_ok());
+    }
 
     #[test]
     fn deterministic_and_plausible() {

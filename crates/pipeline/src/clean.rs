@@ -103,7 +103,7 @@ impl StepFactory<dyn Cleaner> for Factory {
                 },
                 SettingDoc {
                     name: "k",
-                    accepts: "float >= 0",
+                    accepts: "float in [0, 1000]",
                     default: "1.5",
                     doc: "IQR fence multiplier: [Q1 - k·IQR, Q3 + k·IQR]",
                 },
@@ -152,9 +152,7 @@ impl StepFactory<dyn Cleaner> for Factory {
             }
             Factory::ClipOutliers => {
                 let s: ClipOutliers = parse_settings(settings)?;
-                if s.k < 0.0 {
-                    return Err(Error::config("k", format!("{} is not >= 0", s.k)));
-                }
+                crate::limits::real(s.k, 0.0, 1000.0).map_err(|m| Error::config("k", m))?;
                 if !(0.0..=1.0).contains(&s.lower) || !(0.0..=1.0).contains(&s.upper) || s.lower >= s.upper {
                     return Err(Error::config("lower", "need 0 <= lower < upper <= 1"));
                 }

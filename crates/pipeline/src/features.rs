@@ -72,13 +72,13 @@ impl StepFactory<dyn FeatureExtractor> for Factory {
             Factory::OneHot => vec![
                 SettingDoc {
                     name: "max_levels",
-                    accepts: "int >= 1",
+                    accepts: "int in [1, 100000]",
                     default: "20",
                     doc: "most frequent levels kept per column; the rest go to `__other__`",
                 },
                 SettingDoc {
                     name: "min_frequency",
-                    accepts: "int >= 1",
+                    accepts: "int in [1, 1000000000]",
                     default: "1",
                     doc: "levels seen fewer times in training go to `__other__`",
                 },
@@ -101,9 +101,9 @@ impl StepFactory<dyn FeatureExtractor> for Factory {
         Ok(match self {
             Factory::OneHot => {
                 let s: OneHot = parse_settings(settings)?;
-                if s.max_levels == 0 || s.min_frequency == 0 {
-                    return Err(Error::config("max_levels", "max_levels and min_frequency must be >= 1"));
-                }
+                crate::limits::count(s.max_levels, 1, 100_000).map_err(|m| Error::config("max_levels", m))?;
+                crate::limits::count(s.min_frequency, 1, 1_000_000_000)
+                    .map_err(|m| Error::config("min_frequency", m))?;
                 Box::new(s)
             }
             Factory::Ordinal => Box::new(Ordinal(parse_settings::<Columns>(settings)?.columns)),

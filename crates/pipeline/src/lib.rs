@@ -14,6 +14,7 @@ pub mod ensemble;
 pub mod error;
 pub mod features;
 pub mod importance;
+pub mod limits;
 pub mod locate;
 pub mod plan;
 pub mod prep;

@@ -2,6 +2,7 @@
 //! path resolved relative to the pipeline file. Built once from a [`PipelineSpec`].
 
 use crate::error::Result;
+use crate::limits;
 use crate::spec::{PipelineSpec, RangeSpec, Source};
 use promoml_core::io::{CsvOptions, ReadOptions};
 use promoml_core::{
@@ -420,12 +421,12 @@ impl Pipeline {
             features.push(Step { kind, step });
         }
         let s = &spec.search;
-        if s.trials == 0 {
-            return Err(src.error_at("search.trials", "must be at least 1"));
-        }
-        if s.cv_folds < 2 {
-            return Err(src.error_at("search.cv_folds", format!("{} folds: need at least 2", s.cv_folds)));
-        }
+        let count = |key: &str, v: usize, min: usize, max: usize| -> Result<usize> {
+            limits::count(v, min, max).map_err(|m| src.error_at(key, m))
+        };
+        count("search.trials", s.trials, 1, limits::MAX_TRIALS)?;
+        count("search.cv_folds", s.cv_folds, 2, limits::MAX_FOLDS)?;
+        let startup_trials = count("search.startup_trials", s.startup_trials.unwrap_or(10), 0, limits::MAX_TRIALS)?;
         let metric = match &s.metric {
             // Uplift metrics (qini_auc, ...) were checked with the uplift plan.
             Some(m) if uplift.is_none() => Metric::from_name(m).map_err(|e| relocate(&src, "search.metric", e))?,
@@ -443,13 +444,10 @@ impl Pipeline {
             ));
         }
         let optimizer = registry.optimizer(&s.optimizer).map_err(|e| relocate(&src, "search.optimizer", e))?.clone();
-        let time_budget = match s.time_budget_s {
-            Some(t) if !(t > 0.0 && t.is_finite()) => {
-                return Err(src.error_at("search.time_budget_s", "must be a positive number of seconds"));
-            }
-            Some(t) => Some(Duration::from_secs_f64(t)),
-            None => None,
-        };
+        let time_budget = s
+            .time_budget_s
+            .map(|t| limits::seconds(t).map_err(|m| src.error_at("search.time_budget_s", m)))
+            .transpose()?;
         if spec.models.is_empty() {
             return Err(src.error_at("models", "no [[models]]: add at least one candidate (see `promoml plugins`)"));
         }
@@ -524,7 +522,10 @@ impl Pipeline {
                     format!("two candidates are called `{name}`: give one a `name`"),
                 ));
             }
-            let trials = m.trials.unwrap_or(s.trials).max(1);
+            let trials = match m.trials {
+                Some(t) => count(&format!("{key}.trials"), t, 1, limits::MAX_TRIALS)?,
+                None => s.trials,
+            };
             candidates.push(Candidate { name, model, fixed: given, space, trials });
         }
         for f in &spec.report.formats {
@@ -532,22 +533,22 @@ impl Pipeline {
                 return Err(src.error_at("report.formats", format!("unknown format \"{f}\" (known: json, md, html)")));
             }
         }
-        let importance_budget = match spec.report.importance_budget_s.unwrap_or(120.0) {
-            b if b.is_finite() && b > 0.0 => Duration::from_secs_f64(b),
-            b => {
-                return Err(src
-                    .error_at("report.importance_budget_s", format!("must be a positive number of seconds, not {b}")));
-            }
-        };
-        let parallel_trials = s.parallel_trials.unwrap_or(4);
-        if parallel_trials == 0 {
-            return Err(src.error_at("search.parallel_trials", "must be at least 1"));
-        }
+        let importance_budget = limits::seconds(spec.report.importance_budget_s.unwrap_or(120.0))
+            .map_err(|m| src.error_at("report.importance_budget_s", m))?;
+        let importance_repeats = count(
+            "report.importance_repeats",
+            spec.report.importance_repeats.unwrap_or(5),
+            0,
+            limits::MAX_IMPORTANCE_REPEATS,
+        )?;
+        let parallel_trials =
+            count("search.parallel_trials", s.parallel_trials.unwrap_or(4), 1, limits::MAX_PARALLEL_TRIALS)?;
+        let pruner_startup =
+            count("search.pruner_startup_trials", s.pruner_startup_trials.unwrap_or(5), 0, limits::MAX_TRIALS)?;
+        let warmup_folds =
+            count("search.pruner_warmup_folds", s.pruner_warmup_folds.unwrap_or(2), 0, limits::MAX_FOLDS)?;
         let pruner = match s.pruner.as_deref().unwrap_or("median") {
-            "median" => Pruner::Median {
-                startup_trials: s.pruner_startup_trials.unwrap_or(5),
-                warmup_folds: s.pruner_warmup_folds.unwrap_or(2),
-            },
+            "median" => Pruner::Median { startup_trials: pruner_startup, warmup_folds },
             "none" => Pruner::None,
             other => {
                 return Err(src.error_at("search.pruner", format!("unknown pruner \"{other}\" (known: median, none)")));
@@ -568,7 +569,7 @@ impl Pipeline {
             search: SearchPlan {
                 optimizer_kind: s.optimizer.clone(),
                 optimizer,
-                startup_trials: s.startup_trials.unwrap_or(10),
+                startup_trials,
                 cv_folds: s.cv_folds,
                 metric,
                 time_budget,
@@ -580,7 +581,7 @@ impl Pipeline {
             anomaly,
             device,
             formats: spec.report.formats.clone(),
-            importance_repeats: spec.report.importance_repeats.unwrap_or(5),
+            importance_repeats,
             importance_budget,
             source: src,
         })
@@ -588,24 +589,16 @@ impl Pipeline {
 }
 
 fn ensemble_plan(src: &Source, e: &crate::spec::EnsembleSpec, candidates: &[Candidate]) -> Result<EnsemblePlan> {
-    let positive = |key: &str, v: Option<usize>, default: usize| -> Result<usize> {
-        match v {
-            Some(0) => Err(src.error_at(&format!("ensemble.{key}"), "must be at least 1")),
-            Some(v) => Ok(v),
-            None => Ok(default),
-        }
+    let positive = |key: &str, v: Option<usize>, default: usize, max: usize| -> Result<usize> {
+        limits::count(v.unwrap_or(default), 1, max).map_err(|m| src.error_at(&format!("ensemble.{key}"), m))
     };
     let kind = match e.kind.as_str() {
         "stacking" => {
-            let l2 = e.l2.unwrap_or(1e-3);
-            if !(l2.is_finite() && l2 >= 0.0) {
-                return Err(src.error_at("ensemble.l2", format!("must be a finite number >= 0, not {l2}")));
-            }
-            let layers = positive("layers", e.layers, 1)?;
-            if layers > 2 {
-                return Err(src.error_at("ensemble.layers", format!("1 or 2 layers are supported, not {layers}")));
-            }
-            EnsembleKind::Stacking { l2, layers, layer2_models: positive("layer2_models", e.layer2_models, 3)? }
+            let l2 =
+                limits::real(e.l2.unwrap_or(1e-3), 0.0, limits::MAX_L2).map_err(|m| src.error_at("ensemble.l2", m))?;
+            let layers = positive("layers", e.layers, 1, 2)?;
+            let layer2_models = positive("layer2_models", e.layer2_models, 3, limits::MAX_MEMBERS)?;
+            EnsembleKind::Stacking { l2, layers, layer2_models }
         }
         "greedy" => {
             for (key, given) in
@@ -617,7 +610,7 @@ fn ensemble_plan(src: &Source, e: &crate::spec::EnsembleSpec, candidates: &[Cand
                     );
                 }
             }
-            EnsembleKind::Greedy { size: positive("size", e.size, 50)? }
+            EnsembleKind::Greedy { size: positive("size", e.size, 50, limits::MAX_GREEDY_ROUNDS)? }
         }
         other => {
             let hint = promoml_core::did_you_mean(other, ["stacking", "greedy"])
@@ -640,7 +633,7 @@ fn ensemble_plan(src: &Source, e: &crate::spec::EnsembleSpec, candidates: &[Cand
     if candidates.iter().any(|c| c.name == name) {
         return Err(src.error_at("ensemble.name", format!("a candidate model is already called `{name}`")));
     }
-    Ok(EnsemblePlan { name, kind, max_members: positive("max_members", e.max_members, 10)? })
+    Ok(EnsemblePlan { name, kind, max_members: positive("max_members", e.max_members, 10, limits::MAX_MEMBERS)? })
 }
 
 /// Re-home a core error at a TOML key: config errors get `prefix.key` and a line:col.
@@ -730,12 +723,13 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
             "none" if task == Task::Anomaly => SplitRule::All,
             "none" => return Err(src.error_at("data.split.kind", "only anomaly tasks fit and score the same rows")),
             "modulo" => {
-                let m = s.modulo.unwrap_or(5);
-                let r = s.remainder.unwrap_or(m.saturating_sub(1));
-                if m < 2 || r >= m {
+                let m = limits::count(s.modulo.unwrap_or(5), 2, limits::MAX_MODULO)
+                    .map_err(|msg| src.error_at("data.split.modulo", msg))?;
+                let r = s.remainder.unwrap_or(m - 1);
+                if r >= m {
                     return Err(src.error_at(
-                        "data.split.modulo",
-                        format!("need modulo >= 2 and remainder < modulo (got {m}, {r})"),
+                        "data.split.remainder",
+                        format!("{r} is out of range: allowed 0 to {} (below modulo = {m})", m - 1),
                     ));
                 }
                 SplitRule::Modulo { modulo: m, remainder: r, column: s.column.clone() }
@@ -764,12 +758,11 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
                     format!("unknown source \"{s}\" (known: synthetic.promotion, synthetic.price){hint}"),
                 ));
             }
-            let rows = d.rows.unwrap_or(5000);
-            if rows < 50 {
-                return Err(src.error_at("data.rows", format!("{rows} rows: need at least 50")));
-            }
+            let rows = limits::count(d.rows.unwrap_or(5000), 50, limits::MAX_SYNTHETIC_ROWS)
+                .map_err(|m| src.error_at("data.rows", m))?;
             let price = s == "synthetic.price";
-            let arms = d.arms.unwrap_or(if price { 2 } else { 1 }).max(1);
+            let arms = limits::count(d.arms.unwrap_or(if price { 2 } else { 1 }), 1, limits::MAX_SYNTHETIC_ARMS)
+                .map_err(|m| src.error_at("data.arms", m))?;
             DataSource::Synthetic { price, rows, arms, split: split(&d.split)? }
         }
         (None, Some(p), None, None) => DataSource::File { path: file("data.path", p)?, split: split(&d.split)? },

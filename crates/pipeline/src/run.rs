@@ -59,7 +59,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         return crate::anomaly::run(p, obs, opts.artifact.as_ref());
     }
     let t0 = Instant::now();
-    let deadline = p.search.time_budget.map(|b| t0 + b);
+    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
     obs.stage("loading data");
     let loaded = data::load(&p.data, p.task)?;
     let load_s = t0.elapsed().as_secs_f64();

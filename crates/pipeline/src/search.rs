@@ -283,6 +283,14 @@ struct State {
     last_batch_s: Option<f64>,
 }
 
+/// The moment `secs` seconds (at most 10⁶; a negative margin counts as none) before
+/// `deadline`, without the panics of `Instant - Duration`: a moment the clock cannot represent
+/// is taken as now, already past.
+fn before(deadline: Instant, secs: f64) -> Instant {
+    let margin = Duration::try_from_secs_f64(secs.min(1e6)).unwrap_or_default();
+    deadline.checked_sub(margin).unwrap_or_else(Instant::now)
+}
+
 fn mean_sd(v: &[f64]) -> (f64, f64) {
     let mean = v.iter().sum::<f64>() / v.len() as f64;
     let sd = (v.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
@@ -346,7 +354,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             let batch_len = width.min(cand.trials - states[ci].next);
             // Replayed trials cost nothing; fresh ones need time.
             let fresh = (states[ci].next..states[ci].next + batch_len).any(|t| !states[ci].replay.contains_key(&t));
-            let fit_deadline = ctx.deadline.map(|d| d - Duration::from_secs_f64((1.2 * reserve(&states)).min(1e6)));
+            let fit_deadline = ctx.deadline.map(|d| before(d, 1.2 * reserve(&states)));
             if fresh && let (Some(d), Some(fd)) = (ctx.deadline, fit_deadline) {
                 let now = Instant::now();
                 if now >= fd {
@@ -355,7 +363,8 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                 }
                 // Margins: a loaded machine makes the next batch slower than the last one.
                 let expected = 1.3 * states[ci].last_batch_s.unwrap_or(0.0);
-                if now + Duration::from_secs_f64(expected + 1.2 * reserve(&states)) > d {
+                let needed = Duration::try_from_secs_f64(expected + 1.2 * reserve(&states)).unwrap_or(Duration::MAX);
+                if now.checked_add(needed).is_none_or(|end| end > d) {
                     // Too slow to fit; a cheaper model may still have time for a batch.
                     states[ci].next = cand.trials;
                     continue;
@@ -520,4 +529,20 @@ pub fn out_of_fold(p: &Pipeline, ci: usize, best: &mut Best, folds: &[Fold], n: 
     let preds: Vec<Predictions> = res.into_iter().map(|r| r.pred).collect();
     best.oof = Some(assemble_oof(n, folds, &preds));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_margins_never_panic() {
+        let d = Instant::now();
+        assert_eq!(before(d, -5.0), d);
+        assert_eq!(before(d, 0.0), d);
+        for huge in [1e20, f64::INFINITY, f64::NAN] {
+            let t = before(d, huge);
+            assert!(t <= d && d.duration_since(t) <= Duration::from_secs(1_000_000), "{huge}");
+        }
+    }
 }

@@ -15,6 +15,7 @@
 //! survives splits and cleaners and is gathered when the model [`Dataset`](promoml_core::Dataset)
 //! is built (see [`crate::prep`]).
 
+use crate::limits;
 use promoml_core::io::parse_timestamp;
 use promoml_core::{Column, ColumnData, Error, Frame, Result, Sequences};
 use serde::{Deserialize, Serialize};
@@ -199,6 +200,9 @@ impl EventsPlan {
         timestamp_format: Option<&str>,
     ) -> std::result::Result<EventsPlan, (String, String)> {
         let err = |k: &str, m: String| Err((k.to_string(), m));
+        let count =
+            |k: &str, v: usize, min: usize, max: usize| limits::count(v, min, max).map_err(|m| (k.to_string(), m));
+        let days_in = |k: &str, v: u32| count(k, v as usize, 1, limits::MAX_DAYS as usize).map(|_| v);
         for (k, v) in [("entity", &s.entity), ("time", &s.time)] {
             if v.trim().is_empty() {
                 return err(k, "the column name is empty".into());
@@ -240,15 +244,30 @@ impl EventsPlan {
             return err("bin_days", "give `bin` or `bin_days`, not both".into());
         }
         let days = match (s.bin.as_deref(), s.bin_days) {
-            (_, Some(0)) => return err("bin_days", "must be at least 1".into()),
-            (_, Some(d)) => d,
+            (_, Some(d)) => days_in("bin_days", d)?,
             (None | Some("week"), None) => 7,
             (Some("day"), None) => 1,
             (Some("month"), None) => 30,
             (Some(other), None) => return err("bin", format!("unknown bin \"{other}\" (known: day, week, month)")),
         };
-        if s.steps == Some(0) {
-            return err("steps", "must be at least 1".into());
+        if let Some(n) = s.steps {
+            count("steps", n, 1, limits::MAX_STEPS)?;
+        }
+        if let (Some(st), None, "bins") = (start, s.steps, s.encoding.as_deref().unwrap_or("bins")) {
+            // The default length covers the window from `start`: bounded like `steps`.
+            let bins = (cutoff.div_euclid(DAY) - st.div_euclid(DAY)) / i64::from(days) + 1;
+            if bins > limits::MAX_STEPS as i64 {
+                return err(
+                    "start",
+                    format!(
+                        "the input window from {} to {} spans {bins} bins of {days} day(s), out of range: allowed at \
+                         most {} (set `steps`, a wider `bin` or a later `start`)",
+                        s.start.as_deref().unwrap_or(""),
+                        s.cutoff,
+                        limits::MAX_STEPS
+                    ),
+                );
+            }
         }
         let encoding = match s.encoding.as_deref().unwrap_or("bins") {
             "bins" => Encoding::Bins { days, steps: s.steps },
@@ -260,20 +279,19 @@ impl EventsPlan {
             return err("bin", "`bin` and `bin_days` apply only to `encoding = \"bins\"`".into());
         }
         let recent_days = s.recent_days.clone().unwrap_or_else(|| vec![30, 90, 180]);
-        if recent_days.contains(&0) {
-            return err("recent_days", "windows must be at least 1 day".into());
+        count("recent_days", recent_days.len(), 0, limits::MAX_WINDOWS)
+            .map_err(|(k, m)| (k, format!("{m} windows")))?;
+        for &d in &recent_days {
+            days_in("recent_days", d)?;
         }
         let log1p = match s.transform.as_deref().unwrap_or("log1p") {
             "log1p" => true,
             "none" => false,
             other => return err("transform", format!("unknown transform \"{other}\" (known: log1p, none)")),
         };
-        let period_days = s.period_days.unwrap_or(30);
-        if period_days == 0 {
-            return err("period_days", "must be at least 1".into());
-        }
+        let period_days = days_in("period_days", s.period_days.unwrap_or(30))?;
         Ok(EventsPlan {
-            periods: s.periods.unwrap_or(0),
+            periods: count("periods", s.periods.unwrap_or(0), 0, limits::MAX_PERIODS)?,
             period_days,
             entity: s.entity.clone(),
             time: s.time.clone(),
@@ -489,8 +507,8 @@ pub fn build(events: &Frame, plan: &EventsPlan, target: &str) -> Result<EntityTa
     let histories: Vec<&History> = rows.iter().map(|&e| &hist[e]).collect();
     let sequences = match &plan.encoding {
         Encoding::None => None,
-        Encoding::Bins { days, steps } => Some(bins(&histories, &store, plan, i64::from(*days), *steps)),
-        Encoding::LastN { n } => Some(last_n(&histories, &store, plan, *n)),
+        Encoding::Bins { days, steps } => Some(bins(&histories, &store, plan, i64::from(*days), *steps)?),
+        Encoding::LastN { n } => Some(last_n(&histories, &store, plan, *n)?),
     };
     Ok(EntityTable { frame, sequences })
 }
@@ -499,16 +517,36 @@ fn squash(x: f64, log1p: bool) -> f32 {
     (if log1p { x.signum() * x.abs().ln_1p() } else { x }) as f32
 }
 
+/// An error when sequences of `rows` × `steps` × `channels` would hold more than
+/// [`limits::MAX_SEQUENCE_VALUES`] values, checked before they are allocated.
+fn check_size(rows: usize, steps: usize, channels: usize) -> Result<()> {
+    let values = rows.checked_mul(steps).and_then(|v| v.checked_mul(channels));
+    if values.is_none_or(|v| v > limits::MAX_SEQUENCE_VALUES) {
+        return Err(Error::config(
+            "data.events.steps",
+            format!(
+                "sequences of {rows} entities x {steps} steps x {channels} channels would hold more than {} values: \
+                 set fewer `steps` (or a wider `bin`)",
+                limits::MAX_SEQUENCE_VALUES
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Time bins ending at the cutoff day: bin 0 holds the last `width` days up to the cutoff. Each
 /// row runs from the bin of its first event (oldest, step 0) to the cutoff's bin (last valid step).
-fn bins(hist: &[&History], store: &[f64], plan: &EventsPlan, width: i64, steps: Option<usize>) -> Sequences {
+/// Without `steps`, the bins cover the window from `start` (or the first event), at most
+/// [`limits::MAX_STEPS`] of them.
+fn bins(hist: &[&History], store: &[f64], plan: &EventsPlan, width: i64, steps: Option<usize>) -> Result<Sequences> {
     let ref_day = plan.cutoff.div_euclid(DAY);
     let back = |t: i64| ((ref_day - t.div_euclid(DAY)) / width) as usize;
     let steps = steps.unwrap_or_else(|| {
         let first = plan.start.unwrap_or_else(|| hist.iter().map(|h| h.events[0].time).min().unwrap_or(plan.cutoff));
-        back(first) + 1
+        (back(first) + 1).min(limits::MAX_STEPS)
     });
     let nv = plan.values.len();
+    check_size(hist.len(), steps, 1 + nv)?;
     let mut channels = vec!["count".to_string()];
     channels.extend(plan.values.iter().map(|v| format!("{v}_sum")));
     let mut data = ndarray::Array3::<f32>::zeros((hist.len(), steps, 1 + nv));
@@ -535,13 +573,14 @@ fn bins(hist: &[&History], store: &[f64], plan: &EventsPlan, width: i64, steps: 
         }
         lengths.push(len);
     }
-    Sequences { data, lengths, channels }
+    Ok(Sequences { data, lengths, channels })
 }
 
 /// The last `n` events of each row, oldest first: ln(1 + days since the previous event, 0 for
 /// the first), ln(1 + days from the event to the end of the input window), and the event's values.
-fn last_n(hist: &[&History], store: &[f64], plan: &EventsPlan, n: usize) -> Sequences {
+fn last_n(hist: &[&History], store: &[f64], plan: &EventsPlan, n: usize) -> Result<Sequences> {
     let nv = plan.values.len();
+    check_size(hist.len(), n, 2 + nv)?;
     let mut channels = vec!["log_gap_days".to_string(), "log_age_days".to_string()];
     channels.extend(plan.values.iter().cloned());
     let mut data = ndarray::Array3::<f32>::zeros((hist.len(), n, 2 + nv));
@@ -559,7 +598,7 @@ fn last_n(hist: &[&History], store: &[f64], plan: &EventsPlan, n: usize) -> Sequ
         }
         lengths.push(h.events.len() - skip);
     }
-    Sequences { data, lengths, channels }
+    Ok(Sequences { data, lengths, channels })
 }
 
 #[cfg(test)]

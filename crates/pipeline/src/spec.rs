@@ -2,7 +2,7 @@
 //! [`crate::Pipeline::from_spec`] turns a [`PipelineSpec`] into a validated pipeline.
 
 use crate::error::{Located, PipelineError, Result};
-use crate::locate::{line_col, locate};
+use crate::locate::{line_col, locate, place_at, position_of};
 use promoml_core::ColumnType;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -298,12 +298,32 @@ fn default_formats() -> Vec<String> {
 }
 
 /// A pipeline file's text (after `--set` overrides) and where it came from.
+///
+/// Errors name the place of the key they are about: `file:line:col` for keys written in the
+/// file, or the `--set KEY=VALUE` argument for keys an override wrote.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// Path of the file as given.
     pub path: PathBuf,
-    /// The TOML text the spec was parsed from.
+    /// The TOML text the spec was parsed from (the file with the overrides applied).
     pub text: String,
+    /// The file's own text, before overrides: where the keys of the file are located.
+    pub file_text: String,
+    /// The `--set` overrides applied, in order.
+    pub overrides: Vec<Override>,
+}
+
+/// One `--set KEY=VALUE` argument and what it wrote into the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// The argument as given, e.g. `search.trials=20`.
+    pub arg: String,
+    /// The dotted key it sets, e.g. `search.trials`.
+    pub key: String,
+    /// How many leading segments of `key` name what the override wrote: the first segment the
+    /// pipeline did not have yet (the override created it and everything below it), or all of
+    /// them when it replaced an existing value. Keys at or below that prefix come from it.
+    pub claims: usize,
 }
 
 impl Source {
@@ -322,33 +342,67 @@ impl Source {
 
     /// Use `text` as the content of `path` and apply overrides.
     pub fn from_text(path: &Path, text: String, overrides: &[String]) -> Result<Source> {
-        let mut src = Source { path: path.to_path_buf(), text };
+        let mut src = Source { path: path.to_path_buf(), text: text.clone(), file_text: text, overrides: Vec::new() };
         if !overrides.is_empty() {
-            src.text = apply_overrides(&src, overrides)?;
+            let (text, applied) = apply_overrides(&src, overrides)?;
+            src.text = text;
+            src.overrides = applied;
         }
         Ok(src)
     }
 
-    /// A configuration error at `key` (located in the text when possible).
-    pub fn error_at(&self, key: &str, message: impl Into<String>) -> PipelineError {
-        PipelineError::Config(Located {
-            file: self.path.display().to_string(),
-            at: locate(&self.text, key),
-            key: Some(key.to_string()),
-            message: message.into(),
-        })
+    /// The override that wrote `key` (the most specific one; the later one of equals), if any.
+    pub fn override_of(&self, key: &str) -> Option<&Override> {
+        let mut found: Option<&Override> = None;
+        for o in &self.overrides {
+            if crate::locate::is_within(key, &o.key, o.claims) && found.is_none_or(|f| o.claims >= f.claims) {
+                found = Some(o);
+            }
+        }
+        found
     }
 
-    /// Parse into a [`PipelineSpec`]; errors carry line and column and a "did you mean".
+    /// A configuration error at `key`: located at its `file:line:col` when the file wrote it,
+    /// or naming the `--set` argument that did.
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> PipelineError {
+        let (file, at) = match self.override_of(key) {
+            Some(o) => (format!("--set {}", o.arg), None),
+            None => (self.path.display().to_string(), locate(&self.file_text, key)),
+        };
+        PipelineError::Config(Located { file, at, key: Some(key.to_string()), message: message.into() })
+    }
+
+    /// Parse into a [`PipelineSpec`]; errors carry line and column (or the `--set` argument
+    /// responsible) and a "did you mean".
     pub fn parse(&self) -> Result<PipelineSpec> {
         toml::from_str(&self.text).map_err(|e| {
-            let at = e.span().map(|s| line_col(&self.text, s.start));
-            PipelineError::Config(Located {
-                file: self.path.display().to_string(),
-                at,
-                key: None,
-                message: with_suggestion(e.message()),
-            })
+            let message = with_suggestion(e.message());
+            if self.overrides.is_empty() {
+                let at = e.span().map(|s| line_col(&self.text, s.start));
+                return PipelineError::Config(Located {
+                    file: self.path.display().to_string(),
+                    at,
+                    key: None,
+                    message,
+                });
+            }
+            // The text was re-rendered with the overrides: name the entry the error is about,
+            // then blame its override or find the entry in the file's own text.
+            let place = e.span().and_then(|s| place_at(&self.text, s.start));
+            match place.as_ref().and_then(|p| self.override_of(&p.path).map(|o| (o, p))) {
+                Some((o, p)) => PipelineError::Config(Located {
+                    file: format!("--set {}", o.arg),
+                    at: None,
+                    key: Some(p.path.clone()),
+                    message,
+                }),
+                None => PipelineError::Config(Located {
+                    file: self.path.display().to_string(),
+                    at: place.as_ref().and_then(|p| position_of(&self.file_text, p)),
+                    key: None,
+                    message,
+                }),
+            }
         })
     }
 }
@@ -369,11 +423,12 @@ pub fn with_suggestion(message: &str) -> String {
     }
 }
 
-/// Apply `a.b[0].c=value` overrides to the TOML text (values parse as TOML, else as strings).
-fn apply_overrides(src: &Source, overrides: &[String]) -> Result<String> {
+/// Apply `a.b[0].c=value` overrides to the TOML text (values parse as TOML, else as strings);
+/// returns the new text and what each override wrote.
+fn apply_overrides(src: &Source, overrides: &[String]) -> Result<(String, Vec<Override>)> {
     use toml_edit::{DocumentMut, Item, Table, Value};
     let cli_err = |o: &str, m: String| {
-        PipelineError::Config(Located { file: "--set".into(), at: None, key: Some(o.to_string()), message: m })
+        PipelineError::Config(Located { file: format!("--set {o}"), at: None, key: None, message: m })
     };
     let mut doc: DocumentMut = src.text.parse().map_err(|e: toml_edit::TomlError| {
         PipelineError::Config(Located {
@@ -383,10 +438,17 @@ fn apply_overrides(src: &Source, overrides: &[String]) -> Result<String> {
             message: e.message().to_string(),
         })
     })?;
+    let mut applied = Vec::new();
     for o in overrides {
         let (key, raw) = o.split_once('=').ok_or_else(|| cli_err(o, "expected KEY=VALUE".into()))?;
+        let key = key.trim();
+        let total = crate::locate::segments(key).len();
+        if total == 0 {
+            return Err(cli_err(o, "no key before `=` (e.g. `search.trials=20`)".into()));
+        }
         let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
-        let parts: Vec<&str> = key.trim().split('.').collect();
+        let claims = (crate::locate::existing_segments(doc.as_table(), key) + 1).min(total);
+        let parts: Vec<&str> = key.split('.').collect();
         let mut item: &mut Item = doc.as_item_mut();
         for (i, part) in parts.iter().enumerate() {
             let (name, index) = match part.find('[') {
@@ -414,8 +476,9 @@ fn apply_overrides(src: &Source, overrides: &[String]) -> Result<String> {
                 break;
             }
         }
+        applied.push(Override { arg: o.clone(), key: key.to_string(), claims });
     }
-    Ok(doc.to_string())
+    Ok((doc.to_string(), applied))
 }
 
 fn set_in_table(t: &mut toml_edit::Table, path: &[&str], value: toml_edit::Value) -> std::result::Result<(), String> {

@@ -2,6 +2,7 @@
 //! that reject unknown keys) and validated into an [`UpliftPlan`].
 
 use crate::error::Result;
+use crate::limits;
 use crate::spec::{PipelineSpec, Source};
 use promoml_core::{Model, Registry, Task};
 use serde::Deserialize;
@@ -392,10 +393,12 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
         None => None,
         Some(p) => Some(policy_plan(src, p, &t.control)?),
     };
-    let curve_points = u.curve_points.unwrap_or(101);
-    if curve_points < 2 {
-        return Err(src.error_at("uplift.curve_points", "need at least 2 points"));
-    }
+    let count = |key: &str, v: usize, min: usize, max: usize| -> Result<usize> {
+        limits::count(v, min, max).map_err(|m| src.error_at(key, m))
+    };
+    let curve_points = count("uplift.curve_points", u.curve_points.unwrap_or(101), 2, limits::MAX_CURVE_POINTS)?;
+    let ensemble = count("uplift.ensemble", u.ensemble.unwrap_or(3), 0, limits::MAX_MEMBERS)?;
+    let bootstrap = count("uplift.bootstrap", u.bootstrap.unwrap_or(200), 0, limits::MAX_BOOTSTRAP)?;
     Ok(UpliftPlan {
         column: t.column.clone(),
         control: t.control.clone(),
@@ -405,8 +408,8 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
         propensity,
         metric,
         k,
-        ensemble: u.ensemble.unwrap_or(3),
-        bootstrap: u.bootstrap.unwrap_or(200),
+        ensemble,
+        bootstrap,
         curve_points,
         kpis: u.kpis.clone(),
         policy,
@@ -414,11 +417,15 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
 }
 
 fn policy_plan(src: &Source, p: &PolicySpec, control: &str) -> Result<PolicyPlan> {
+    let amount = |key: &str, v: f64, low: f64| -> Result<f64> {
+        limits::real(v, low, limits::MAX_AMOUNT).map_err(|m| src.error_at(key, m))
+    };
     let finite = |key: &str, v: &toml::Value| -> Result<f64> {
-        v.as_float()
+        let x = v
+            .as_float()
             .or_else(|| v.as_integer().map(|i| i as f64))
-            .filter(|x| x.is_finite())
-            .ok_or_else(|| src.error_at(key, "expected a number"))
+            .ok_or_else(|| src.error_at(key, "expected a number"))?;
+        amount(key, x, -limits::MAX_AMOUNT)
     };
     let (value, default_value) = match &p.value_per_outcome {
         None => (BTreeMap::new(), 1.0),
@@ -432,9 +439,7 @@ fn policy_plan(src: &Source, p: &PolicySpec, control: &str) -> Result<PolicyPlan
         Some(v) => (BTreeMap::new(), finite("policy.value_per_outcome", v)?),
     };
     for (arm, c) in &p.cost {
-        if !(c.is_finite() && *c >= 0.0) {
-            return Err(src.error_at(&format!("policy.cost.{arm}"), "a cost must be a finite number >= 0"));
-        }
+        amount(&format!("policy.cost.{arm}"), *c, 0.0)?;
         if arm == control && *c != 0.0 {
             return Err(src.error_at(&format!("policy.cost.{arm}"), "the control arm costs nothing"));
         }
@@ -448,9 +453,7 @@ fn policy_plan(src: &Source, p: &PolicySpec, control: &str) -> Result<PolicyPlan
             Budget::TreatedShare(*s)
         }
         Some(BudgetSpec { max_treated_share: None, max_total_cost: Some(c) }) => {
-            if !(c.is_finite() && *c >= 0.0) {
-                return Err(src.error_at("policy.budget.max_total_cost", "must be a finite number >= 0"));
-            }
+            amount("policy.budget.max_total_cost", *c, 0.0)?;
             if p.cost.values().all(|&c| c == 0.0) {
                 return Err(src.error_at("policy.budget.max_total_cost", "no arm has a cost: set `policy.cost`"));
             }

@@ -523,7 +523,7 @@ struct PolicySection {
 pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::ArtifactRequest>) -> Result<Report> {
     let u = p.uplift.as_ref().ok_or_else(|| Error::config("pipeline.task", "an uplift task needs its uplift plan"))?;
     let t0 = Instant::now();
-    let deadline = p.search.time_budget.map(|b| t0 + b);
+    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
     obs.stage("loading data");
     let loaded = data::load(&p.data, p.task)?;
     let arms = resolve_arms(u, &loaded.train)?;
