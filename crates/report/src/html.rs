@@ -325,7 +325,7 @@ fn leaderboard(h: &mut String, r: &Report) {
         } else {
             let p: Vec<String> =
                 e.params.iter().map(|(k, v)| format!("{}={}", escape(k), escape(&short_param(v)))).collect();
-            format!("<details><summary>{} params</summary>{}</details>", e.params.len(), p.join(", "))
+            format!("<details><summary>{}</summary>{}</details>", crate::count(e.params.len(), "param"), p.join(", "))
         };
         let _ = write!(
             h,
