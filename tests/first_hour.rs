@@ -147,3 +147,48 @@ fn feature_that_alone_separates_the_target_is_flagged_as_a_possible_leak() {
     assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("**Possible leak:** feature `visit`"));
     assert!(std::fs::read_to_string(out.join("report.html")).unwrap().contains("possible leak"));
 }
+
+#[test]
+fn unset_removes_a_key_so_a_stock_pipeline_can_be_repointed() {
+    let dir = tempfile::tempdir().unwrap();
+    phone_data(dir.path());
+    // A train/test pipeline re-pointed at one file with a split: --unset, then --set.
+    let p = dir.path().join("tt.toml");
+    std::fs::write(
+        &p,
+        "[pipeline]\nname = \"tt\"\ntask = \"binary\"\n[data]\ntrain = \"missing-train.csv\"\ntest = \"missing-test.csv\"\n\
+         target = \"y\"\npositive = 1\n[[models]]\nkind = \"smartcore.logistic_regression\"\n\
+         [search]\ntrials = 1\ncv_folds = 2\n[report]\nimportance_repeats = 0\n",
+    )
+    .unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec!["validate", p.to_str().unwrap(), "--unset", "data.train", "--unset", "data.test"];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| promoml(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&[
+        "--set",
+        "data.path=\"d.csv\"",
+        "--set",
+        "data.split={ kind = \"modulo\", modulo = 5, remainder = 4 }",
+    ]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A key that is not there: named, with a suggestion.
+    let o = promoml(&["validate", p.to_str().unwrap(), "--unset", "data.trian"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("--unset data.trian: the pipeline has no key `trian` to remove")
+            && e.contains("did you mean `train`?"),
+        "{e}"
+    );
+    // validate reads the data header: a target that is not a column is refused at its key.
+    let o = run(args(&["--set", "data.path=\"d.csv\"", "--set", "data.target=\"yy\""]));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("--set data.target=\"yy\": `data.target`: no column `yy` in") && e.contains("did you mean `y`?"),
+        "{e}"
+    );
+}

@@ -57,6 +57,10 @@ enum Command {
         /// Override any TOML value, e.g. `--set search.trials=20` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Remove a key of the pipeline, e.g. `--unset data.train --unset data.test` before
+        /// `--set data.path=...` (repeatable; applied before every `--set`).
+        #[arg(long = "unset", value_name = "KEY")]
+        unset: Vec<String>,
         /// Print only errors.
         #[arg(long, short)]
         quiet: bool,
@@ -77,6 +81,9 @@ enum Command {
         /// Overrides, as for `run`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Keys to remove, as for `run`.
+        #[arg(long = "unset", value_name = "KEY")]
+        unset: Vec<String>,
     },
     /// Compare a report with a baseline: prints a Markdown diff; exits 1 when the final model's
     /// headline test metric is worse by more than --max-drop or a candidate disappeared, 2 when
@@ -132,7 +139,8 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
     // Panics that the artifact reader and plugins catch come back as errors: no panic message.
     promoml_core::guard::quiet_caught_panics();
     match cli.command {
-        Command::Run { pipeline, out, mut set, quiet, resume, device } => {
+        Command::Run { pipeline, out, set, unset, quiet, resume, device } => {
+            let mut set = with_unsets(&unset, set);
             init_logging(quiet);
             install_interrupt_handler();
             if let Some(d) = device {
@@ -143,20 +151,24 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        Command::Validate { pipeline, set } => match Pipeline::load(&pipeline, &set, &registry) {
-            Ok(p) => {
-                println!(
-                    "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s))",
-                    pipeline.display(),
-                    p.task.name(),
-                    p.candidates.len(),
-                    p.cleaners.len(),
-                    p.features.len()
-                );
-                ExitCode::SUCCESS
+        Command::Validate { pipeline, set, unset } => {
+            match Pipeline::load(&pipeline, &with_unsets(&unset, set), &registry)
+                .and_then(|p| promoml_pipeline::data::check_header(&p).map(|()| p))
+            {
+                Ok(p) => {
+                    println!(
+                        "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s))",
+                        pipeline.display(),
+                        p.task.name(),
+                        p.candidates.len(),
+                        p.cleaners.len(),
+                        p.features.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
-            Err(e) => fail(&e),
-        },
+        }
         Command::Compare { baseline, current, max_drop } => match compare_files(&baseline, &current, max_drop) {
             Ok(c) => {
                 print!("{}", c.markdown);
@@ -206,6 +218,12 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The overrides of `--unset` (as `!KEY` entries, applied first) and `--set`, in the form
+/// [`Pipeline::load`] takes.
+fn with_unsets(unset: &[String], set: Vec<String>) -> Vec<String> {
+    unset.iter().map(|k| format!("!{k}")).chain(set).collect()
 }
 
 /// Read two reports and compare them (`promoml compare`). The error names the file and what is
@@ -355,6 +373,7 @@ fn run(
     resume: bool,
 ) -> Result<(), PipelineError> {
     let pipeline = Pipeline::load(path, set, registry)?;
+    promoml_pipeline::data::check_header(&pipeline)?;
     if let Some(device) = pipeline.unused_device() {
         tracing::warn!(
             "device \"{device}\" is set (pipeline.device or --device) but no candidate model uses a device; \
@@ -394,7 +413,13 @@ fn run(
             }
             let logged = dir.logged_trials();
             if logged > logged_before {
-                let again: Vec<String> = set.iter().map(|s| format!(" --set '{s}'")).collect();
+                let again: Vec<String> = set
+                    .iter()
+                    .map(|s| match s.strip_prefix('!') {
+                        Some(k) => format!(" --unset '{k}'"),
+                        None => format!(" --set '{s}'"),
+                    })
+                    .collect();
                 eprintln!(
                     "{logged} finished trial(s) are logged in {}. Continue with: promoml run {} --out {}{} --resume",
                     dir.trial_log().display(),

@@ -261,3 +261,84 @@ pub fn suspected_leaks(ds: &promoml_core::Dataset, threshold: f64) -> Vec<promom
     }
     out
 }
+
+/// The column names of a data file from its first lines only (CSV) or its schema (Parquet).
+fn header_of(path: &std::path::Path, plan: &DataPlan) -> Result<Vec<String>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext == "parquet" || ext == "pq" {
+        return promoml_core::io::parquet_columns(path);
+    }
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let mut head = String::new();
+    for line in std::io::BufReader::new(file).lines().take(3) {
+        head.push_str(&line.map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?);
+        head.push('\n');
+    }
+    // Names only: no declared types or bad-value rules (they are what is being checked).
+    let opts = promoml_core::io::CsvOptions {
+        types: Default::default(),
+        bad_as_missing: Default::default(),
+        ..plan.read.csv.clone()
+    };
+    let frame = promoml_core::io::read_csv_str(&head, &path.display().to_string(), &opts)?;
+    Ok(frame.names().into_iter().map(str::to_string).collect())
+}
+
+/// Check, reading only the header of each data file, that every column the pipeline names in
+/// `[data]` exists: the target, `id`, `drop`, `types`, `on_bad_value`, and for an event log its
+/// entity, time and value columns. Errors are located at the key in the pipeline file, with a
+/// "did you mean". Built-in sources are not checked (their columns are fixed).
+pub fn check_header(p: &crate::Pipeline) -> crate::Result<()> {
+    let plan = &p.data;
+    let files: Vec<&std::path::Path> = match &plan.source {
+        DataSource::Synthetic { .. } => return Ok(()),
+        DataSource::File { path, .. } => vec![path.as_path()],
+        DataSource::TrainTest { train, .. } => vec![train.as_path()],
+    };
+    for file in files {
+        let names = header_of(file, plan)?;
+        let mut wanted: Vec<(String, &str)> = Vec::new();
+        match &plan.events {
+            Some(ev) => {
+                wanted.push(("data.events.entity".into(), ev.entity.as_str()));
+                wanted.push(("data.events.time".into(), ev.time.as_str()));
+                for (i, v) in ev.values.iter().enumerate() {
+                    wanted.push((format!("data.events.values[{i}]"), v.as_str()));
+                }
+            }
+            None => {
+                if !plan.target.is_empty() {
+                    wanted.push(("data.target".into(), plan.target.as_str()));
+                }
+                if let Some(id) = &plan.id {
+                    wanted.push(("data.id".into(), id.as_str()));
+                }
+                for (i, d) in plan.drop.iter().enumerate() {
+                    wanted.push((format!("data.drop[{i}]"), d.as_str()));
+                }
+            }
+        }
+        for c in plan.read.types.keys() {
+            // The event plan declares its own time column's type.
+            if plan.events.as_ref().is_none_or(|e| e.time != *c) {
+                wanted.push((format!("data.types.{c}"), c.as_str()));
+            }
+        }
+        for c in &plan.read.csv.bad_as_missing {
+            wanted.push((format!("data.on_bad_value.{c}"), c.as_str()));
+        }
+        for (key, col) in wanted {
+            if !names.iter().any(|n| n == col) {
+                let hint = promoml_core::did_you_mean(col, names.iter().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Err(p.source.error_at(
+                    &key,
+                    format!("no column `{col}` in {} (columns: {}){hint}", file.display(), names.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -263,29 +263,45 @@ fn pipeline_folder(base: &Path) -> &Path {
     }
 }
 
+/// `p` relative to the pipeline file's folder, normalised for messages (`./train.csv` reads
+/// `train.csv`, `pipelines/../data/x.csv` reads `data/x.csv`) when that names the same file.
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { pipeline_folder(base).join(p) }
+    let joined = if p.is_absolute() { p.to_path_buf() } else { pipeline_folder(base).join(p) };
+    let short = lexical(&joined);
+    // `a/link/../b` is not `a/b` when `link` is a symbolic link: keep the joined path then.
+    match (joined.canonicalize(), short.canonicalize()) {
+        (Ok(a), Ok(b)) if a != b => joined,
+        _ => short,
+    }
+}
+
+/// `path` with `.` removed and `..` applied to the part before it, lexically (a leading `..`
+/// stays).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // Above the root is the root.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }
 
 /// `path` made absolute (against the working directory) with `.` and `..` removed lexically,
 /// for error messages that must say exactly which file was looked for.
 fn absolute_display(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push(c);
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
+    lexical(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 /// What a path that exists but is not a regular file is, in words.
@@ -871,4 +887,19 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
             types,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_paths_are_printed_normalised() {
+        assert_eq!(lexical(Path::new("./train.csv")), Path::new("train.csv"));
+        assert_eq!(lexical(Path::new("pipelines/../../shared/x.csv")), Path::new("../shared/x.csv"));
+        assert_eq!(lexical(Path::new("/a/b/../c")), Path::new("/a/c"));
+        assert_eq!(lexical(Path::new("../../x")), Path::new("../../x"));
+        assert_eq!(lexical(Path::new("/..")), Path::new("/"));
+        assert_eq!(resolve_path(Path::new("bad.toml"), "train.csv"), Path::new("train.csv"));
+    }
 }

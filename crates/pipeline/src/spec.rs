@@ -316,7 +316,7 @@ pub struct Source {
 /// One `--set KEY=VALUE` argument and what it wrote into the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Override {
-    /// The argument as given, e.g. `search.trials=20`.
+    /// The argument as given, e.g. `search.trials=20`, or `!data.train` for `--unset data.train`.
     pub arg: String,
     /// The dotted key it sets, e.g. `search.trials`.
     pub key: String,
@@ -326,8 +326,18 @@ pub struct Override {
     pub claims: usize,
 }
 
+impl Override {
+    /// The command-line flag as the user wrote it: `--set KEY=VALUE` or `--unset KEY`.
+    pub fn flag(&self) -> String {
+        match self.arg.strip_prefix('!') {
+            Some(key) => format!("--unset {key}"),
+            None => format!("--set {}", self.arg),
+        }
+    }
+}
+
 impl Source {
-    /// Read `path` and apply `key=value` overrides.
+    /// Read `path` and apply `key=value` overrides (an entry `!KEY` removes KEY: `--unset`).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Source> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             PipelineError::Config(Located {
@@ -366,7 +376,7 @@ impl Source {
     /// or naming the `--set` argument that did.
     pub fn error_at(&self, key: &str, message: impl Into<String>) -> PipelineError {
         let (file, at) = match self.override_of(key) {
-            Some(o) => (format!("--set {}", o.arg), None),
+            Some(o) => (o.flag(), None),
             None => (self.path.display().to_string(), locate(&self.file_text, key)),
         };
         PipelineError::Config(Located { file, at, key: Some(key.to_string()), message: message.into() })
@@ -390,12 +400,9 @@ impl Source {
             // then blame its override or find the entry in the file's own text.
             let place = e.span().and_then(|s| place_at(&self.text, s.start));
             match place.as_ref().and_then(|p| self.override_of(&p.path).map(|o| (o, p))) {
-                Some((o, p)) => PipelineError::Config(Located {
-                    file: format!("--set {}", o.arg),
-                    at: None,
-                    key: Some(p.path.clone()),
-                    message,
-                }),
+                Some((o, p)) => {
+                    PipelineError::Config(Located { file: o.flag(), at: None, key: Some(p.path.clone()), message })
+                }
                 None => PipelineError::Config(Located {
                     file: self.path.display().to_string(),
                     at: place.as_ref().and_then(|p| position_of(&self.file_text, p)),
@@ -440,6 +447,18 @@ fn apply_overrides(src: &Source, overrides: &[String]) -> Result<(String, Vec<Ov
     })?;
     let mut applied = Vec::new();
     for o in overrides {
+        if let Some(key) = o.strip_prefix('!') {
+            let unset_err = |m: String| {
+                PipelineError::Config(Located { file: format!("--unset {key}"), at: None, key: None, message: m })
+            };
+            unset(doc.as_table_mut(), key.trim()).map_err(unset_err)?;
+            applied.push(Override {
+                arg: o.clone(),
+                key: key.trim().to_string(),
+                claims: crate::locate::segments(key.trim()).len(),
+            });
+            continue;
+        }
         let (key, raw) = o.split_once('=').ok_or_else(|| cli_err(o, "expected KEY=VALUE".into()))?;
         let key = key.trim();
         let total = crate::locate::segments(key).len();
@@ -479,6 +498,40 @@ fn apply_overrides(src: &Source, overrides: &[String]) -> Result<(String, Vec<Ov
         applied.push(Override { arg: o.clone(), key: key.to_string(), claims });
     }
     Ok((doc.to_string(), applied))
+}
+
+/// Remove the dotted `key` (`data.train`, `models[0].params.n_trees`) from `root`; an error
+/// names the missing part, with a "did you mean".
+fn unset(root: &mut toml_edit::Table, key: &str) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, head) = parts.split_last().filter(|(l, _)| !l.is_empty()).ok_or("no key to unset")?;
+    let mut table: &mut dyn toml_edit::TableLike = root;
+    for part in head {
+        let (name, index) = match part.find('[') {
+            Some(p) => (&part[..p], Some(part[p + 1..].trim_end_matches(']'))),
+            None => (*part, None),
+        };
+        let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
+        let item = table.get_mut(name).ok_or_else(|| missing(name, &keys))?;
+        table = match (index, item) {
+            (None, item) => item.as_table_like_mut().ok_or(format!("`{name}` is not a table"))?,
+            (Some(ix), toml_edit::Item::ArrayOfTables(a)) => {
+                let n = a.len();
+                let i: usize = ix.parse().map_err(|_| format!("`{part}`: `{ix}` is not an index"))?;
+                a.get_mut(i).ok_or(format!("`{name}` has {n} entries"))?
+            }
+            (Some(_), _) => return Err(format!("`{name}` is not an array of tables")),
+        };
+    }
+    let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
+    table.remove(last).map(|_| ()).ok_or_else(|| missing(last, &keys))
+}
+
+fn missing(name: &str, keys: &[String]) -> String {
+    let hint = promoml_core::did_you_mean(name, keys.iter().map(String::as_str))
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    format!("the pipeline has no key `{name}` to remove (there: {}){hint}", keys.join(", "))
 }
 
 fn set_in_table(t: &mut toml_edit::Table, path: &[&str], value: toml_edit::Value) -> std::result::Result<(), String> {

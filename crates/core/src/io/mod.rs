@@ -5,7 +5,7 @@ mod parquet;
 mod time;
 
 pub use self::csv::{CsvOptions, read_csv, read_csv_str};
-pub use self::parquet::read_parquet;
+pub use self::parquet::{parquet_columns, read_parquet};
 pub use self::time::{civil_from_days, days_from_civil, parse_timestamp};
 
 use crate::{ColumnType, Frame, Result};

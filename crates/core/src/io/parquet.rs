@@ -14,6 +14,16 @@ enum Cell {
     Time(i64),
 }
 
+/// The column names of a Parquet file, from its footer only (no row is read).
+pub fn parquet_columns(path: &Path) -> Result<Vec<String>> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let reader =
+        SerializedFileReader::new(file).map_err(|e| Error::data(format!("{name}: not a Parquet file: {e}")))?;
+    let schema = reader.metadata().file_metadata().schema_descr();
+    Ok(schema.columns().iter().map(|c| c.name().to_string()).collect())
+}
+
 /// Read a Parquet file. Numbers become numeric columns, strings categorical, booleans boolean,
 /// dates and timestamps timestamp; `types` may re-declare a column (e.g. an integer code as
 /// categorical).
