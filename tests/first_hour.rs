@@ -192,3 +192,38 @@ fn unset_removes_a_key_so_a_stock_pipeline_can_be_repointed() {
         "{e}"
     );
 }
+
+#[test]
+fn imbalanced_target_gets_a_decision_threshold_from_out_of_fold_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 2 % positives, driven by `a`.
+    let mut t = String::from("a,b,y\n");
+    for i in 0..3000u64 {
+        let a = (i * 7919 % 1000) as f64 / 1000.0;
+        let b = (i * 104_729 % 997) as f64 / 997.0;
+        let y = u8::from(a + 0.02 * b > 0.985);
+        t.push_str(&format!("{a:.4},{b:.4},{y}\n"));
+    }
+    std::fs::write(dir.path().join("d.csv"), t).unwrap();
+    let p = pipeline(dir.path(), "");
+    let r = run_pipeline(&p, &dir.path().join("o"), &[]);
+    let dt = &r["decision_threshold"];
+    assert_eq!(dt["rule"], "max_f1", "{r}");
+    let rate = dt["positive_rate"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate < 0.05, "{dt}");
+    let t = dt["value"].as_f64().unwrap();
+    assert!(t > 0.0 && t < 0.5, "a rare positive class needs a low threshold: {dt}");
+    let lb = &r["leaderboard"][0];
+    assert_eq!(lb["threshold"].as_f64(), Some(t));
+    // At 0.5 the model predicts almost no positive; at the chosen threshold it finds them.
+    assert!(r["test"]["f1"].as_f64().unwrap() > 0.5, "{}", r["test"]);
+    let md = std::fs::read_to_string(dir.path().join("o/report.md")).unwrap();
+    assert!(md.contains("Decision threshold") && md.contains("% of the training rows are positive"), "{md}");
+    // A fixed threshold is honoured; it is refused outside (0, 1) and for other tasks.
+    let r = run_pipeline(&p, &dir.path().join("o2"), &["search.threshold=0.5"]);
+    assert_eq!(r["decision_threshold"]["value"], 0.5);
+    assert_eq!(r["decision_threshold"]["rule"], "fixed");
+    let o = promoml(&["validate", p.to_str().unwrap(), "--set", "search.threshold=1.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`search.threshold`"));
+}

@@ -231,5 +231,5 @@ fn price_policy_recovers_most_of_the_oracle_gain() {
     assert!(treated <= 0.6 + 1e-9, "budget of 60 % exceeded: {treated}");
     let csv = read(&out.path().join("assignments.csv"));
     // Named as the input names its key, the effects as `promoml predict` names them.
-    assert!(csv.starts_with("customer_id,arm,expected_gain,uplift_coupon_10,uplift_coupon_20\n"), "{}", &csv[..80]);
+    assert!(csv.starts_with("customer_id,arm,expected_gain,uplift_discount_10,uplift_discount_20\n"), "{}", &csv[..80]);
 }

@@ -97,6 +97,12 @@ impl Metric {
     }
     /// Score predictions against true targets (class indices or values).
     pub fn score(self, y: &[f64], pred: &Predictions) -> Result<f64> {
+        self.score_at(y, pred, 0.5)
+    }
+    /// [`Metric::score`] with the decision threshold of a binary task: `accuracy` and `f1`
+    /// count a row as positive when its positive-class probability is at least `threshold`
+    /// (0.5 in [`Metric::score`]); the other metrics do not depend on it.
+    pub fn score_at(self, y: &[f64], pred: &Predictions, threshold: f64) -> Result<f64> {
         if y.len() != pred.len() {
             return Err(Error::data(format!("{} targets but {} predictions", y.len(), pred.len())));
         }
@@ -142,7 +148,7 @@ impl Metric {
                 let hits = y
                     .iter()
                     .enumerate()
-                    .filter(|&(i, &c)| if p.ncols() == 2 { (s[i] >= 0.5) == (c == 1.0) } else { s[i] == c })
+                    .filter(|&(i, &c)| if p.ncols() == 2 { (s[i] >= threshold) == (c == 1.0) } else { s[i] == c })
                     .count();
                 hits as f64 / y.len() as f64
             }
@@ -150,7 +156,7 @@ impl Metric {
                 let p = need_proba()?;
                 let s = pred.scores();
                 if p.ncols() == 2 {
-                    f1(y.iter().map(|&c| c == 1.0), s.iter().map(|&v| v >= 0.5))
+                    f1(y.iter().map(|&c| c == 1.0), s.iter().map(|&v| v >= threshold))
                 } else {
                     let k = p.ncols();
                     (0..k)
@@ -191,6 +197,38 @@ fn f1(truth: impl Iterator<Item = bool>, pred: impl Iterator<Item = bool>) -> f6
         }
     }
     if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fneg) }
+}
+
+/// The threshold on positive-class scores `s` that maximises F1 against 0/1 targets `y`:
+/// a row is positive when its score is at least the threshold. Ties go to the higher
+/// threshold. `None` when `y` has no positive row.
+pub fn max_f1_threshold(y: &[f64], s: &[f64]) -> Option<f64> {
+    let positives = y.iter().filter(|&&v| v == 1.0).count();
+    if positives == 0 || y.len() != s.len() {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..s.len()).filter(|&i| s[i].is_finite()).collect();
+    idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut best: Option<(f64, f64)> = None;
+    let mut i = 0;
+    while i < idx.len() {
+        // Every row scoring s[idx[i]] is positive at this threshold.
+        let t = s[idx[i]];
+        while i < idx.len() && s[idx[i]] == t {
+            if y[idx[i]] == 1.0 {
+                tp += 1
+            } else {
+                fp += 1
+            }
+            i += 1;
+        }
+        let f = 2.0 * tp as f64 / (2 * tp + fp + (positives - tp)) as f64;
+        if best.is_none_or(|(b, _)| f > b) {
+            best = Some((f, t));
+        }
+    }
+    best.map(|(_, t)| t)
 }
 
 /// ROC-AUC of scores `s` for 0/1 labels `y`, with ties counted as half (the Mann-Whitney U).
@@ -267,6 +305,18 @@ pub fn precision_at_k(y: &[f64], s: &[f64], k: usize) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_f1_threshold_sweeps_every_score() {
+        // Positives score 0.3 and 0.8, negatives 0.1, 0.2, 0.9: at 0.3 F1 = 2·2/(2·2+1+0) = 0.8.
+        let (y, s) = ([1.0, 0.0, 0.0, 1.0, 0.0], [0.3, 0.1, 0.2, 0.8, 0.9]);
+        assert_eq!(max_f1_threshold(&y, &s), Some(0.3));
+        let p = Predictions::binary(s);
+        assert!((Metric::F1.score_at(&y, &p, 0.3).unwrap() - 0.8).abs() < 1e-12);
+        assert!((Metric::F1.score(&y, &p).unwrap() - 0.5).abs() < 1e-12);
+        assert!((Metric::Accuracy.score_at(&y, &p, 0.3).unwrap() - 0.8).abs() < 1e-12);
+        assert_eq!(max_f1_threshold(&[0.0, 0.0], &[0.1, 0.2]), None);
+    }
 
     #[test]
     fn auc_matches_hand_computed_values() {

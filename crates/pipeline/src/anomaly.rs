@@ -346,6 +346,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
                 test,
                 fit_s,
                 n_trials: 1,
+                threshold: None,
             },
         ));
     }

@@ -1055,7 +1055,8 @@ fn no_blob() -> Blob {
     Blob { offset: 0, len: 0 }
 }
 
-fn quote(s: &str) -> String {
+/// A CSV field: quoted (with doubled quotes) when it holds a comma, quote or line end.
+pub(crate) fn quote(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 

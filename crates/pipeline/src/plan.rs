@@ -160,6 +160,17 @@ pub struct SearchPlan {
     pub parallel_trials: usize,
     /// When to stop a trial early.
     pub pruner: Pruner,
+    /// Binary tasks: how the decision threshold behind `accuracy` and `f1` is chosen.
+    pub threshold: Threshold,
+}
+
+/// The decision threshold of a binary classifier (`search.threshold`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    /// Maximum F1 on the model's out-of-fold predictions of the training rows (the default).
+    MaxF1,
+    /// A fixed positive-class probability.
+    Fixed(f64),
 }
 
 /// When a trial stops before its last fold.
@@ -563,6 +574,22 @@ impl Pipeline {
             count("search.pruner_startup_trials", s.pruner_startup_trials.unwrap_or(5), 0, limits::MAX_TRIALS)?;
         let warmup_folds =
             count("search.pruner_warmup_folds", s.pruner_warmup_folds.unwrap_or(2), 0, limits::MAX_FOLDS)?;
+        let threshold = match &s.threshold {
+            None => Threshold::MaxF1,
+            Some(toml::Value::String(r)) if r == "max_f1" => Threshold::MaxF1,
+            Some(v) => match v.as_float().or_else(|| v.as_integer().map(|i| i as f64)) {
+                Some(t) if t > 0.0 && t < 1.0 => Threshold::Fixed(t),
+                _ => {
+                    return Err(src.error_at(
+                        "search.threshold",
+                        format!("{v} is not a threshold: \"max_f1\" or a probability between 0 and 1"),
+                    ));
+                }
+            },
+        };
+        if s.threshold.is_some() && task != Task::Binary {
+            return Err(src.error_at("search.threshold", "a decision threshold applies to binary tasks only"));
+        }
         let pruner = match s.pruner.as_deref().unwrap_or("median") {
             "median" => Pruner::Median { startup_trials: pruner_startup, warmup_folds },
             "none" => Pruner::None,
@@ -591,6 +618,7 @@ impl Pipeline {
                 time_budget,
                 parallel_trials,
                 pruner,
+                threshold,
             },
             ensemble,
             uplift,

@@ -184,6 +184,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
                 test,
                 fit_s,
                 n_trials: trials.iter().filter(|t: &&Trial| t.model == cand.name).count(),
+                threshold: None,
             },
         ));
         refitted.push((ci, best, pred));
@@ -202,6 +203,24 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
                 ensemble_fit = Some(fit);
             }
             Err(e) => failures.push(Failure { model: plan.name.clone(), error: e.to_string() }),
+        }
+    }
+    // Binary tasks: each candidate's decision threshold, chosen on its out-of-fold predictions
+    // of the training rows; its test accuracy and f1 are computed at it.
+    if p.task == promoml_core::Task::Binary {
+        let y_oof = oof_targets(&fold_data, n)?;
+        for (ci, best, pred) in refitted.iter_mut() {
+            let name = p.candidates[*ci].name.clone();
+            let threshold = decide_threshold(p, &y_oof, || {
+                search::out_of_fold(p, *ci, best, &fold_data, n)?;
+                best.oof.clone().ok_or_else(|| Error::data("no out-of-fold predictions"))
+            });
+            if let Some(t) = threshold
+                && let Some((_, e)) = leaderboard.iter_mut().find(|(_, e)| e.name == name)
+            {
+                rescore_at(&mut e.test, &metrics, &y_test, pred, t)?;
+                e.threshold = Some(t);
+            }
         }
     }
     if leaderboard.is_empty() {
@@ -280,6 +299,14 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         None
     };
     let importance_s = t_importance.elapsed().as_secs_f64();
+    let decision_threshold = final_entry.threshold.map(|value| promoml_report::DecisionThreshold {
+        value,
+        rule: match p.search.threshold {
+            crate::plan::Threshold::MaxF1 => "max_f1".into(),
+            crate::plan::Threshold::Fixed(_) => "fixed".into(),
+        },
+        positive_rate: labels.as_ref().map_or(0.0, |l| l.iter().filter(|&&c| c == 1).count() as f64 / n as f64),
+    });
     let report = Report {
         schema_version: SCHEMA_VERSION,
         promoml_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -311,6 +338,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         curves,
         feature_importance,
         anomaly: crate::anomaly::steps_section(&full),
+        decision_threshold,
         // Optional sections (curves, importance, ...) are filled by their own stages.
         ..Report::default()
     };
@@ -365,12 +393,7 @@ fn fit_ensemble(
         let (ci, best, _) = &mut refitted[i];
         search::out_of_fold(p, *ci, best, fold_data, n)?;
     }
-    let mut y = vec![0.0; n];
-    for f in fold_data {
-        for (r, &i) in f.rows.iter().enumerate() {
-            y[i] = f.valid.target("validation")?[r];
-        }
-    }
+    let y = oof_targets(fold_data, n)?;
     let mut names: Vec<String> = order.iter().map(|&i| p.candidates[refitted[i].0].name.clone()).collect();
     let layer1_oof: Vec<&Predictions> =
         order.iter().map(|&i| refitted[i].1.oof.as_ref().expect("computed above")).collect();
@@ -401,7 +424,12 @@ fn fit_ensemble(
     let comb = ensemble::fit(&plan.kind, p.task, metric, &oof, &y, &all)?;
     let pred = comb.combine(&test_preds);
     pred.check(y_test.len(), &plan.name)?;
-    let test = score_all(metrics, y_test, &pred)?;
+    let mut test = score_all(metrics, y_test, &pred)?;
+    // The combiner's out-of-fold predictions choose its decision threshold (binary tasks).
+    let threshold = decide_threshold(p, &y, || Ok(comb.combine(&oof)));
+    if let Some(t) = threshold {
+        rescore_at(&mut test, metrics, y_test, &pred, t)?;
+    }
     let members: Vec<EnsembleMember> =
         names.iter().zip(&comb.weights).map(|(name, &w)| EnsembleMember { name: name.clone(), weight: w }).collect();
     let (kind, layers) = match plan.kind {
@@ -422,6 +450,7 @@ fn fit_ensemble(
         test,
         fit_s: started.elapsed().as_secs_f64(),
         n_trials: 0,
+        threshold,
     };
     let summary = EnsembleSummary {
         name: plan.name.clone(),
@@ -433,6 +462,45 @@ fn fit_ensemble(
     let members = order.iter().map(|&i| refitted[i].0).collect();
     let layer2 = layer2_cis.into_iter().zip(layer2.drain(..).map(|l| l.2)).collect();
     Ok((entry, score, summary, EnsembleFit { members, layer2, combiner: comb, pred }))
+}
+
+/// The training target of every row, as the folds' validation parts hold it (the order of
+/// out-of-fold predictions).
+fn oof_targets(fold_data: &[Fold], n: usize) -> Result<Vec<f64>> {
+    let mut y = vec![0.0; n];
+    for f in fold_data {
+        for (r, &i) in f.rows.iter().enumerate() {
+            y[i] = f.valid.target("validation")?[r];
+        }
+    }
+    Ok(y)
+}
+
+/// A binary model's decision threshold (`search.threshold`): fixed, or the maximum-F1 one on its
+/// out-of-fold predictions (from `oof`). `None` for other tasks, or when the predictions cannot
+/// be had (warned).
+fn decide_threshold(p: &Pipeline, y_oof: &[f64], oof: impl FnOnce() -> Result<Predictions>) -> Option<f64> {
+    if p.task != promoml_core::Task::Binary {
+        return None;
+    }
+    match p.search.threshold {
+        crate::plan::Threshold::Fixed(t) => Some(t),
+        crate::plan::Threshold::MaxF1 => match oof() {
+            Ok(o) => promoml_core::metrics::max_f1_threshold(y_oof, &o.scores()),
+            Err(e) => {
+                tracing::warn!("no decision threshold chosen (accuracy and f1 at 0.5): {e}");
+                None
+            }
+        },
+    }
+}
+
+/// Recompute the threshold metrics (`accuracy`, `f1`) of `test` at `threshold`.
+fn rescore_at(test: &mut Scores, metrics: &[Metric], y: &[f64], pred: &Predictions, threshold: f64) -> Result<()> {
+    for m in metrics.iter().filter(|m| matches!(m, Metric::Accuracy | Metric::F1)) {
+        test.insert(m.name().to_string(), m.score_at(y, pred, threshold)?);
+    }
+    Ok(())
 }
 
 /// What the artifact needs of a fitted ensemble.

@@ -243,6 +243,9 @@ pub struct SearchSpec {
     pub pruner_startup_trials: Option<usize>,
     /// Folds every trial runs before the pruner may stop it (default 2).
     pub pruner_warmup_folds: Option<usize>,
+    /// Binary tasks: the decision threshold behind `accuracy` and `f1`: `"max_f1"` (the
+    /// default: maximum F1 on each model's out-of-fold predictions) or a probability in (0, 1).
+    pub threshold: Option<toml::Value>,
 }
 
 impl Default for SearchSpec {
@@ -258,6 +261,7 @@ impl Default for SearchSpec {
             pruner: None,
             pruner_startup_trials: None,
             pruner_warmup_folds: None,
+            threshold: None,
         }
     }
 }

@@ -276,6 +276,7 @@ mod tests {
             test: [(metric.to_string(), test)].into(),
             fit_s: 0.5,
             n_trials: 2,
+            threshold: None,
         }
     }
 

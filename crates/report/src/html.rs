@@ -84,6 +84,9 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
         let _ = writeln!(h, "<tr><td>{}</td><td class=\"n\">{v:.4}</td></tr>", escape(m));
     }
     h.push_str("</table>\n");
+    if let Some(t) = &r.decision_threshold {
+        let _ = writeln!(h, "<p class=\"muted\">{}</p>", escape(&t.sentence()).replace('`', ""));
+    }
 
     leaderboard(&mut h, r);
     ensemble(&mut h, r)?;
@@ -534,6 +537,7 @@ mod tests {
                 test: [("roc_auc".to_string(), 0.9)].into(),
                 fit_s: 1.0,
                 n_trials: 3,
+                threshold: None,
             }],
             trials: vec![
                 trial("rf", 0, Some(0.88)),

@@ -86,6 +86,10 @@ pub struct Report {
     /// (scores, thresholds, dropped or corrupted training rows). The README documents the fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anomaly: Option<serde_json::Value>,
+    /// Binary tasks: the final model's decision threshold, how it was chosen, and the share of
+    /// positive training rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_threshold: Option<DecisionThreshold>,
     /// Extra files written beside `report.json` (name, content), e.g. a policy's
     /// `assignments.csv`; not part of the JSON.
     #[serde(skip)]
@@ -166,6 +170,11 @@ pub struct LeaderboardEntry {
     pub fit_s: f64,
     /// Trials run for this candidate.
     pub n_trials: usize,
+    /// Binary tasks: the decision threshold (positive-class probability) at which this
+    /// candidate's test `accuracy` and `f1` are computed, chosen on its out-of-fold predictions
+    /// (`search.threshold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
 }
 
 /// One trial of the search.
@@ -230,6 +239,39 @@ pub struct DataSummary {
     /// (univariate ROC AUC, or 1 − AUC, at least 0.95; binary tasks): likely leaks of the outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suspected_leaks: Vec<SuspectedLeak>,
+}
+
+/// The decision threshold of a binary final model (see [`Report::decision_threshold`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionThreshold {
+    /// Positive-class probability at or above which a row is predicted positive.
+    pub value: f64,
+    /// `max_f1` (maximum F1 on the out-of-fold predictions of the training rows) or `fixed`.
+    pub rule: String,
+    /// Share of positive rows in the training data.
+    pub positive_rate: f64,
+}
+
+impl DecisionThreshold {
+    /// The threshold in words, with a note on a rare positive class (under 5 % of the rows).
+    pub fn sentence(&self) -> String {
+        let how = if self.rule == "fixed" {
+            "fixed by `search.threshold`".to_string()
+        } else {
+            "the maximum F1 on the out-of-fold predictions of the training rows".to_string()
+        };
+        let mut s = format!(
+            "Decision threshold {:.4} ({how}): `accuracy` and `f1` count a row as positive when its probability is at least this.",
+            self.value
+        );
+        if self.positive_rate < 0.05 {
+            s.push_str(&format!(
+                " Only {:.2} % of the training rows are positive: at 0.5 almost every row would be predicted negative (F1 near 0); rank-based metrics (roc_auc, pr_auc) are the ones to compare.",
+                100.0 * self.positive_rate
+            ));
+        }
+        s
+    }
 }
 
 /// A feature that alone predicts the target almost perfectly (see [`DataSummary::suspected_leaks`]).
@@ -330,6 +372,9 @@ impl Report {
         let _ = writeln!(s, "| metric | value |\n|---|---|");
         for m in &metrics {
             let _ = writeln!(s, "| {m} | {:.4} |", self.test[*m]);
+        }
+        if let Some(t) = &self.decision_threshold {
+            let _ = writeln!(s, "\n{}", t.sentence());
         }
         let _ = writeln!(s, "\n## Leaderboard\n");
         let _ = write!(s, "| # | model | kind | cv {} (± sd) |", self.metric);
@@ -463,6 +508,7 @@ mod tests {
                 test: [("roc_auc".to_string(), 0.9)].into(),
                 fit_s: 1.0,
                 n_trials: 1,
+                threshold: None,
             }],
             trials: vec![],
             failures: vec![],

@@ -657,6 +657,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
                 test: test_scores,
                 fit_s,
                 n_trials: s.trials,
+                threshold: None,
             },
             cv_score: s.score,
             effects,
@@ -702,6 +703,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             test: test_scores,
             fit_s: top.iter().map(|d| d.entry.fit_s).sum(),
             n_trials: 0,
+            threshold: None,
         };
         let base = top[0].base.clone();
         let members = top.iter().flat_map(|d| d.members.clone()).collect();
@@ -1108,9 +1110,7 @@ fn policy_section(
     let assignments_file = pp.write_assignments.then(|| {
         // Columns named as `promoml predict` names them: the key column as the input names it,
         // `uplift_<arm>` per treatment arm.
-        let quoted = |s: &str| {
-            if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-        };
+        let quoted = crate::artifact::quote;
         let mut csv = quoted(pp.key.as_deref().unwrap_or("test_row"));
         csv.push_str(",arm,expected_gain");
         for a in &arms[1..] {
@@ -1119,11 +1119,11 @@ fn policy_section(
         csv.push('\n');
         for i in 0..n {
             let id = match &reserved.key {
-                Some(k) => format!("\"{}\"", k[i].replace('"', "\"\"")),
+                Some(k) => quoted(&k[i]),
                 None => i.to_string(),
             };
             let a = model_pol[i];
-            csv.push_str(&format!("{id},\"{}\",{}", arms[a].replace('"', "\"\""), chosen_gain[i]));
+            csv.push_str(&format!("{id},{},{}", quoted(&arms[a]), chosen_gain[i]));
             for t in 1..arms.len() {
                 csv.push_str(&format!(",{}", mu[t][i] - mu[0][i]));
             }
