@@ -123,10 +123,11 @@ impl NetSpec {
                 h
             } else {
                 let d = self.d_model();
-                // Projection, positions (learnt or sinusoids, kept either way), attention and
-                // feed-forward weights of every layer.
+                // Projection, learnt positions (fixed sinusoids are computed, not saved),
+                // attention (4·d²) and feed-forward (2·d·2d) weights of every layer.
+                let positions = if self.positional == Positional::Learned { m(self.steps, d) } else { 0 };
                 weights = m(self.channels, d)
-                    .saturating_add(m(self.steps, d))
+                    .saturating_add(positions)
                     .saturating_add(m(d, d).saturating_mul(8).saturating_mul(self.layers as u128));
                 d
             }

@@ -152,6 +152,25 @@ fn artifacts_round_trip_bit_identically() {
     assert!(e.contains("not a promoml-burn artifact"), "{e}");
 }
 
+/// Fixed sinusoids are computed, not saved: a transformer over long sequences (where they would
+/// outnumber the other weights) still loads from its artifact; learnt positions are saved.
+#[test]
+fn transformer_artifact_with_long_sequences_loads_with_either_positional_encoding() {
+    let (train, test) = (sequences(60, 80, false, 31), sequences(20, 80, false, 32));
+    for positional in ["sinusoidal", "learned"] {
+        let given = small(&[
+            ("epochs", ParamValue::Int(1)),
+            ("use_tabular", ParamValue::Bool(false)),
+            ("head_layers", ParamValue::Int(0)),
+            ("positional", ParamValue::Str(positional.into())),
+        ]);
+        let model = BurnModel::transformer();
+        let fitted = fit(&model, &train, &given, 33);
+        let loaded = model.load(&fitted.save().unwrap()).unwrap_or_else(|e| panic!("{positional}: {e}"));
+        assert_eq!(fitted.predict(&test).unwrap(), loaded.predict(&test).unwrap(), "{positional}");
+    }
+}
+
 #[test]
 fn padding_is_masked_out_of_every_sequence_network() {
     // Garbage in the padded steps must not change the output of any sequence network.
