@@ -157,7 +157,11 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         train.remove(c);
         test.remove(c);
     }
-    check(&train, &test, plan, task)?;
+    // Whole-data problems name where the data came from (the file, or the built-in source).
+    check(&train, &test, plan, task).map_err(|e| match e {
+        Error::Data(m) => Error::Data(format!("{description}: {m}")),
+        other => other,
+    })?;
     Ok(Loaded { train, test, description, columns, sequences, bad_as_missing, identifiers, ids })
 }
 
