@@ -109,17 +109,7 @@ pub(crate) fn in_pool<R: Send>(kind: &str, threads: usize, f: impl FnOnce() -> R
 /// Run third-party fitting code, turning a panic inside it into a model error for `kind`
 /// (the crates assert on inputs they consider impossible rather than returning errors).
 pub(crate) fn guarded<R>(kind: &str, what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::model(kind, format!("{what} failed inside the booster crate: {msg}")))
-        }
-    }
+    promoml_core::guard::catch_panic(kind, &format!("{what} inside the booster crate"), f)
 }
 
 /// Seconds left before the fit's deadline (`None` without one); an error when it has passed.
