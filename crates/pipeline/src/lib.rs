@@ -20,6 +20,7 @@ pub mod plan;
 pub mod prep;
 pub mod run;
 pub mod search;
+pub mod search_shared;
 pub mod sequence;
 pub mod spec;
 mod steps;
@@ -28,7 +29,7 @@ pub mod uplift;
 
 pub use error::{Located, PipelineError, Result};
 pub use plan::Pipeline;
-pub use run::{Observer, RunOptions, Silent, run, run_with};
+pub use run::{Observer, RunOptions, SharedOptions, Silent, WorkSummary, run, run_with, work};
 
 use promoml_core::Registry;
 use std::path::Path;
