@@ -97,6 +97,8 @@ impl PostgresStore {
         let mut tx = self.client.transaction().map_err(e)?;
         // Workers starting together must not race on CREATE TABLE.
         tx.execute("SELECT pg_advisory_xact_lock(7269001)", &[]).map_err(e)?;
+        // No "relation already exists, skipping" notices in every worker's log.
+        tx.batch_execute("SET LOCAL client_min_messages = warning").map_err(e)?;
         tx.batch_execute(SCHEMA).map_err(e)?;
         let found = tx.query_opt("SELECT value FROM promoml_meta WHERE key = 'schema_version'", &[]).map_err(e)?;
         match found.map(|r| r.get::<_, String>(0)) {
