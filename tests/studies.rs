@@ -189,3 +189,56 @@ fn a_worker_started_with_other_settings_is_refused_naming_them() {
     let e = stderr(&o);
     assert!(e.contains("search.cv_folds: 5 -> 3") && e.contains("differs"), "{e}");
 }
+
+/// Issue 15: the device was dropped by steps that fit models, so a burn autoencoder inside
+/// `anomaly.filter` trained on the CPU whatever `--device` said. The typed device now reaches
+/// it: without CUDA support compiled in, `--device cuda:0` is refused by the filter's detector
+/// instead of silently running on the CPU.
+#[test]
+fn the_device_reaches_a_detector_fitted_inside_anomaly_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        r#"
+[pipeline]
+name = "filter-device"
+task = "binary"
+seed = 3
+[data]
+source = "synthetic.promotion"
+rows = 400
+target = "purchase"
+id = "customer_id"
+drop = ["true_effect", "spend"]
+[[clean]]
+kind = "impute"
+[[clean]]
+kind = "anomaly.filter"
+detector = "burn.autoencoder"
+params = { epochs = 1 }
+contamination = 0.05
+[[features]]
+kind = "one_hot"
+[[models]]
+kind = "smartcore.logistic_regression"
+[search]
+trials = 1
+cv_folds = 2
+[report]
+importance_repeats = 0
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    let p = pipeline.to_str().unwrap();
+    let cpu = promoml(&["run", p, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(cpu.status.success(), "{}", stderr(&cpu));
+    let cuda = promoml(&["run", p, "--out", out.to_str().unwrap(), "--quiet", "--device", "cuda:0"]);
+    if cfg!(feature = "cuda") {
+        return; // a CUDA build trains the filter's autoencoder on the GPU (scripts/gpu-check.sh)
+    }
+    assert!(!cuda.status.success());
+    let e = stderr(&cuda);
+    assert!(e.contains("anomaly.filter") && e.contains("cuda:0") && e.contains("--features cuda"), "{e}");
+}
