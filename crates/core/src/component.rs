@@ -142,7 +142,12 @@ pub struct StepContext {
 impl StepContext {
     /// The context of a model fitted inside a step: the step's seed, device and deadline.
     pub fn fit_context(&self, label: &str) -> FitContext {
-        FitContext { deadline: self.deadline, device: self.device, label: label.to_string(), ..FitContext::new(self.seed) }
+        FitContext {
+            deadline: self.deadline,
+            device: self.device,
+            label: label.to_string(),
+            ..FitContext::new(self.seed)
+        }
     }
 }
 

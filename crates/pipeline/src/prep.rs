@@ -249,6 +249,10 @@ fn in_step(section: &str, kind: &str, e: Error) -> Error {
             format!("{kind}: {message}"),
         ),
         Error::Data(m) => Error::Data(format!("{section} step `{kind}`: {m}")),
+        // A model fitted inside a step (`anomaly.filter`'s detector): say which step.
+        Error::Model { model, message } => {
+            Error::Model { model, message: format!("{message} (in {section} step `{kind}`)") }
+        }
         other => other,
     }
 }

@@ -213,7 +213,8 @@ fn run_supervised(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         vec![]
     };
     let target = TargetEncoding { column: p.data.target.clone(), task: p.task, classes: classes.clone() };
-    let (full, train_ds, dropped) = Prepared::fit_until(p, &target, loaded.train.clone(), loaded.sequences.clone(), deadline)?;
+    let (full, train_ds, dropped) =
+        Prepared::fit_until(p, &target, loaded.train.clone(), loaded.sequences.clone(), deadline)?;
     let test_ds = full.transform(loaded.test.clone(), "test")?;
     let leaks = if p.task == promoml_core::Task::Binary { data::suspected_leaks(&train_ds, 0.95) } else { vec![] };
     for l in &leaks {
@@ -253,7 +254,8 @@ fn run_supervised(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         .par_iter()
         .map(|val| {
             let tr = complement(n, val);
-            let (prep, ds_tr, _) = Prepared::fit_until(p, &target, loaded.train.take(&tr), loaded.sequences.clone(), deadline)?;
+            let (prep, ds_tr, _) =
+                Prepared::fit_until(p, &target, loaded.train.take(&tr), loaded.sequences.clone(), deadline)?;
             let ds_va = prep.transform(loaded.train.take(val), "validation")?;
             Ok(Fold { train: ds_tr, valid: ds_va, rows: val.clone() })
         })

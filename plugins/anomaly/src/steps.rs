@@ -11,8 +11,8 @@
 
 use ndarray::Array2;
 use promoml_core::{
-    AnomalyDetector, Cleaner, ColumnData, ColumnType, Error, FeatureExtractor, FittedCleaner,
-    FittedDetector, FittedFeatures, Frame, ParamValue, Params, Registry, Result, SettingDoc, StepContext, StepFactory,
+    AnomalyDetector, Cleaner, ColumnData, ColumnType, Error, FeatureExtractor, FittedCleaner, FittedDetector,
+    FittedFeatures, Frame, ParamValue, Params, Registry, Result, SettingDoc, StepContext, StepFactory,
 };
 use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};

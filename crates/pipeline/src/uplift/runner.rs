@@ -208,7 +208,11 @@ fn propensities(
             let mut ds = train.ds.clone();
             ds.y = Some(train.arm.iter().map(|&a| a as f64).collect());
             ds.classes = arms.to_vec();
-            let fitted = model.fit(&ds, &model.space().defaults(), &FitContext { seed: derive_seed(base.seed, &[7]), label: "propensity model".into(), ..base.clone() })?;
+            let fitted = model.fit(
+                &ds,
+                &model.space().defaults(),
+                &FitContext { seed: derive_seed(base.seed, &[7]), label: "propensity model".into(), ..base.clone() },
+            )?;
             let mut out = Vec::new();
             for d in std::iter::once(&train.ds).chain(others.iter().copied()) {
                 let plain = Dataset::from_x(d.x.clone(), d.feature_names.clone());
