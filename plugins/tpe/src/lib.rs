@@ -38,20 +38,25 @@
 //! assert!(best < 0.05);
 //! ```
 
+mod crate_tpe;
 mod parzen;
 mod tpe;
 
 #[cfg(test)]
+mod crate_tests;
+#[cfg(test)]
 mod tests;
 
+pub use crate_tpe::{Bridge, CrateTpe, CrateTpeFactory};
 pub use tpe::{Tpe, TpeConfig, default_gamma};
 
 use promoml_core::{Optimizer, OptimizerFactory, Registry};
 
-/// Register `tpe` (multivariate) and `tpe.univariate`.
+/// Register `tpe` (multivariate), `tpe.univariate` and `tpe.crate` (the `tpe` crate).
 pub fn register(registry: &mut Registry) {
     registry.add_optimizer(TpeFactory::multivariate());
     registry.add_optimizer(TpeFactory::univariate());
+    registry.add_optimizer(CrateTpeFactory);
 }
 
 /// Builds [`Tpe`] optimisers with a fixed configuration (the start-up count comes from the
