@@ -7,6 +7,9 @@
 //!   liar for trials asked and not yet told.
 //! * `tpe.univariate`: the same with every parameter modelled on its own (Bergstra et al.
 //!   2011; Optuna's `multivariate=False`).
+//! * `tpe.crate`: the `tpe` crate from crates.io (sile/tpe 0.3) behind the same trait, for
+//!   comparison: one crate optimiser per parameter, the crate's own estimators and defaults
+//!   ([`CrateTpe`] documents how each domain is mapped and what the crate cannot express).
 //!
 //! `tpe` is the joint model because it measured better on every benchmark function
 //! (`cargo run --release -p promoml-tpe --example tpe_bench`, reports/benchmarks/tpe.md):
