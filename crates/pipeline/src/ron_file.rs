@@ -819,6 +819,28 @@ Pipeline(
     }
 
     #[test]
+    fn larger_nested_structs_become_sub_tables_and_read_back_alike() {
+        let ron_text = r#"(
+            pipeline: (name: "e", task: "binary"),
+            data: (
+                path: "log.txt",
+                events: (entity: "id", time: "t", values: ["v"], cutoff: "1997-09-30", horizon_end: "1998-06-30"),
+                target: "again",
+                split: (kind: "modulo", modulo: 5, remainder: 4),
+            ),
+        )"#;
+        let toml_text = to_toml(ron_text).unwrap();
+        assert!(toml_text.contains("[data.events]"), "{toml_text}");
+        let got: toml::Table = toml::from_str(&toml_text).unwrap();
+        assert_eq!(got["data"]["target"].as_str(), Some("again"));
+        assert_eq!(got["data"]["events"]["values"][0].as_str(), Some("v"));
+        assert_eq!(got["data"]["split"]["modulo"].as_integer(), Some(5));
+        let back: toml::Table = toml::from_str(&to_toml(&from_toml(&toml_text).unwrap()).unwrap()).unwrap();
+        assert_eq!(back, got);
+        assert_eq!(locate(ron_text, "data.events.cutoff"), Some((5, 66)));
+    }
+
+    #[test]
     fn keys_are_located_in_the_ron_text() {
         assert_eq!(locate(RON, "pipeline.seed"), Some((4, 43)));
         assert_eq!(locate(RON, "models[1].params.n_trees"), Some((9, 30)));
