@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use promoml_core::Registry;
+use promoml_pipeline::spec::Format;
 use promoml_pipeline::{Observer, Pipeline, PipelineError};
 use promoml_report::Trial;
 use std::io::IsTerminal;
@@ -39,7 +40,11 @@ pub fn registry_with(extra: &[RegisterFn]) -> Registry {
 }
 
 #[derive(Parser)]
-#[command(name = "promoml", version, about = "AutoML and ensembles for personalised promotions, from one TOML file")]
+#[command(
+    name = "promoml",
+    version,
+    about = "AutoML and ensembles for personalised promotions, from one TOML (or RON) file"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +54,7 @@ struct Cli {
 enum Command {
     /// Run a pipeline and write its report into a folder.
     Run {
-        /// The pipeline TOML file.
+        /// The pipeline file: TOML, or RON when it ends in `.ron`.
         pipeline: PathBuf,
         /// Output folder (created if needed).
         #[arg(long)]
@@ -113,7 +118,7 @@ enum Command {
     },
     /// Check a pipeline without running it.
     Validate {
-        /// The pipeline TOML file.
+        /// The pipeline file: TOML, or RON when it ends in `.ron`.
         pipeline: PathBuf,
         /// Overrides, as for `run`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -121,6 +126,10 @@ enum Command {
         /// Keys to remove, as for `run`.
         #[arg(long = "unset", value_name = "KEY")]
         unset: Vec<String>,
+        /// Print the validated pipeline (overrides applied) in this format on stdout, to convert
+        /// between TOML and RON (comments are not carried over); the verdict goes to stderr.
+        #[arg(long, value_name = "FORMAT")]
+        emit: Option<EmitFormat>,
     },
     /// Compare a report with a baseline: prints a Markdown diff; exits 1 when the final model's
     /// headline test metric is worse by more than --max-drop or a candidate disappeared, 2 when
@@ -233,6 +242,15 @@ enum StudyAction {
     },
 }
 
+/// The formats `validate --emit` writes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum EmitFormat {
+    /// TOML, the reference format.
+    Toml,
+    /// RON (Rusty Object Notation).
+    Ron,
+}
+
 /// Run the CLI with the stock plugins plus `extra`; returns the process exit code
 /// (0 success, 1 run failure, 2 invalid input).
 pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
@@ -301,12 +319,18 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Validate { pipeline, set, unset } => {
+        Command::Validate { pipeline, set, unset, emit } => {
+            let emitted = |p: &Pipeline| match emit {
+                None => Ok(None),
+                Some(EmitFormat::Toml) => p.source.emit(Format::Toml).map(Some),
+                Some(EmitFormat::Ron) => p.source.emit(Format::Ron).map(Some),
+            };
             match Pipeline::load(&pipeline, &with_unsets(&unset, set), &registry)
                 .and_then(|p| promoml_pipeline::data::check_header(&p).map(|()| p))
+                .and_then(|p| emitted(&p).map(|text| (p, text)))
             {
-                Ok(p) => {
-                    println!(
+                Ok((p, text)) => {
+                    let verdict = format!(
                         "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s))",
                         pipeline.display(),
                         p.task.name(),
@@ -314,6 +338,13 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                         p.cleaners.len(),
                         p.features.len()
                     );
+                    match text {
+                        Some(text) => {
+                            print!("{text}");
+                            eprintln!("{verdict}");
+                        }
+                        None => println!("{verdict}"),
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
