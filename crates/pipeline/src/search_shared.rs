@@ -1,7 +1,8 @@
 //! The search loop of a study shared by several processes ([`crate::study::shared`]): the `run`
 //! leader and every `promoml worker` run this loop on the same prepared folds.
 //!
-//! Each turn claims one trial in a transaction: a waiting trial (its worker died) first, else a
+//! Each process runs `search.parallel_trials` claimers. Each turn of a claimer claims one trial
+//! in a transaction: a waiting trial (its worker died) first, else a
 //! new trial of the candidate with the fewest trials so far (the single-process loop's rounds),
 //! while the study's budget allows: trials per candidate, and the leader's deadline less the
 //! time its refits need. The new trial's parameters come from a sampler that sees every trial
@@ -189,9 +190,9 @@ fn decide(p: &Pipeline, view: &ClaimView<'_>) -> Result<(Decision, Option<ClaimE
     Ok((Decision::Nothing, None))
 }
 
-fn claim(p: &Pipeline, sh: &mut SharedRun) -> Result<Option<Claimed>> {
+fn claim(p: &Pipeline, store: &mut dyn SharedStore, study: i64, me: &str, grace: Duration) -> Result<Option<Claimed>> {
     let mut extra = None;
-    let trial = sh.store.claim(sh.study, &sh.worker, sh.grace.as_secs_f64(), &mut |view| {
+    let trial = store.claim(study, me, grace.as_secs_f64(), &mut |view| {
         let (d, e) = decide(p, view)?;
         extra = e;
         Ok(d)
@@ -233,42 +234,34 @@ impl Drop for Heartbeat {
     }
 }
 
-/// Run the shared search loop (see the module docs). The leader's outcome covers every trial
-/// of the study; a worker's lists the trials it finished itself.
-pub fn search_shared(
+/// What the claimers of one process found.
+#[derive(Default)]
+struct Found {
+    /// Out-of-fold predictions and mean fold seconds of the trials completed here.
+    own: HashMap<(usize, usize), (Predictions, f64)>,
+    /// The trials finished here.
+    mine: Vec<Trial>,
+}
+
+/// One claimer: claim, evaluate, store, until nothing is left to claim (or an interrupt).
+#[allow(clippy::too_many_arguments)]
+fn claimer(
     p: &Pipeline,
     folds: &[Fold],
     n: usize,
     observer: &dyn crate::run::Observer,
-    mut sh: SharedRun,
-) -> Result<Outcome> {
+    store: &mut dyn SharedStore,
+    (study, grace): (i64, Duration),
+    me: &str,
+    found: &std::sync::Mutex<Found>,
+) -> Result<()> {
     let metric = p.search.metric;
     let metrics = Metric::for_task(p.task);
-    let _beat = Heartbeat::start(&sh.url, sh.study, &sh.worker, sh.heartbeat)?;
-    observer.search_started(p.candidates.iter().map(|c| c.trials).sum());
-    // Out-of-fold predictions and mean fold seconds of the trials this process completed.
-    let mut own: HashMap<(usize, usize), (Predictions, f64)> = HashMap::new();
-    let mut mine: Vec<Trial> = Vec::new();
     loop {
         if promoml_core::interrupt::requested() {
-            sh.store.release(sh.study, &sh.worker)?;
-            return Err(Error::Interrupted(format!(
-                "during the shared search: {} trial(s) finished here and stored; the trial in flight was handed back to the study",
-                mine.len()
-            )));
+            return Err(Error::Interrupted("during the shared search".into()));
         }
-        let Some(c) = claim(p, &mut sh)? else {
-            if !sh.leader {
-                break;
-            }
-            // The leader waits for trials other workers still run (or that wait for a taker).
-            let open = sh.store.trials(sh.study)?.iter().any(|t| !t.state.finished());
-            if !open {
-                break;
-            }
-            std::thread::sleep(sh.heartbeat.min(Duration::from_millis(500)));
-            continue;
-        };
+        let Some(c) = claim(p, store, study, me, grace)? else { return Ok(()) };
         let ci = p.candidates.iter().position(|x| x.name == c.trial.model).expect("claimed a known candidate");
         let cand = &p.candidates[ci];
         let params = to_params(&c.trial.params)?;
@@ -281,10 +274,10 @@ pub fn search_shared(
         }
         let ev: Evaluated = evaluate(p, ci, cand, c.trial.number, &params, folds, &metrics, &c.snapshot, fit_deadline);
         if matches!(ev.error, Some(Error::Interrupted(_))) {
-            continue; // released at the top of the loop
+            return Err(Error::Interrupted("during the shared search".into()));
         }
         let record = make_record(cand, c.trial.number, &params, &ev, metric, &metrics);
-        if !sh.store.finish(sh.study, &sh.worker, &record)? {
+        if !store.finish(study, me, &record)? {
             tracing::warn!(
                 "trial {} of `{}` was handed to another worker while this one ran it (missed heartbeats); its result here is dropped",
                 c.trial.number,
@@ -292,18 +285,85 @@ pub fn search_shared(
             );
             continue;
         }
-        if ev.error.is_none() && !ev.pruned {
+        let oof = (ev.error.is_none() && !ev.pruned).then(|| {
             let preds: Vec<Predictions> = ev.folds.iter().map(|f| f.pred.clone()).collect();
             let secs = ev.folds.iter().map(|f| f.seconds).sum::<f64>() / ev.folds.len() as f64;
-            own.insert((ci, c.trial.number), (assemble_oof(n, folds, &preds), secs));
-        }
+            (assemble_oof(n, folds, &preds), secs)
+        });
         observer.trial_done(&record.trial);
-        mine.push(record.trial);
+        let mut f = found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(o) = oof {
+            f.own.insert((ci, c.trial.number), o);
+        }
+        f.mine.push(record.trial);
     }
+}
+
+/// Run the shared search loop (see the module docs): `search.parallel_trials` claimers in this
+/// process (each with its own connection, named `worker/N`), as the single-process loop runs
+/// that many trials at once. The leader's outcome covers every trial of the study; a worker's
+/// lists the trials it finished itself.
+pub fn search_shared(
+    p: &Pipeline,
+    folds: &[Fold],
+    n: usize,
+    observer: &dyn crate::run::Observer,
+    mut sh: SharedRun,
+) -> Result<Outcome> {
+    let _beat = Heartbeat::start(&sh.url, sh.study, &sh.worker, sh.heartbeat)?;
+    observer.search_started(p.candidates.iter().map(|c| c.trials).sum());
+    let found = std::sync::Mutex::new(Found::default());
+    let width = p.search.parallel_trials.max(1);
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..width)
+            .map(|i| {
+                let (url, worker, found) = (&sh.url, &sh.worker, &found);
+                let at = (sh.study, sh.grace);
+                s.spawn(move || {
+                    let mut store = open_store(url)?;
+                    let me = format!("{worker}/{i}");
+                    claimer(p, folds, n, observer, store.as_mut(), at, &me, found)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::data("a claimer thread panicked"))))
+            .collect()
+    });
+    let interrupted = results.iter().any(|r| matches!(r, Err(Error::Interrupted(_))));
+    if interrupted || promoml_core::interrupt::requested() {
+        sh.store.release(sh.study, &sh.worker)?;
+        let done = found.lock().map(|f| f.mine.len()).unwrap_or(0);
+        return Err(Error::Interrupted(format!(
+            "during the shared search: {done} trial(s) finished here and stored; the trials in flight were handed back to the study"
+        )));
+    }
+    if let Some(e) = results.into_iter().find_map(Result::err) {
+        sh.store.release(sh.study, &sh.worker)?;
+        return Err(e);
+    }
+    let Found { mut own, mut mine } = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !sh.leader {
         return Ok(Outcome { bests: Vec::new(), failures: Vec::new(), trials: mine });
     }
-    outcome_of(p, folds, &sh.store.trials(sh.study)?, own)
+    // The leader waits for trials other workers still run, taking over those whose worker
+    // stopped beating.
+    let found = std::sync::Mutex::new(Found::default());
+    let me = format!("{}/0", sh.worker);
+    let mut store = open_store(&sh.url)?;
+    loop {
+        if !sh.store.trials(sh.study)?.iter().any(|t| !t.state.finished()) {
+            break;
+        }
+        claimer(p, folds, n, observer, store.as_mut(), (sh.study, sh.grace), &me, &found)?;
+        std::thread::sleep(sh.heartbeat.min(Duration::from_millis(500)));
+    }
+    let late = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    own.extend(late.own);
+    mine.extend(late.mine);
+    let stored = sh.store.trials(sh.study)?;
+    outcome_of(p, folds, &stored, own)
 }
 
 /// The leader's outcome: every finished trial of the study, each candidate's best.

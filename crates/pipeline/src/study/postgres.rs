@@ -298,7 +298,8 @@ impl SharedStore for PostgresStore {
             .client
             .execute(
                 &format!(
-                    "UPDATE promoml_trials SET heartbeat = {NOW} WHERE study = $1 AND worker = $2 AND state = 'running'"
+                    "UPDATE promoml_trials SET heartbeat = {NOW}
+                     WHERE study = $1 AND (worker = $2 OR left(worker, length($2) + 1) = $2 || '/') AND state = 'running'"
                 ),
                 &[&study, &worker],
             )
@@ -309,7 +310,8 @@ impl SharedStore for PostgresStore {
     fn release(&mut self, study: i64, worker: &str) -> Result<()> {
         self.client
             .execute(
-                "UPDATE promoml_trials SET state = 'waiting', worker = NULL WHERE study = $1 AND worker = $2 AND state = 'running'",
+                "UPDATE promoml_trials SET state = 'waiting', worker = NULL
+                 WHERE study = $1 AND (worker = $2 OR left(worker, length($2) + 1) = $2 || '/') AND state = 'running'",
                 &[&study, &worker],
             )
             .map_err(|e| self.err(e))?;

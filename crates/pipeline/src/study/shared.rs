@@ -199,9 +199,11 @@ pub trait SharedStore: Send {
     /// Store the result of a trial `worker` holds. `false` (nothing stored) when the trial is no
     /// longer running under `worker` (it was taken for dead and handed over).
     fn finish(&mut self, study: i64, worker: &str, record: &TrialRecord) -> Result<bool>;
-    /// Beat for every trial `worker` runs; returns how many.
+    /// Beat for every trial `worker` runs (also those of its claimers `worker/N`); returns how
+    /// many.
     fn heartbeat(&mut self, study: i64, worker: &str) -> Result<usize>;
-    /// Hand `worker`'s running trials back at once (an interrupted worker).
+    /// Hand `worker`'s running trials (and its claimers' `worker/N`) back at once (an
+    /// interrupted worker).
     fn release(&mut self, study: i64, worker: &str) -> Result<()>;
     /// Every trial of a study, by model and number.
     fn trials(&mut self, study: i64) -> Result<Vec<SharedTrial>>;

@@ -360,7 +360,8 @@ impl SharedStore for SqliteStore {
     fn heartbeat(&mut self, study: i64, worker: &str) -> Result<usize> {
         self.conn
             .execute(
-                "UPDATE promoml_trials SET heartbeat = ?3 WHERE study = ?1 AND worker = ?2 AND state = 'running'",
+                "UPDATE promoml_trials SET heartbeat = ?3
+                 WHERE study = ?1 AND (worker = ?2 OR substr(worker, 1, length(?2) + 1) = ?2 || '/') AND state = 'running'",
                 params![study, worker, unix_now()],
             )
             .map_err(|e| self.err(e))
@@ -369,7 +370,8 @@ impl SharedStore for SqliteStore {
     fn release(&mut self, study: i64, worker: &str) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE promoml_trials SET state = 'waiting', worker = NULL WHERE study = ?1 AND worker = ?2 AND state = 'running'",
+                "UPDATE promoml_trials SET state = 'waiting', worker = NULL
+                 WHERE study = ?1 AND (worker = ?2 OR substr(worker, 1, length(?2) + 1) = ?2 || '/') AND state = 'running'",
                 params![study, worker],
             )
             .map_err(|e| self.err(e))?;
