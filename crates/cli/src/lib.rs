@@ -547,6 +547,21 @@ fn run_error(message: String) -> PipelineError {
 
 /// `promoml study list|show|export`.
 fn study_command(action: StudyAction) -> Result<(), String> {
+    // A closed pipe (`promoml study show ... | head`) ends the listing quietly.
+    match study_listing(action) {
+        Err(e) if e == BROKEN_PIPE => Ok(()),
+        other => other,
+    }
+}
+
+const BROKEN_PIPE: &str = "broken pipe";
+
+fn study_listing(action: StudyAction) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe { BROKEN_PIPE.to_string() } else { e.to_string() }
+    };
     use promoml_pipeline::study::shared::{SharedStore, open_store};
     let open = |url: &str| -> Result<Box<dyn SharedStore>, String> {
         // A run's own OUT/study.db may be named as a path.
@@ -569,14 +584,17 @@ fn study_command(action: StudyAction) -> Result<(), String> {
     match action {
         StudyAction::List { storage } => {
             let mut store = open(&storage)?;
-            println!(
+            writeln!(
+                out,
                 "{:>5}  {:<28} {:<9} {:>7} {:>9}  {:<12} best",
                 "id", "pipeline", "state", "trials", "finished", "fingerprint"
-            );
+            )
+            .map_err(io)?;
             for s in store.studies().map_err(|e| e.to_string())? {
                 let trials = store.trials(s.id).map_err(|e| e.to_string())?;
                 let best = best_line(&trials, &s.header.settings);
-                println!(
+                writeln!(
+                    out,
                     "{:>5}  {:<28} {:<9} {:>7} {:>9}  {:<12} {best}",
                     s.id,
                     s.pipeline,
@@ -584,7 +602,8 @@ fn study_command(action: StudyAction) -> Result<(), String> {
                     s.n_trials,
                     s.n_finished,
                     &s.fingerprint[..12.min(s.fingerprint.len())]
-                );
+                )
+                .map_err(io)?;
             }
             Ok(())
         }
@@ -592,24 +611,30 @@ fn study_command(action: StudyAction) -> Result<(), String> {
             let mut store = open(&storage)?;
             let s = pick(store.as_mut(), study)?;
             let trials = store.trials(s.id).map_err(|e| e.to_string())?;
-            println!("study {} of pipeline `{}` ({}), seed {}", s.id, s.pipeline, s.state, s.header.seed);
-            println!("fingerprint {} (data sha256 {})", s.fingerprint, s.header.data_sha256);
-            println!(
+            writeln!(out, "study {} of pipeline `{}` ({}), seed {}", s.id, s.pipeline, s.state, s.header.seed)
+                .map_err(io)?;
+            writeln!(out, "fingerprint {} (data sha256 {})", s.fingerprint, s.header.data_sha256).map_err(io)?;
+            writeln!(
+                out,
                 "promoml {}; {} trial(s), {} finished; best: {}",
                 s.header.promoml_version,
                 s.n_trials,
                 s.n_finished,
                 best_line(&trials, &s.header.settings)
-            );
-            println!(
+            )
+            .map_err(io)?;
+            writeln!(
+                out,
                 "{:<28} {:>6} {:<9} {:>10} {:>8} {:>8}  worker / note",
                 "model", "trial", "state", "score", "seconds", "attempts"
-            );
+            )
+            .map_err(io)?;
             for t in &trials {
                 let score = t.record.as_ref().and_then(|r| r.trial.score).map_or("-".into(), |v| format!("{v:.5}"));
                 let secs = t.record.as_ref().map_or("-".into(), |r| format!("{:.1}", r.trial.seconds));
                 let note = t.note.as_deref().map(|n| format!("; {}", n.replace('\n', "; "))).unwrap_or_default();
-                println!(
+                writeln!(
+                    out,
                     "{:<28} {:>6} {:<9} {:>10} {:>8} {:>8}  {}{note}",
                     t.model,
                     t.number,
@@ -618,7 +643,8 @@ fn study_command(action: StudyAction) -> Result<(), String> {
                     secs,
                     t.attempts,
                     t.worker.as_deref().unwrap_or("-")
-                );
+                )
+                .map_err(io)?;
             }
             Ok(())
         }
@@ -633,10 +659,7 @@ fn study_command(action: StudyAction) -> Result<(), String> {
             }
             match output {
                 Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display())),
-                None => {
-                    print!("{text}");
-                    Ok(())
-                }
+                None => out.write_all(text.as_bytes()).map_err(io),
             }
         }
     }
