@@ -15,6 +15,7 @@ pub mod codec;
 pub mod component;
 pub mod dataset;
 pub mod error;
+pub mod explain;
 pub mod frame;
 pub mod guard;
 pub mod interrupt;

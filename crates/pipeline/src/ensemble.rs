@@ -68,6 +68,11 @@ impl Combiner {
         }
         Ok(())
     }
+    /// Whether it is a stacking combiner (a log-linear pool or ridge with intercepts) rather
+    /// than greedy selection (a weighted mean).
+    pub fn is_stacking(&self) -> bool {
+        self.stacking
+    }
     /// Combine the members' predictions (same rows, member order) with the fitted weights.
     /// Members with weight 0 are not read: any prediction of the right shape may stand in.
     pub fn combine(&self, preds: &[&Predictions]) -> Predictions {

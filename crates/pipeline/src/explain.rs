@@ -1,0 +1,366 @@
+//! Explanations of an artifact's scores, per row: a base value and each input's contribution
+//! in the final model's raw output space (log-odds for a binary classifier, the outcome for a
+//! regressor, the effect for an uplift model, the score for an anomaly detector), used by
+//! `promoml predict --explain`, `promoml serve` and the report's SHAP summary.
+//!
+//! How each final model is explained:
+//!
+//! - **One model with an exact method** ([`FittedModel::explain`]): TreeSHAP for tree
+//!   ensembles, `w_j (x_j - b_j)` for linear models.
+//! - **An ensemble** whose used members all have an exact method in one space in which the
+//!   combiner is linear: the members' explanations combined with the combiner's weights. The
+//!   additivity rule: base value `= c + Σ_m w_m base_m` and contribution `= Σ_m w_m φ_m`, with
+//!   `c` the regression intercept, for binary stacking (a logistic regression on the members'
+//!   logits) `c = b_1 - b_0` over log-odds members, and for greedy selection (a weighted mean of
+//!   probabilities) `c = 0` and weights `w_m / Σ w` over probability-space members. Stacking clamps
+//!   member probabilities at 1e-6, so a member more certain than that is where the sum can
+//!   differ from the logit of the score.
+//! - **Anything else** (other models, two-layer stacks, uplift and anomaly models): the seeded
+//!   permutation-sampling estimator [`promoml_core::explain::sampling`] on the final model's
+//!   raw output, against the artifact's baseline row (per-feature training medians). It is
+//!   additive exactly; its values are estimates.
+//!
+//! Contributions are grouped back to input columns: the one-hot features `col=level` of a
+//! column add up to one contribution named `col` (the default; `group = false` keeps them),
+//! and a behaviour sequence counts as one input named [`SEQUENCE`].
+
+use crate::artifact::{Fitted, FinalModel};
+use promoml_core::explain::{Explanations, SamplingSettings, Space, sampling};
+use promoml_core::{Dataset, Error, FittedModel, Predictions, Result};
+use serde::Serialize;
+
+/// Name of the behaviour-sequence input in explanations.
+pub const SEQUENCE: &str = "sequence";
+
+/// How an explanation was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The model's exact method (TreeSHAP, linear).
+    Exact,
+    /// Exact member explanations combined through the ensemble's combiner.
+    Ensemble,
+    /// The seeded permutation-sampling estimator.
+    Sampling,
+}
+
+/// One input's contribution to a row's raw output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    /// Input column (or model feature, when one-hot features are not grouped).
+    pub feature: String,
+    /// Its contribution, in the explanation's space.
+    pub contribution: f64,
+}
+
+/// The explanation of one row: `base_value + Σ contributions + rest` is the raw output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowExplanation {
+    /// The base value (expected raw output, or the raw output at the baseline row).
+    pub base_value: f64,
+    /// The largest contributions by magnitude, largest first.
+    pub contributions: Vec<Contribution>,
+    /// The sum of the contributions left out of `contributions` (0 when all are listed).
+    pub rest: f64,
+}
+
+/// Explanations of every input for a batch of rows, before the top-K cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    /// The raw output's space.
+    pub space: Space,
+    /// How they were computed.
+    pub method: Method,
+    /// What is explained, e.g. `log-odds of score` or `effect of Womens E-Mail`.
+    pub output: String,
+    /// Input names, one per column of `values.contributions`.
+    pub inputs: Vec<String>,
+    /// Base values and contributions (rows × inputs).
+    pub values: Explanations,
+}
+
+impl Explained {
+    /// Row `i` with its `k` largest contributions by magnitude (ties by name).
+    pub fn row(&self, i: usize, k: usize) -> RowExplanation {
+        let mut all: Vec<Contribution> = self
+            .inputs
+            .iter()
+            .zip(self.values.contributions.row(i))
+            .map(|(f, &c)| Contribution { feature: f.clone(), contribution: c })
+            .collect();
+        all.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.feature.cmp(&b.feature)));
+        let rest = all.iter().skip(k).map(|c| c.contribution).sum();
+        all.truncate(k);
+        RowExplanation { base_value: self.values.base[i], contributions: all, rest }
+    }
+}
+
+/// The inputs explanations are given for: names and the model features each one covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    /// Input names.
+    pub names: Vec<String>,
+    /// Feature columns of each input.
+    pub members: Vec<Vec<usize>>,
+}
+
+impl Inputs {
+    /// One input per feature, or with `group`, one per source column: a feature named
+    /// `col=level` whose `col` is one of `columns` joins the input `col`.
+    pub fn new(feature_names: &[String], columns: &[String], group: bool) -> Inputs {
+        let mut names: Vec<String> = Vec::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        for (j, f) in feature_names.iter().enumerate() {
+            let source = if group {
+                // The longest `col` that is an input column (levels may contain `=`).
+                f.match_indices('=').map(|(at, _)| &f[..at]).filter(|c| columns.iter().any(|x| x == c)).last()
+            } else {
+                None
+            };
+            let name = source.unwrap_or(f);
+            match names.iter().position(|n| n == name) {
+                Some(g) => members[g].push(j),
+                None => {
+                    names.push(name.to_string());
+                    members.push(vec![j]);
+                }
+            }
+        }
+        Inputs { names, members }
+    }
+
+    /// Per-feature contributions summed into inputs (plus a zero sequence input when asked).
+    fn group(&self, e: Explanations, with_sequence: bool) -> Explanations {
+        let n = e.base.len();
+        let width = self.names.len() + usize::from(with_sequence);
+        let mut c = ndarray::Array2::zeros((n, width));
+        for (g, cols) in self.members.iter().enumerate() {
+            for &j in cols {
+                for i in 0..n {
+                    c[[i, g]] += e.contributions[[i, j]];
+                }
+            }
+        }
+        Explanations { space: e.space, base: e.base, contributions: c }
+    }
+}
+
+/// Explain the rows of `ds` (prepared by the artifact) for its final model. `baseline` is the
+/// artifact's typical row (per-feature training medians), needed by the linear and sampling
+/// methods; `binary` says a two-class model explains the positive class's log-odds.
+pub(crate) fn explain(
+    model: &Fitted,
+    ds: &Dataset,
+    baseline: Option<&[f64]>,
+    inputs: &Inputs,
+    binary: bool,
+    settings: SamplingSettings,
+) -> Result<Explained> {
+    let with_seq = ds.sequences.is_some();
+    let mut names = inputs.names.clone();
+    if with_seq {
+        names.push(SEQUENCE.to_string());
+    }
+    let exact = |e: Explanations, method: Method, output: String| Explained {
+        space: e.space,
+        method,
+        output,
+        inputs: names.clone(),
+        values: inputs.group(e, with_seq),
+    };
+    let need_baseline = || {
+        baseline.ok_or_else(|| {
+            Error::data(
+                "this model artifact has no baseline row (it predates explanations): re-run `promoml run` to \
+                 explain a model that TreeSHAP does not cover",
+            )
+        })
+    };
+    let sampled = |f: &dyn Fn(&Dataset) -> Result<Vec<f64>>, space: Space, output: String| -> Result<Explained> {
+        let values = sampling(ds, f, need_baseline()?, &inputs.members, settings, space)?;
+        Ok(Explained { space, method: Method::Sampling, output, inputs: names.clone(), values })
+    };
+    match model {
+        Fitted::Model(m) => {
+            let output = if binary { "log-odds of score" } else { "prediction" };
+            let wanted = |s: Space| if binary { s != Space::Value } else { s == Space::Value };
+            if let Some(e) = exact_final(m, ds, baseline, binary) {
+                let e = e?;
+                if wanted(e.space) {
+                    let method = if matches!(m, FinalModel::Single { .. }) { Method::Exact } else { Method::Ensemble };
+                    let output = if e.space == Space::Probability { "score".to_string() } else { output.into() };
+                    return Ok(exact(e, method, output));
+                }
+            }
+            let first = m.predict(ds)?;
+            match &first {
+                Predictions::Values(_) => sampled(&|d| Ok(m.predict(d)?.scores()), Space::Value, output.into()),
+                Predictions::Proba(a) if a.ncols() == 2 => {
+                    sampled(&|d| Ok(column(&m.predict(d)?, 1).into_iter().map(logit).collect()), Space::LogOdds, output.into())
+                }
+                Predictions::Proba(a) => {
+                    // Multiclass: each row's predicted class, one row at a time.
+                    let classes: Vec<usize> = first.scores().iter().map(|&c| c as usize).collect();
+                    let _ = a;
+                    per_row(ds, &names, |i, one| {
+                        let c = classes[i];
+                        let f = |d: &Dataset| Ok(column(&m.predict(d)?, c).into_iter().map(logit).collect());
+                        sampling(one, &f, need_baseline()?, &inputs.members, settings, Space::LogOdds)
+                    })
+                    .map(|values| Explained {
+                        space: Space::LogOdds,
+                        method: Method::Sampling,
+                        output: "log-odds of the predicted class".into(),
+                        inputs: names.clone(),
+                        values,
+                    })
+                }
+            }
+        }
+        Fitted::Uplift(u) => {
+            let tau = u.effects(ds)?.tau;
+            if tau.len() == 1 {
+                let f = |d: &Dataset| Ok(u.effects(d)?.tau.swap_remove(0));
+                return sampled(&f, Space::Value, format!("effect of {}", u.arms[1]));
+            }
+            // Several arms: each row's largest effect, one row at a time.
+            let best: Vec<usize> = (0..ds.n_rows())
+                .map(|i| (0..tau.len()).max_by(|&a, &b| tau[a][i].total_cmp(&tau[b][i])).unwrap_or(0))
+                .collect();
+            let values = per_row(ds, &names, |i, one| {
+                let f = |d: &Dataset| Ok(u.effects(d)?.tau.swap_remove(best[i]));
+                sampling(one, &f, need_baseline()?, &inputs.members, settings, Space::Value)
+            })?;
+            Ok(Explained {
+                space: Space::Value,
+                method: Method::Sampling,
+                output: "effect of the arm with the largest effect".into(),
+                inputs: names.clone(),
+                values,
+            })
+        }
+        Fitted::Anomaly(a) => sampled(&|d| a.detector.score(&d.x), Space::Value, "anomaly score".into()),
+    }
+}
+
+/// Sampling one row at a time (when the explained output depends on the row), stacked.
+fn per_row(
+    ds: &Dataset,
+    names: &[String],
+    mut one: impl FnMut(usize, &Dataset) -> Result<Explanations>,
+) -> Result<Explanations> {
+    let n = ds.n_rows();
+    let mut base = Vec::with_capacity(n);
+    let mut c = ndarray::Array2::zeros((n, names.len()));
+    let mut space = Space::Value;
+    for i in 0..n {
+        let e = one(i, &ds.subset(&[i]))?;
+        space = e.space;
+        base.push(e.base[0]);
+        c.row_mut(i).assign(&e.contributions.row(0));
+    }
+    Ok(Explanations { space, base, contributions: c })
+}
+
+fn column(p: &Predictions, c: usize) -> Vec<f64> {
+    match p {
+        Predictions::Proba(a) => a.column(c).to_vec(),
+        Predictions::Values(v) => v.clone(),
+    }
+}
+
+/// Log-odds of a probability, clamped away from 0 and 1.
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    (p / (1.0 - p)).ln()
+}
+
+/// An exact explanation of the final model (per feature), when it has one: its model's, or
+/// its members' combined through a linear combiner (see the module docs).
+fn exact_final(
+    m: &FinalModel,
+    ds: &Dataset,
+    baseline: Option<&[f64]>,
+    binary: bool,
+) -> Option<Result<Explanations>> {
+    let base = baseline.unwrap_or(&[]);
+    let single = |f: &dyn FittedModel| -> Option<Result<Explanations>> {
+        if binary || f.n_classes() == Some(0) { f.explain(ds, base) } else { None }
+    };
+    match m {
+        FinalModel::Single { model, .. } => single(model.as_ref()),
+        FinalModel::Ensemble { layer1, layer2, combiner, .. } => {
+            if !layer2.is_empty() {
+                return None;
+            }
+            let used: Vec<(f64, Explanations)> = match layer1
+                .iter()
+                .zip(&combiner.weights)
+                .filter(|(_, w)| **w != 0.0)
+                .map(|((_, _, f), &w)| single(f.as_ref()).map(|e| e.map(|e| (w, e))))
+                .collect::<Option<Result<Vec<_>>>>()?
+            {
+                Ok(u) => u,
+                Err(e) => return Some(Err(e)),
+            };
+            let space = used.first()?.1.space;
+            if used.iter().any(|(_, e)| e.space != space) {
+                return None;
+            }
+            let (offset, scale) = match (space, binary, combiner.is_stacking()) {
+                (Space::Value, false, _) => (combiner.intercepts.first().copied().unwrap_or(0.0), 1.0),
+                (Space::LogOdds, true, true) => (combiner.intercepts[1] - combiner.intercepts[0], 1.0),
+                (Space::Probability, true, false) => (0.0, 1.0 / used.iter().map(|(w, _)| w).sum::<f64>()),
+                _ => return None,
+            };
+            let n = ds.n_rows();
+            let mut out = Explanations {
+                space,
+                base: vec![offset; n],
+                contributions: ndarray::Array2::zeros(used[0].1.contributions.raw_dim()),
+            };
+            for (w, e) in &used {
+                let w = w * scale;
+                out.base.iter_mut().zip(&e.base).for_each(|(b, v)| *b += w * v);
+                out.contributions.scaled_add(w, &e.contributions);
+            }
+            Some(Ok(out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_hot_features_group_back_to_their_column() {
+        let features: Vec<String> = ["a", "c=x", "c=y", "c=__other__", "d=e=f", "b=1"].map(String::from).to_vec();
+        let columns: Vec<String> = ["a", "c", "d", "d=e"].map(String::from).to_vec();
+        let g = Inputs::new(&features, &columns, true);
+        assert_eq!(g.names, ["a", "c", "d=e", "b=1"]);
+        assert_eq!(g.members, vec![vec![0], vec![1, 2, 3], vec![4], vec![5]]);
+        let flat = Inputs::new(&features, &columns, false);
+        assert_eq!(flat.names.len(), 6);
+    }
+
+    #[test]
+    fn a_row_keeps_its_largest_contributions_and_the_rest() {
+        let values = Explanations {
+            space: Space::Value,
+            base: vec![1.0],
+            contributions: ndarray::Array2::from_shape_vec((1, 3), vec![0.5, -2.0, 0.25]).unwrap(),
+        };
+        let e = Explained {
+            space: Space::Value,
+            method: Method::Exact,
+            output: "prediction".into(),
+            inputs: vec!["a".into(), "b".into(), "c".into()],
+            values,
+        };
+        let r = e.row(0, 2);
+        assert_eq!(r.contributions.iter().map(|c| c.feature.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(r.rest, 0.25);
+        assert_eq!(r.base_value + r.contributions.iter().map(|c| c.contribution).sum::<f64>() + r.rest, -0.25);
+    }
+}
