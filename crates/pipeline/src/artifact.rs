@@ -1223,7 +1223,6 @@ impl Artifact {
             timestamp_format: self.manifest.read.timestamp_format.as_deref(),
         };
         let (frame, ids) = crate::rows::frame_from_json(rows, &schema)?;
-        let frame = frame;
         // An id that is also a model input stays in the frame; its values are echoed as given.
         let ids = match (&self.manifest.id, ids) {
             (Some(name), Some(v)) => Some((name.clone(), IdColumn::Json(v))),
