@@ -1324,9 +1324,10 @@ impl IdColumn {
     }
 }
 
-/// An id value as JSON: a number for numeric ids, else its text.
+/// An id value as JSON: a number for numeric ids (an integer when it is one), else its text.
 fn id_json(d: &ColumnData, i: usize) -> serde_json::Value {
     match d {
+        ColumnData::Numeric(v) if v[i].fract() == 0.0 && v[i].abs() < 9.0e15 => (v[i] as i64).into(),
         ColumnData::Numeric(v) => json_number(v[i]),
         _ => d.value_string(i).map_or(serde_json::Value::Null, serde_json::Value::String),
     }

@@ -89,7 +89,7 @@ impl Explained {
             .map(|(f, &c)| Contribution { feature: f.clone(), contribution: c })
             .collect();
         all.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.feature.cmp(&b.feature)));
-        let rest = all.iter().skip(k).map(|c| c.contribution).sum();
+        let rest = all.iter().skip(k).fold(0.0, |s, c| s + c.contribution);
         all.truncate(k);
         RowExplanation { base_value: self.values.base[i], contributions: all, rest }
     }
