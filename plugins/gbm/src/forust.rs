@@ -318,6 +318,10 @@ pub fn fit_forust(data: &Dataset, cfg: &ForustConfig, ctx: &FitContext) -> Resul
 }
 
 impl FittedForust {
+    /// The fitted forust booster.
+    pub fn booster(&self) -> &GradientBooster {
+        &self.booster
+    }
     /// Boosting rounds trained, and the rounds used to predict (fewer when early stopping
     /// found an earlier best round).
     pub fn rounds(&self) -> (usize, usize) {
