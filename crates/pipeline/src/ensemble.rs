@@ -25,7 +25,7 @@ pub struct Combiner {
     pub weights: Vec<f64>,
     /// Stacking intercepts: one per class (classification) or one (regression); empty for greedy.
     pub intercepts: Vec<f64>,
-    stacking: bool,
+    pub(crate) stacking: bool,
 }
 
 const EPS: f64 = 1e-6;

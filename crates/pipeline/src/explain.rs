@@ -333,6 +333,97 @@ fn exact_final(
 mod tests {
     use super::*;
 
+    use crate::ensemble::Combiner;
+    use ndarray::Array2;
+    use promoml_core::model_util::sigmoid;
+
+    /// A binary model `p = sigmoid(b + w·x)`, with or without its exact explanation, or
+    /// (`interact`) `p = sigmoid(x0 x1)`, which has none.
+    struct Logistic {
+        w: Vec<f64>,
+        b: f64,
+        exact: bool,
+        interact: bool,
+    }
+
+    impl FittedModel for Logistic {
+        fn predict(&self, d: &Dataset) -> Result<Predictions> {
+            let raw = d.x.rows().into_iter().map(|r| {
+                if self.interact { r[0] * r[1] } else { self.b + r.iter().zip(&self.w).map(|(x, w)| x * w).sum::<f64>() }
+            });
+            Ok(Predictions::binary(raw.map(sigmoid).collect::<Vec<_>>()))
+        }
+        fn n_classes(&self) -> Option<usize> {
+            Some(2)
+        }
+        fn explain(&self, d: &Dataset, baseline: &[f64]) -> Option<Result<Explanations>> {
+            self.exact.then(|| promoml_core::explain::linear(d, &self.w, self.b, baseline, Space::LogOdds))
+        }
+    }
+
+    fn data() -> Dataset {
+        let x = Array2::from_shape_fn((6, 3), |(i, j)| ((i * 3 + j) as f64 * 0.37).sin());
+        Dataset::from_x(x, vec!["a".into(), "c=x".into(), "c=y".into()])
+    }
+
+    fn member(w: [f64; 3], b: f64, exact: bool) -> (String, String, Box<dyn FittedModel>) {
+        ("m".into(), "test.logistic".into(), Box::new(Logistic { w: w.to_vec(), b, exact, interact: false }))
+    }
+
+    fn logits(m: &FinalModel, ds: &Dataset) -> Vec<f64> {
+        m.predict(ds).unwrap().scores().into_iter().map(logit).collect()
+    }
+
+    #[test]
+    fn a_stacked_ensemble_combines_its_members_explanations_additively() {
+        let ds = data();
+        let inputs = Inputs::new(&ds.feature_names, &["a".into(), "c".into()], true);
+        let combiner = Combiner { weights: vec![0.7, 0.0, 1.3], intercepts: vec![0.1, -0.4], stacking: true };
+        let members = vec![member([1.0, -2.0, 0.5], 0.2, true), member([9.0, 9.0, 9.0], 9.0, false), member([-0.5, 1.0, 2.0], -0.1, true)];
+        let fitted = Fitted::Model(FinalModel::Ensemble {
+            name: "ensemble".into(),
+            layer1: members,
+            layer2: Vec::new(),
+            combiner,
+        });
+        let baseline = [0.1, 0.0, 1.0];
+        let e = explain(&fitted, &ds, Some(&baseline), &inputs, true, SamplingSettings::default()).unwrap();
+        assert_eq!(e.method, Method::Ensemble, "the member with weight 0 needs no exact method");
+        assert_eq!(e.inputs, ["a", "c"]);
+        let Fitted::Model(m) = &fitted else { unreachable!() };
+        for (i, l) in logits(m, &ds).iter().enumerate() {
+            assert!((e.values.total(i) - l).abs() < 1e-9, "row {i}: {} vs {l}", e.values.total(i));
+        }
+        // Base value: b_1 - b_0 + Σ w_m (raw output of member m at the baseline).
+        let at = |w: [f64; 3], b: f64| b + w.iter().zip(&baseline).map(|(w, x)| w * x).sum::<f64>();
+        let want = -0.5 + 0.7 * at([1.0, -2.0, 0.5], 0.2) + 1.3 * at([-0.5, 1.0, 2.0], -0.1);
+        assert!((e.values.base[0] - want).abs() < 1e-12);
+    }
+
+    #[test]
+    fn models_without_an_exact_method_are_sampled_additively() {
+        let ds = data();
+        let inputs = Inputs::new(&ds.feature_names, &["a".into(), "c".into()], true);
+        let m = FinalModel::Single {
+            name: "t".into(),
+            kind: "test.logistic".into(),
+            model: Box::new(Logistic { w: Vec::new(), b: 0.0, exact: false, interact: true }),
+        };
+        let want = logits(&m, &ds);
+        let baseline = [0.0, 0.0, 0.0];
+        let fitted = Fitted::Model(m);
+        let e = explain(&fitted, &ds, Some(&baseline), &inputs, true, SamplingSettings::default()).unwrap();
+        assert_eq!((e.method, e.space), (Method::Sampling, Space::LogOdds));
+        for (i, l) in want.iter().enumerate() {
+            assert!((e.values.total(i) - l).abs() < 1e-9, "row {i}");
+            // x0 x1 against a zero baseline: the two players share the product equally.
+            let half = ds.x[[i, 0]] * ds.x[[i, 1]] / 2.0;
+            assert!((e.values.contributions[[i, 0]] - half).abs() < 1e-9 && (e.values.contributions[[i, 1]] - half).abs() < 1e-9);
+        }
+        let err = explain(&fitted, &ds, None, &inputs, true, SamplingSettings::default()).unwrap_err().to_string();
+        assert!(err.contains("no baseline row"), "{err}");
+    }
+
     #[test]
     fn one_hot_features_group_back_to_their_column() {
         let features: Vec<String> = ["a", "c=x", "c=y", "c=__other__", "d=e=f", "b=1"].map(String::from).to_vec();
