@@ -1423,21 +1423,7 @@ fn baseline_row(prepared: &Prepared, train: &Frame) -> Option<Vec<f64>> {
             return None;
         }
     };
-    let medians = ds
-        .x
-        .columns()
-        .into_iter()
-        .map(|c| {
-            let mut v: Vec<f64> = c.iter().copied().filter(|x| !x.is_nan()).collect();
-            if v.is_empty() {
-                return 0.0;
-            }
-            v.sort_by(f64::total_cmp);
-            let m = v.len() / 2;
-            if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
-        })
-        .collect();
-    Some(medians)
+    Some(crate::explain::feature_medians(&ds.x))
 }
 
 fn no_blob() -> Blob {

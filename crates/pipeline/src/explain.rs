@@ -329,6 +329,78 @@ fn exact_final(
     }
 }
 
+/// Per-feature medians of `x`'s columns (missing values left out; 0 for a column with none):
+/// the baseline row of linear and sampling explanations.
+pub(crate) fn feature_medians(x: &ndarray::Array2<f64>) -> Vec<f64> {
+    x.columns()
+        .into_iter()
+        .map(|c| {
+            let mut v: Vec<f64> = c.iter().copied().filter(|x| !x.is_nan()).collect();
+            if v.is_empty() {
+                return 0.0;
+            }
+            v.sort_by(f64::total_cmp);
+            let m = v.len() / 2;
+            if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+        })
+        .collect()
+}
+
+/// Most test rows the report's SHAP summary explains.
+pub const SUMMARY_ROWS: usize = 2000;
+
+/// The report's SHAP summary of the final model on (up to [`SUMMARY_ROWS`]) test rows, when it
+/// explains exactly (tree and linear models, or an ensemble of them); `columns` are the input
+/// columns one-hot features are grouped back to, `train` gives the baseline row.
+pub(crate) fn shap_summary(
+    m: &FinalModel,
+    test: &Dataset,
+    train: &Dataset,
+    columns: &[String],
+    binary: bool,
+) -> Option<promoml_report::ShapSummary> {
+    let rows: Vec<usize> = (0..test.n_rows().min(SUMMARY_ROWS)).collect();
+    let ds = test.subset(&rows);
+    let baseline = feature_medians(&train.x);
+    let e = match exact_final(m, &ds, Some(&baseline), binary)? {
+        Ok(e) => e,
+        Err(err) => {
+            tracing::warn!("no SHAP summary for {}: {err}", m.name());
+            return None;
+        }
+    };
+    if binary == (e.space == Space::Value) {
+        return None;
+    }
+    let method = if matches!(m, FinalModel::Single { .. }) { Method::Exact } else { Method::Ensemble };
+    let inputs = Inputs::new(&ds.feature_names, columns, true);
+    let base = e.base.iter().sum::<f64>() / e.base.len().max(1) as f64;
+    let space = e.space;
+    let grouped = inputs.group(e, false);
+    let contributions: Vec<Vec<f64>> = grouped.contributions.columns().into_iter().map(|c| c.to_vec()).collect();
+    let values: Vec<Option<Vec<f64>>> = inputs
+        .members
+        .iter()
+        .map(|cols| {
+            let [j] = cols.as_slice() else { return None };
+            let col = ds.x.column(*j);
+            let (lo, hi) = col.iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            let span = if hi > lo { hi - lo } else { 1.0 };
+            Some(col.iter().map(|v| (v - lo) / span).collect())
+        })
+        .collect();
+    let method = serde_json::to_value(method).ok()?.as_str()?.to_string();
+    Some(promoml_report::ShapSummary::from_contributions(
+        m.name(),
+        &method,
+        space.name(),
+        base,
+        &inputs.names,
+        &contributions,
+        &values,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,6 +298,14 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     } else {
         None
     };
+    let shap = if matches!(p.task, promoml_core::Task::Binary | promoml_core::Task::Regression) {
+        obs.stage("SHAP summary of the final model on the test rows");
+        let columns: Vec<String> =
+            loaded.train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect();
+        crate::explain::shap_summary(&final_model, &test_ds, &train_ds, &columns, p.task == promoml_core::Task::Binary)
+    } else {
+        None
+    };
     let importance_s = t_importance.elapsed().as_secs_f64();
     let decision_threshold = final_entry.threshold.map(|value| promoml_report::DecisionThreshold {
         value,
@@ -337,6 +345,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         ensemble: ensemble_summary,
         curves,
         feature_importance,
+        shap,
         anomaly: crate::anomaly::steps_section(&full),
         decision_threshold,
         // Optional sections (curves, importance, ...) are filled by their own stages.
