@@ -527,8 +527,14 @@ mod tests {
     fn tree_shap_matches_brute_force_and_is_additive() {
         let tree = sample_tree();
         let shap = TreeShap::new(vec![tree.clone()], 3).unwrap();
-        let rows =
-            [[0.1, 0.5, -1.0], [0.1, 1.0, 1.0], [1.0, 3.0, 0.0], [3.0, 0.0, 5.0], [f64::NAN, 0.0, 0.0], [0.2, f64::NAN, 2.0]];
+        let rows = [
+            [0.1, 0.5, -1.0],
+            [0.1, 1.0, 1.0],
+            [1.0, 3.0, 0.0],
+            [3.0, 0.0, 5.0],
+            [f64::NAN, 0.0, 0.0],
+            [0.2, f64::NAN, 2.0],
+        ];
         for row in rows {
             let mut phi = vec![0.0; 3];
             shap.add_row(&row, &mut phi);

@@ -23,13 +23,13 @@
 
 use crate::ensemble::Combiner;
 use crate::explain::{Explained, Inputs};
-use promoml_core::explain::SamplingSettings;
 use crate::plan::Pipeline;
 use crate::prep::Prepared;
 use crate::sequence::EventsPlan;
 use crate::uplift::LearnerKind;
 use crate::uplift::learners::FittedLearner;
 use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
+use promoml_core::explain::SamplingSettings;
 use promoml_core::guard::catch_panic;
 use promoml_core::io::{CsvOptions, ReadOptions, read_csv_str, read_file};
 use promoml_core::{
@@ -942,8 +942,7 @@ impl Artifact {
     pub fn read_input_str(&self, text: &str, source: &str) -> Result<Frame> {
         let csv = self.csv_options();
         let head: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
-        let names: Vec<String> =
-            read_csv_str(&head, source, &csv)?.names().into_iter().map(str::to_string).collect();
+        let names: Vec<String> = read_csv_str(&head, source, &csv)?.names().into_iter().map(str::to_string).collect();
         let read = |opts: ReadOptions| {
             let mut csv = opts.csv;
             csv.types.extend(opts.types);
@@ -1121,7 +1120,9 @@ impl Artifact {
             _ => &[],
         };
         match scored {
-            Scored::Model(Predictions::Values(v)) => (vec!["prediction".into()], Box::new(|i| vec![Cell::Number(v[i])])),
+            Scored::Model(Predictions::Values(v)) => {
+                (vec!["prediction".into()], Box::new(|i| vec![Cell::Number(v[i])]))
+            }
             Scored::Model(Predictions::Proba(a)) if binary(a) => {
                 (vec!["score".into()], Box::new(|i| vec![Cell::Number(a[[i, 1]])]))
             }

@@ -24,7 +24,7 @@
 //! column add up to one contribution named `col` (the default; `group = false` keeps them),
 //! and a behaviour sequence counts as one input named [`SEQUENCE`].
 
-use crate::artifact::{Fitted, FinalModel};
+use crate::artifact::{FinalModel, Fitted};
 use promoml_core::explain::{Explanations, SamplingSettings, Space, sampling};
 use promoml_core::{Dataset, Error, FittedModel, Predictions, Result};
 use serde::Serialize;
@@ -88,7 +88,9 @@ impl Explained {
             .zip(self.values.contributions.row(i))
             .map(|(f, &c)| Contribution { feature: f.clone(), contribution: c })
             .collect();
-        all.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.feature.cmp(&b.feature)));
+        all.sort_by(|a, b| {
+            b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.feature.cmp(&b.feature))
+        });
         let rest = all.iter().skip(k).fold(0.0, |s, c| s + c.contribution);
         all.truncate(k);
         RowExplanation { base_value: self.values.base[i], contributions: all, rest }
@@ -195,9 +197,11 @@ pub(crate) fn explain(
             let first = m.predict(ds)?;
             match &first {
                 Predictions::Values(_) => sampled(&|d| Ok(m.predict(d)?.scores()), Space::Value, output.into()),
-                Predictions::Proba(a) if a.ncols() == 2 => {
-                    sampled(&|d| Ok(column(&m.predict(d)?, 1).into_iter().map(logit).collect()), Space::LogOdds, output.into())
-                }
+                Predictions::Proba(a) if a.ncols() == 2 => sampled(
+                    &|d| Ok(column(&m.predict(d)?, 1).into_iter().map(logit).collect()),
+                    Space::LogOdds,
+                    output.into(),
+                ),
                 Predictions::Proba(a) => {
                     // Multiclass: each row's predicted class, one row at a time.
                     let classes: Vec<usize> = first.scores().iter().map(|&c| c as usize).collect();
@@ -277,12 +281,7 @@ fn logit(p: f64) -> f64 {
 
 /// An exact explanation of the final model (per feature), when it has one: its model's, or
 /// its members' combined through a linear combiner (see the module docs).
-fn exact_final(
-    m: &FinalModel,
-    ds: &Dataset,
-    baseline: Option<&[f64]>,
-    binary: bool,
-) -> Option<Result<Explanations>> {
+fn exact_final(m: &FinalModel, ds: &Dataset, baseline: Option<&[f64]>, binary: bool) -> Option<Result<Explanations>> {
     let base = baseline.unwrap_or(&[]);
     let single = |f: &dyn FittedModel| -> Option<Result<Explanations>> {
         if binary || f.n_classes() == Some(0) { f.explain(ds, base) } else { None }
@@ -384,7 +383,10 @@ pub(crate) fn shap_summary(
         .map(|cols| {
             let [j] = cols.as_slice() else { return None };
             let col = ds.x.column(*j);
-            let (lo, hi) = col.iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            let (lo, hi) = col
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
             let span = if hi > lo { hi - lo } else { 1.0 };
             Some(col.iter().map(|v| (v - lo) / span).collect())
         })
@@ -421,7 +423,11 @@ mod tests {
     impl FittedModel for Logistic {
         fn predict(&self, d: &Dataset) -> Result<Predictions> {
             let raw = d.x.rows().into_iter().map(|r| {
-                if self.interact { r[0] * r[1] } else { self.b + r.iter().zip(&self.w).map(|(x, w)| x * w).sum::<f64>() }
+                if self.interact {
+                    r[0] * r[1]
+                } else {
+                    self.b + r.iter().zip(&self.w).map(|(x, w)| x * w).sum::<f64>()
+                }
             });
             Ok(Predictions::binary(raw.map(sigmoid).collect::<Vec<_>>()))
         }
@@ -451,7 +457,11 @@ mod tests {
         let ds = data();
         let inputs = Inputs::new(&ds.feature_names, &["a".into(), "c".into()], true);
         let combiner = Combiner { weights: vec![0.7, 0.0, 1.3], intercepts: vec![0.1, -0.4], stacking: true };
-        let members = vec![member([1.0, -2.0, 0.5], 0.2, true), member([9.0, 9.0, 9.0], 9.0, false), member([-0.5, 1.0, 2.0], -0.1, true)];
+        let members = vec![
+            member([1.0, -2.0, 0.5], 0.2, true),
+            member([9.0, 9.0, 9.0], 9.0, false),
+            member([-0.5, 1.0, 2.0], -0.1, true),
+        ];
         let fitted = Fitted::Model(FinalModel::Ensemble {
             name: "ensemble".into(),
             layer1: members,
@@ -490,7 +500,10 @@ mod tests {
             assert!((e.values.total(i) - l).abs() < 1e-9, "row {i}");
             // x0 x1 against a zero baseline: the two players share the product equally.
             let half = ds.x[[i, 0]] * ds.x[[i, 1]] / 2.0;
-            assert!((e.values.contributions[[i, 0]] - half).abs() < 1e-9 && (e.values.contributions[[i, 1]] - half).abs() < 1e-9);
+            assert!(
+                (e.values.contributions[[i, 0]] - half).abs() < 1e-9
+                    && (e.values.contributions[[i, 1]] - half).abs() < 1e-9
+            );
         }
         let err = explain(&fitted, &ds, None, &inputs, true, SamplingSettings::default()).unwrap_err().to_string();
         assert!(err.contains("no baseline row"), "{err}");

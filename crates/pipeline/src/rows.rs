@@ -114,9 +114,11 @@ fn column(name: &str, cells: &[&Value], schema: &RowSchema<'_>) -> Result<Column
                 out.push(match (v, text(v, schema)) {
                     (Value::Bool(b), _) => Some(*b),
                     (_, None) => None,
-                    (_, Some(s)) => Some(parse_bool(&s).ok_or_else(|| {
-                        bad(i, v, "is not a boolean (expected true/false, TRUE/FALSE, 1/0)".into())
-                    })?),
+                    (_, Some(s)) => {
+                        Some(parse_bool(&s).ok_or_else(|| {
+                            bad(i, v, "is not a boolean (expected true/false, TRUE/FALSE, 1/0)".into())
+                        })?)
+                    }
                 });
             }
             ColumnData::Boolean(out)
@@ -156,7 +158,8 @@ fn parse_bool(s: &str) -> Option<bool> {
 pub(crate) fn events_csv(rows: &[Value]) -> Result<String> {
     let mut names: Vec<&str> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let o = r.as_object().ok_or_else(|| Error::data(format!("events[{i}]: expected an object, got {}", kind_of(r))))?;
+        let o =
+            r.as_object().ok_or_else(|| Error::data(format!("events[{i}]: expected an object, got {}", kind_of(r))))?;
         for k in o.keys() {
             if !names.contains(&k.as_str()) {
                 names.push(k);
@@ -193,8 +196,13 @@ mod tests {
     #[test]
     fn json_rows_become_typed_columns() {
         let cols = vec!["a".to_string(), "c".to_string()];
-        let types = BTreeMap::from([("a".to_string(), ColumnType::Numeric), ("c".to_string(), ColumnType::Categorical)]);
-        let rows = vec![json!({"id": 7, "a": 1.5, "c": "x"}), json!({"id": "b", "a": "2", "c": 3, "zz": 1}), json!({"a": null, "c": "NA"})];
+        let types =
+            BTreeMap::from([("a".to_string(), ColumnType::Numeric), ("c".to_string(), ColumnType::Categorical)]);
+        let rows = vec![
+            json!({"id": 7, "a": 1.5, "c": "x"}),
+            json!({"id": "b", "a": "2", "c": 3, "zz": 1}),
+            json!({"a": null, "c": "NA"}),
+        ];
         let (f, ids) = frame_from_json(&rows, &schema(&cols, &types)).unwrap();
         assert!(ids.is_none(), "one row has no id");
         let a = &f.column("a").unwrap().data;

@@ -97,14 +97,7 @@ impl ShapSummary {
             })
             .collect();
         features.sort_by(|a, b| b.mean_abs.total_cmp(&a.mean_abs).then_with(|| a.feature.cmp(&b.feature)));
-        ShapSummary {
-            model: model.into(),
-            method: method.into(),
-            space: space.into(),
-            rows,
-            base_value,
-            features,
-        }
+        ShapSummary { model: model.into(), method: method.into(), space: space.into(), rows, base_value, features }
     }
 }
 
@@ -171,9 +164,7 @@ pub(crate) fn beeswarm(s: &ShapSummary, max: usize) -> Result<String, String> {
                     (b.contribution, row(i) + off * 0.035, value_color(b.value))
                 })
             });
-            chart
-                .draw_series(points.map(|(x, y, c)| Circle::new((x, y), 3, c.filled())))
-                .map_err(|e| e.to_string())?;
+            chart.draw_series(points.map(|(x, y, c)| Circle::new((x, y), 3, c.filled()))).map_err(|e| e.to_string())?;
         }
         let style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
         for (i, f) in feats.iter().enumerate() {

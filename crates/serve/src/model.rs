@@ -36,7 +36,12 @@ impl ModelSlot {
     pub fn open(path: &Path, registry: Registry) -> Result<ModelSlot> {
         let artifact = Artifact::read(path, &registry)?;
         let loaded = Loaded { artifact, generation: 1, path: path.to_path_buf(), loaded_at: SystemTime::now() };
-        Ok(ModelSlot { current: RwLock::new(Arc::new(loaded)), registry, path: path.to_path_buf(), reloading: Mutex::new(()) })
+        Ok(ModelSlot {
+            current: RwLock::new(Arc::new(loaded)),
+            registry,
+            path: path.to_path_buf(),
+            reloading: Mutex::new(()),
+        })
     }
 
     /// The model to answer a request with (kept by the request until it is answered).

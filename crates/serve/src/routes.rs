@@ -227,8 +227,12 @@ pub(crate) async fn reload(Ctx(state): Ctx<Arc<State>>) -> Response {
     let done = tokio::task::spawn_blocking(move || crate::reload_now(&s)).await;
     let r = match done {
         Ok(Ok(generation)) => json(StatusCode::OK, &serde_json::json!({"generation": generation})),
-        Ok(Err(e)) => Failure(StatusCode::CONFLICT, format!("reload refused, the old model stays: {e}")).into_response(),
-        Err(_) => Failure(StatusCode::INTERNAL_SERVER_ERROR, "reload failed; the old model stays".into()).into_response(),
+        Ok(Err(e)) => {
+            Failure(StatusCode::CONFLICT, format!("reload refused, the old model stays: {e}")).into_response()
+        }
+        Err(_) => {
+            Failure(StatusCode::INTERNAL_SERVER_ERROR, "reload failed; the old model stays".into()).into_response()
+        }
     };
     state.metrics.record("/admin/reload", r.status().as_u16(), started.elapsed());
     r

@@ -178,7 +178,11 @@ impl FittedForest {
             for (t, tree) in trees.iter_mut().enumerate() {
                 let covers = d.f64s("node covers")?;
                 if covers.len() != tree.nodes.len() || covers.iter().any(|c| !(c.is_finite() && *c >= 0.0)) {
-                    return Err(d.corrupt(format!("tree {t} has {} node covers for {} nodes", covers.len(), tree.nodes.len())));
+                    return Err(d.corrupt(format!(
+                        "tree {t} has {} node covers for {} nodes",
+                        covers.len(),
+                        tree.nodes.len()
+                    )));
                 }
                 tree.covers = covers;
             }

@@ -288,13 +288,18 @@ fn forust_tree_shap_is_additive_and_matches_forust_shapley() {
     let p = proba(fitted.predict(&rows).unwrap());
     let values = column_major(&rows.x);
     let m = forust_ml::Matrix::new(&values, 60, 4);
-    let theirs = fitted.booster().predict_contributions(&m, forust_ml::gradientbooster::ContributionsMethod::Shapley, false);
+    let theirs =
+        fitted.booster().predict_contributions(&m, forust_ml::gradientbooster::ContributionsMethod::Shapley, false);
     for i in 0..60 {
         let logit = (p[[i, 1]] / p[[i, 0]]).ln();
         assert!((e.total(i) - logit).abs() < 1e-9, "row {i}: {} vs {logit}", e.total(i));
         for j in 0..4 {
             let t = theirs[i * 5 + j];
-            assert!((e.contributions[[i, j]] - t).abs() < 1e-6, "row {i} feature {j}: {} vs forust's {t}", e.contributions[[i, j]]);
+            assert!(
+                (e.contributions[[i, j]] - t).abs() < 1e-6,
+                "row {i} feature {j}: {} vs forust's {t}",
+                e.contributions[[i, j]]
+            );
         }
     }
 }

@@ -106,11 +106,7 @@ impl FittedModel for FittedNet {
         Some(0)
     }
     /// Exact: the prediction is linear in the features.
-    fn explain(
-        &self,
-        data: &Dataset,
-        baseline: &[f64],
-    ) -> Option<Result<promoml_core::explain::Explanations>> {
+    fn explain(&self, data: &Dataset, baseline: &[f64]) -> Option<Result<promoml_core::explain::Explanations>> {
         let w = self.w.as_slice()?;
         self.st.explain_linear(data, w, self.b, baseline, promoml_core::explain::Space::Value)
     }

@@ -134,7 +134,10 @@ mod tests {
             let logit = (a[[i, 1]] / a[[i, 0]]).ln();
             assert!((e.total(i) - logit).abs() < 1e-9, "row {i}: {} vs {logit}", e.total(i));
         }
-        let at_base = Dataset::from_x(ndarray::Array2::from_shape_vec((1, 4), baseline.to_vec()).unwrap(), test.feature_names.clone());
+        let at_base = Dataset::from_x(
+            ndarray::Array2::from_shape_vec((1, 4), baseline.to_vec()).unwrap(),
+            test.feature_names.clone(),
+        );
         let Predictions::Proba(b) = fitted.predict(&at_base).unwrap() else { panic!("probabilities") };
         assert!((e.base[0] - (b[[0, 1]] / b[[0, 0]]).ln()).abs() < 1e-9);
         assert!(fitted.explain(&test, &[0.0]).is_none(), "a baseline of the wrong length is no baseline");

@@ -111,11 +111,7 @@ impl FittedModel for FittedRidge {
         Some(0)
     }
     /// Exact: the prediction is linear in the features (0 weight on the dropped ones).
-    fn explain(
-        &self,
-        data: &Dataset,
-        baseline: &[f64],
-    ) -> Option<Result<promoml_core::explain::Explanations>> {
+    fn explain(&self, data: &Dataset, baseline: &[f64]) -> Option<Result<promoml_core::explain::Explanations>> {
         let mut w = vec![0.0; self.st.n_features()];
         for (&j, &v) in self.keep.iter().zip(&self.w) {
             *w.get_mut(j)? = v;

@@ -42,7 +42,11 @@ fn write_data(path: &Path, rows: usize, seed: u64, regression: bool) {
         let (a, b) = (g.gauss(), g.gauss());
         let c = ["x", "y", "z"][(g.uniform() * 3.0) as usize % 3];
         let z = 1.5 * a - b + if c == "x" { 0.8 } else { 0.0 };
-        let y = if regression { format!("{:.4}", z + 0.3 * g.gauss()) } else { u8::from(g.uniform() < 1.0 / (1.0 + (-z).exp())).to_string() };
+        let y = if regression {
+            format!("{:.4}", z + 0.3 * g.gauss())
+        } else {
+            u8::from(g.uniform() < 1.0 / (1.0 + (-z).exp())).to_string()
+        };
         s.push_str(&format!("{i},{a:.4},{b:.4},{c},{y}\n"));
     }
     std::fs::write(path, s).unwrap();
@@ -93,7 +97,12 @@ fn predict_scores(dir: &Path, name: &str, artifact: &Path, n: usize) -> Vec<f64>
     let a = Artifact::read(artifact, &registry()).unwrap();
     let out = dir.join(format!("{name}-pred.csv"));
     a.predict_file(&input, &out).unwrap();
-    std::fs::read_to_string(out).unwrap().lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect()
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect()
 }
 
 fn logit(p: f64) -> f64 {
@@ -101,7 +110,8 @@ fn logit(p: f64) -> f64 {
 }
 
 fn start(artifact: &Path) -> promoml_serve::Running {
-    let opts = ServeOptions { max_body_bytes: 1 << 20, ..ServeOptions::new(artifact.into(), "127.0.0.1:0".parse().unwrap()) };
+    let opts =
+        ServeOptions { max_body_bytes: 1 << 20, ..ServeOptions::new(artifact.into(), "127.0.0.1:0".parse().unwrap()) };
     spawn(opts, registry(), false).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -111,7 +121,12 @@ fn served_scores_equal_predict_and_explanations_are_additive() {
     let artifact = fit(dir.path(), "gbm", "binary", GBM, 1);
     let want = predict_scores(dir.path(), "gbm", &artifact, 20);
     let server = start(&artifact);
-    let (status, body) = post(server.addr, "/v1/predict", "application/json", &json!({"rows": rows(dir.path(), "gbm", 20), "explain": 10}).to_string());
+    let (status, body) = post(
+        server.addr,
+        "/v1/predict",
+        "application/json",
+        &json!({"rows": rows(dir.path(), "gbm", 20), "explain": 10}).to_string(),
+    );
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["explanation"]["space"], "log_odds");
@@ -126,7 +141,8 @@ fn served_scores_equal_predict_and_explanations_are_additive() {
         let mut names: Vec<&str> = c.iter().map(|x| x["feature"].as_str().unwrap()).collect();
         names.sort_unstable();
         assert_eq!(names, ["a", "b", "c"]);
-        let total = g["base_value"].as_f64().unwrap() + c.iter().map(|x| x["contribution"].as_f64().unwrap()).sum::<f64>();
+        let total =
+            g["base_value"].as_f64().unwrap() + c.iter().map(|x| x["contribution"].as_f64().unwrap()).sum::<f64>();
         assert!((total - logit(*w)).abs() < 1e-9, "row {i}: {total} vs {}", logit(*w));
     }
     // The same rows as CSV.
@@ -147,8 +163,12 @@ fn served_scores_equal_predict_and_explanations_are_additive() {
     let m: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(m["task"], "binary");
     assert_eq!(m["generation"], 1);
-    let inputs: Vec<(&str, &str)> =
-        m["inputs"].as_array().unwrap().iter().map(|i| (i["name"].as_str().unwrap(), i["type"].as_str().unwrap())).collect();
+    let inputs: Vec<(&str, &str)> = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap(), i["type"].as_str().unwrap()))
+        .collect();
     assert!(inputs.contains(&("a", "numeric")) && inputs.contains(&("c", "categorical")), "{inputs:?}");
     assert!(m["metrics"]["test"].is_object(), "{}", m["metrics"]);
     server.shutdown().unwrap();
@@ -162,9 +182,24 @@ fn bad_requests_get_located_4xx_and_the_server_keeps_serving() {
     let a = server.addr;
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("application/json", "{not json".into(), 400, "invalid JSON request"),
-        ("application/json", json!({"rows": [{"id": 1, "a": 0.1}]}).to_string(), 400, "rows[0]: missing columns `b`, `c`"),
-        ("application/json", json!({"rows": [{"a": 1, "b": 0, "c": "x"}, {"id": 1, "a": "zz", "b": 0, "c": "x"}]}).to_string(), 400, "rows[1]: column `a`: \"zz\" is not a number"),
-        ("application/json", json!({"rows": [{"a": 1, "b": 0, "c": "x"}], "explain": -1}).to_string(), 400, "invalid JSON request"),
+        (
+            "application/json",
+            json!({"rows": [{"id": 1, "a": 0.1}]}).to_string(),
+            400,
+            "rows[0]: missing columns `b`, `c`",
+        ),
+        (
+            "application/json",
+            json!({"rows": [{"a": 1, "b": 0, "c": "x"}, {"id": 1, "a": "zz", "b": 0, "c": "x"}]}).to_string(),
+            400,
+            "rows[1]: column `a`: \"zz\" is not a number",
+        ),
+        (
+            "application/json",
+            json!({"rows": [{"a": 1, "b": 0, "c": "x"}], "explain": -1}).to_string(),
+            400,
+            "invalid JSON request",
+        ),
         ("application/json", json!({"rows": [], "events": []}).to_string(), 400, "exactly one of `rows` and `events`"),
         ("application/json", json!({"events": [{"a": 1}]}).to_string(), 400, "send `rows`, not `events`"),
         ("text/csv", "id,a,b,c\n1,0.5,zz,x\n".into(), 400, "request body:2: column `b`: `zz` is not a number"),
@@ -177,7 +212,8 @@ fn bad_requests_get_located_4xx_and_the_server_keeps_serving() {
         let error = serde_json::from_str::<Value>(&answer).map(|v| v["error"].as_str().unwrap_or("").to_string());
         assert!(error.unwrap_or(answer.clone()).contains(says), "{body:.80}: {answer}");
         // Still serving.
-        let (ok, _) = post(a, "/v1/predict", "application/json", &json!({"rows": [{"a": 1, "b": 0, "c": "x"}]}).to_string());
+        let (ok, _) =
+            post(a, "/v1/predict", "application/json", &json!({"rows": [{"a": 1, "b": 0, "c": "x"}]}).to_string());
         assert_eq!(ok, 200);
     }
     assert_eq!(get(a, "/nope").0, 404);
@@ -220,7 +256,8 @@ fn requests_beyond_the_in_flight_limit_get_429() {
 fn hot_reload_under_load_swaps_atomically_and_refuses_a_bad_artifact() {
     let dir = tempfile::tempdir().unwrap();
     let first = fit(dir.path(), "v1", "binary", GBM, 4);
-    let second = fit(dir.path(), "v2", "binary", "kind = \"gbm.forust\"\nparams = { n_estimators = 20, max_depth = 2 }", 5);
+    let second =
+        fit(dir.path(), "v2", "binary", "kind = \"gbm.forust\"\nparams = { n_estimators = 20, max_depth = 2 }", 5);
     let served = dir.path().join("served.promoml");
     std::fs::copy(&first, &served).unwrap();
     let one = rows(dir.path(), "v1", 1);
@@ -287,8 +324,13 @@ fn hot_reload_under_load_swaps_atomically_and_refuses_a_bad_artifact() {
 #[test]
 fn forest_regression_is_served_with_exact_additive_tree_shap() {
     let dir = tempfile::tempdir().unwrap();
-    let artifact =
-        fit(dir.path(), "rf", "regression", "kind = \"forest.random_forest\"\nparams = { n_trees = 30, max_depth = 6 }", 6);
+    let artifact = fit(
+        dir.path(),
+        "rf",
+        "regression",
+        "kind = \"forest.random_forest\"\nparams = { n_trees = 30, max_depth = 6 }",
+        6,
+    );
     let want = predict_scores(dir.path(), "rf", &artifact, 10);
     let a = Artifact::read(&artifact, &registry()).unwrap();
     let b = a.score_json_rows(&rows(dir.path(), "rf", 10), Some(&ExplainOptions::default())).unwrap();
