@@ -138,6 +138,9 @@ enum Command {
         /// Most rows in one request (413 beyond).
         #[arg(long, default_value_t = 100_000)]
         max_rows: usize,
+        /// Most rows in one request that asks for explanations (413 beyond).
+        #[arg(long, default_value_t = 1000)]
+        max_explain_rows: usize,
         /// Most scoring requests answered at once (429 beyond).
         #[arg(long, default_value_t = 64)]
         max_in_flight: usize,
@@ -209,11 +212,12 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve { model, addr, max_body_bytes, max_rows, max_in_flight } => {
+        Command::Serve { model, addr, max_body_bytes, max_rows, max_explain_rows, max_in_flight } => {
             init_logging(false);
             let opts = promoml_serve::ServeOptions {
                 max_body_bytes,
                 max_rows,
+                max_explain_rows,
                 max_in_flight,
                 ..promoml_serve::ServeOptions::new(model, addr)
             };

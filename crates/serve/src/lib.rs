@@ -68,6 +68,9 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Most rows in one request (413 beyond).
     pub max_rows: usize,
+    /// Most rows in one request that asks for explanations (413 beyond): a model without an
+    /// exact method is evaluated `1 + 32 × inputs` times per explained row.
+    pub max_explain_rows: usize,
     /// Most scoring requests answered at once (429 beyond).
     pub max_in_flight: usize,
     /// Runtime worker threads (0 = one per core).
@@ -75,9 +78,18 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Defaults: 16 MiB bodies, 100,000 rows, 64 scoring requests in flight, a worker per core.
+    /// Defaults: 16 MiB bodies, 100,000 rows (1,000 with explanations), 64 scoring requests in
+    /// flight, a worker per core.
     pub fn new(model: PathBuf, addr: SocketAddr) -> ServeOptions {
-        ServeOptions { model, addr, max_body_bytes: 16 << 20, max_rows: 100_000, max_in_flight: 64, workers: 0 }
+        ServeOptions {
+            model,
+            addr,
+            max_body_bytes: 16 << 20,
+            max_rows: 100_000,
+            max_explain_rows: 1000,
+            max_in_flight: 64,
+            workers: 0,
+        }
     }
 }
 

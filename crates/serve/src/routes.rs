@@ -94,7 +94,7 @@ fn score(state: &State, ctype: &str, query: &str, body: &[u8]) -> Result<Respons
     let (batch, k) = if media == "text/csv" {
         let k = query_explain(query).map_err(bad)?;
         let text = std::str::from_utf8(body).map_err(|e| bad(format!("request body: not valid UTF-8 ({e})")))?;
-        too_many(state, text.lines().count().saturating_sub(1))?;
+        too_many(state, text.lines().count().saturating_sub(1), k.is_some())?;
         let opts = ExplainOptions::default();
         let frame = a.read_input_str(text, "request body").map_err(|e| Failure(status_of(&e), e.to_string()))?;
         let b: ScoredBatch = a
@@ -111,7 +111,7 @@ fn score(state: &State, ctype: &str, query: &str, body: &[u8]) -> Result<Respons
                 if req.cutoff.is_some() {
                     return Err(bad("`cutoff` applies to `events` only".into()));
                 }
-                too_many(state, rows.len())?;
+                too_many(state, rows.len(), req.explain.is_some())?;
                 a.score_json_rows(rows, explain)
             }
             (None, Some(events)) => a.score_json_events(events, req.cutoff.as_deref(), explain),
@@ -135,12 +135,19 @@ fn score(state: &State, ctype: &str, query: &str, body: &[u8]) -> Result<Respons
     Ok(json(StatusCode::OK, &out))
 }
 
-/// 413 for a request with more rows than the service takes at once.
-fn too_many(state: &State, rows: usize) -> Result<(), Failure> {
-    if rows > state.options.max_rows {
+/// 413 for a request with more rows than the service takes at once (fewer with explanations).
+fn too_many(state: &State, rows: usize, explain: bool) -> Result<(), Failure> {
+    let o = &state.options;
+    if rows > o.max_rows {
         return Err(Failure(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{rows} rows in one request; at most {} (--max-rows)", state.options.max_rows),
+            format!("{rows} rows in one request; at most {} (--max-rows)", o.max_rows),
+        ));
+    }
+    if explain && rows > o.max_explain_rows {
+        return Err(Failure(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{rows} rows to explain in one request; at most {} (--max-explain-rows)", o.max_explain_rows),
         ));
     }
     Ok(())

@@ -204,6 +204,12 @@ fn bad_requests_get_located_4xx_and_the_server_keeps_serving() {
         ("application/json", json!({"events": [{"a": 1}]}).to_string(), 400, "send `rows`, not `events`"),
         ("text/csv", "id,a,b,c\n1,0.5,zz,x\n".into(), 400, "request body:2: column `b`: `zz` is not a number"),
         ("text/plain", "a".into(), 415, "send application/json or text/csv"),
+        (
+            "application/json",
+            json!({"rows": vec![json!({"a": 1, "b": 0, "c": "x"}); 1001], "explain": 1}).to_string(),
+            413,
+            "at most 1000 (--max-explain-rows)",
+        ),
         ("application/json", format!("{{\"rows\": [{}]}}", "0,".repeat(600_000)), 413, ""),
     ];
     for (ctype, body, want, says) in cases {
@@ -221,9 +227,9 @@ fn bad_requests_get_located_4xx_and_the_server_keeps_serving() {
     assert_eq!(get(a, "/readyz").0, 200);
     let (_, metrics) = get(a, "/metrics");
     assert!(metrics.contains("promoml_requests_total{route=\"/v1/predict\",status=\"400\"} 7"), "{metrics}");
-    assert!(metrics.contains("promoml_requests_total{route=\"/v1/predict\",status=\"200\"} 9"), "{metrics}");
+    assert!(metrics.contains("promoml_requests_total{route=\"/v1/predict\",status=\"200\"} 10"), "{metrics}");
     assert!(metrics.contains("promoml_request_duration_seconds_count{route=\"/v1/predict\"}"));
-    assert!(metrics.contains("promoml_rows_scored_total 9"), "{metrics}");
+    assert!(metrics.contains("promoml_rows_scored_total 10"), "{metrics}");
     assert!(metrics.contains("promoml_model_generation 1"));
     server.shutdown().unwrap();
 }
@@ -232,7 +238,11 @@ fn bad_requests_get_located_4xx_and_the_server_keeps_serving() {
 fn requests_beyond_the_in_flight_limit_get_429() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = fit(dir.path(), "busy", "binary", GBM, 3);
-    let opts = ServeOptions { max_in_flight: 1, ..ServeOptions::new(artifact, "127.0.0.1:0".parse().unwrap()) };
+    let opts = ServeOptions {
+        max_in_flight: 1,
+        max_explain_rows: 5000,
+        ..ServeOptions::new(artifact, "127.0.0.1:0".parse().unwrap())
+    };
     let server = spawn(opts, registry(), false).unwrap();
     let many: Vec<Value> = (0..4000).map(|i| json!({"a": (i as f64) / 1000.0, "b": 0.5, "c": "y"})).collect();
     let body = Arc::new(json!({"rows": many, "explain": 3}).to_string());
