@@ -897,7 +897,7 @@ impl Artifact {
         let name = self.model.name();
         match &self.model {
             Fitted::Model(m) => {
-                let p = catch_panic(name, "predicting", || m.predict(&ds))?;
+                let p = catch_panic(name, "predicting", || m.predict(ds))?;
                 let width = match &p {
                     Predictions::Proba(a) => a.ncols(),
                     Predictions::Values(_) => 0,
@@ -908,7 +908,7 @@ impl Artifact {
                 }
                 Ok(Scored::Model(p))
             }
-            Fitted::Uplift(u) => Ok(Scored::Uplift(catch_panic(name, "scoring", || u.score(&ds))?)),
+            Fitted::Uplift(u) => Ok(Scored::Uplift(catch_panic(name, "scoring", || u.score(ds))?)),
             Fitted::Anomaly(a) => {
                 let scores = catch_panic(name, "scoring", || a.detector.score(&ds.x))?;
                 if scores.len() != ds.n_rows() {

@@ -115,7 +115,7 @@ impl Inputs {
         for (j, f) in feature_names.iter().enumerate() {
             let source = if group {
                 // The longest `col` that is an input column (levels may contain `=`).
-                f.match_indices('=').map(|(at, _)| &f[..at]).filter(|c| columns.iter().any(|x| x == c)).last()
+                f.match_indices('=').map(|(at, _)| &f[..at]).rfind(|c| columns.iter().any(|x| x == c))
             } else {
                 None
             };

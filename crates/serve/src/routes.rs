@@ -155,16 +155,16 @@ fn too_many(state: &State, rows: usize, explain: bool) -> Result<(), Failure> {
 
 /// `explain=K` from a query string.
 fn query_explain(query: &str) -> Result<Option<usize>, String> {
+    let mut explain = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "explain" => {
-                return v.parse().map(Some).map_err(|_| format!("query `explain={v}`: expected a whole number"));
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("explain", v) => {
+                explain = Some(v.parse().map_err(|_| format!("query `explain={v}`: expected a whole number"))?);
             }
-            other => return Err(format!("unknown query parameter `{other}` (known: explain)")),
+            (other, _) => return Err(format!("unknown query parameter `{other}` (known: explain)")),
         }
     }
-    Ok(None)
+    Ok(explain)
 }
 
 /// `GET /healthz`: the process answers: 200 with an empty body and `Connection: close`, since
