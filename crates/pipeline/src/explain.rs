@@ -348,25 +348,46 @@ pub(crate) fn feature_medians(x: &ndarray::Array2<f64>) -> Vec<f64> {
 /// Most test rows the report's SHAP summary explains.
 pub const SUMMARY_ROWS: usize = 2000;
 
-/// The report's SHAP summary of the final model on (up to [`SUMMARY_ROWS`]) test rows, when it
-/// explains exactly (tree and linear models, or an ensemble of them); `columns` are the input
-/// columns one-hot features are grouped back to, `train` gives the baseline row.
+/// Test rows the SHAP summary explains at a time, until [`SUMMARY_ROWS`] or its deadline.
+const SUMMARY_CHUNK: usize = 50;
+
+/// The report's SHAP summary of the final model on the first test rows (up to
+/// [`SUMMARY_ROWS`], in chunks until `deadline`; at least one chunk), when it explains exactly
+/// (tree and linear models, or an ensemble of them): TreeSHAP costs trees × leaves × depth² per
+/// row, seconds per row for a forest of deep trees. `columns` are the input columns one-hot
+/// features are grouped back to, `train` gives the baseline row.
 pub(crate) fn shap_summary(
     m: &FinalModel,
     test: &Dataset,
     train: &Dataset,
     columns: &[String],
     binary: bool,
+    deadline: std::time::Instant,
 ) -> Option<promoml_report::ShapSummary> {
-    let rows: Vec<usize> = (0..test.n_rows().min(SUMMARY_ROWS)).collect();
-    let ds = test.subset(&rows);
     let baseline = feature_medians(&train.x);
-    let e = match exact_final(m, &ds, Some(&baseline), binary)? {
-        Ok(e) => e,
-        Err(err) => {
-            tracing::warn!("no SHAP summary for {}: {err}", m.name());
-            return None;
+    let n = test.n_rows().min(SUMMARY_ROWS);
+    let mut parts: Vec<Explanations> = Vec::new();
+    let mut done = 0;
+    while done < n && (done == 0 || std::time::Instant::now() < deadline) {
+        let rows: Vec<usize> = (done..(done + SUMMARY_CHUNK).min(n)).collect();
+        match exact_final(m, &test.subset(&rows), Some(&baseline), binary)? {
+            Ok(e) => parts.push(e),
+            Err(err) => {
+                tracing::warn!("no SHAP summary for {}: {err}", m.name());
+                return None;
+            }
         }
+        done += rows.len();
+    }
+    let ds = test.subset(&(0..done).collect::<Vec<_>>());
+    let e = Explanations {
+        space: parts.first()?.space,
+        base: parts.iter().flat_map(|p| p.base.iter().copied()).collect(),
+        contributions: ndarray::concatenate(
+            ndarray::Axis(0),
+            &parts.iter().map(|p| p.contributions.view()).collect::<Vec<_>>(),
+        )
+        .ok()?,
     };
     if binary == (e.space == Space::Value) {
         return None;

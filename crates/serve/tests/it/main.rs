@@ -172,6 +172,17 @@ fn served_scores_equal_predict_and_explanations_are_additive() {
     assert!(inputs.contains(&("a", "numeric")) && inputs.contains(&("c", "categorical")), "{inputs:?}");
     assert!(m["metrics"]["test"].is_object(), "{}", m["metrics"]);
     server.shutdown().unwrap();
+    // The report's SHAP summary of the same model: exact, in log-odds, per input column.
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("gbm/report.json")).unwrap()).unwrap();
+    let shap = &report["shap"];
+    assert_eq!((shap["method"].as_str(), shap["space"].as_str()), (Some("exact"), Some("log_odds")));
+    let names: Vec<&str> =
+        shap["features"].as_array().unwrap().iter().map(|f| f["feature"].as_str().unwrap()).collect();
+    assert_eq!(names[0], "a", "the strongest input comes first: {names:?}");
+    assert_eq!(names.len(), 3);
+    let md = std::fs::read_to_string(dir.path().join("gbm/report.md")).unwrap();
+    assert!(md.contains("## SHAP summary (test)"));
 }
 
 #[test]
