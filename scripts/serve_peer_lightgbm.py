@@ -26,7 +26,8 @@ args, _ = parser.parse_known_args()
 
 train = pd.read_csv(args.train)
 y = train.pop(args.target).astype(str).str.upper().isin(["TRUE", "1", "YES"]).astype(int)
-categorical = [c for c in train.columns if train[c].dtype == object or train[c].dtype == bool]
+booleans = [c for c in train.columns if pd.api.types.is_bool_dtype(train[c])]
+categorical = [c for c in train.columns if c not in booleans and not pd.api.types.is_numeric_dtype(train[c])]
 for c in categorical:
     train[c] = train[c].astype(str).astype("category")
 levels = {c: list(train[c].cat.categories) for c in categorical}
@@ -34,16 +35,28 @@ columns = list(train.columns)
 model = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=31, verbose=-1, n_jobs=1)
 model.fit(train, y)
 
+
+def prepare(rows):
+    """Request rows as the training frame: categories with the trained levels, booleans from
+    TRUE/FALSE text, numbers."""
+    frame = pd.DataFrame(rows, columns=columns)
+    for c in categorical:
+        frame[c] = pd.Categorical(frame[c].astype(str), categories=levels[c])
+    for c in booleans:
+        frame[c] = frame[c].astype(str).str.upper().isin(["TRUE", "1", "1.0"])
+    for c in columns:
+        if c not in categorical and c not in booleans:
+            frame[c] = pd.to_numeric(frame[c])
+    return frame
+
+
 app = FastAPI()
 
 
 @app.post("/v1/predict")
 async def predict(request: Request):
     body = await request.json()
-    frame = pd.DataFrame(body["rows"], columns=columns)
-    for c in categorical:
-        frame[c] = pd.Categorical(frame[c].astype(str), categories=levels[c])
-    p = model.predict_proba(frame)[:, 1]
+    p = model.predict_proba(prepare(body["rows"]))[:, 1]
     return JSONResponse({"predictions": [{"score": float(s)} for s in p]})
 
 
