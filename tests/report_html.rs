@@ -153,8 +153,7 @@ fn demo_report_html_renders_its_plots_in_chromium() {
     // ROC, precision-recall, calibration, one optimisation history per candidate, permutation
     // importance (plus the ensemble chart when the report has one, and the SHAP summary when
     // the final model explains exactly).
-    let expected =
-        3 + candidates + 1 + usize::from(r.get("ensemble").is_some()) + usize::from(r.get("shap").is_some());
+    let expected = 3 + candidates + 1 + usize::from(r.get("ensemble").is_some()) + usize::from(r.get("shap").is_some());
     assert_eq!(html.matches("<svg").count(), expected, "inline SVGs in report.html");
 
     // Parameters at 4 significant digits in the page (whole in report.json), and no cell that

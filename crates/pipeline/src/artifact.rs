@@ -940,7 +940,11 @@ impl Artifact {
     /// Read CSV text (a request body) as [`Artifact::read_input`] reads a CSV file; `source`
     /// names it in errors.
     pub fn read_input_str(&self, text: &str, source: &str) -> Result<Frame> {
-        let csv = self.csv_options();
+        self.read_text(text, source, self.csv_options())
+    }
+
+    /// Read CSV text with options `csv` (types and column checks as for an input file).
+    fn read_text(&self, text: &str, source: &str, csv: CsvOptions) -> Result<Frame> {
         let head: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
         let names: Vec<String> = read_csv_str(&head, source, &csv)?.names().into_iter().map(str::to_string).collect();
         let read = |opts: ReadOptions| {
@@ -1252,7 +1256,9 @@ impl Artifact {
             )));
         }
         let text = crate::rows::events_csv(events)?;
-        let frame = self.read_input_str(&text, "request events")?;
+        // Comma-separated whatever the training file's delimiter; its other options hold.
+        let csv = CsvOptions { delimiter: Some(b','), header: true, ..self.csv_options() };
+        let frame = self.read_text(&text, "request events", csv)?;
         self.score_input(frame, "request events", cutoff, explain)
     }
 
