@@ -190,8 +190,11 @@ impl TreeShap {
     /// Add the SHAP values of `row` to `phi` (one per feature).
     pub fn add_row(&self, row: &[f64], phi: &mut [f64]) {
         let mut tree_phi = vec![0.0; self.n_features];
+        // One path buffer per depth, reused across nodes and trees (no allocation per node).
+        let mut pool: Vec<Vec<PathElem>> = Vec::new();
         for t in &self.trees {
-            recurse(t, row, &mut tree_phi, 0, Vec::with_capacity(16), 1.0, 1.0, None);
+            let mut walk = Walk { tree: t, row, phi: &mut tree_phi, pool: &mut pool };
+            walk.recurse(0, &[], 0, 1.0, 1.0, None);
         }
         for (p, v) in phi.iter_mut().zip(tree_phi) {
             *p += self.scale * v;
@@ -294,44 +297,54 @@ fn unwound_sum(path: &[PathElem], index: usize) -> f64 {
     total
 }
 
-#[allow(clippy::too_many_arguments)]
-fn recurse(
-    tree: &[ShapNode],
-    row: &[f64],
-    phi: &mut [f64],
-    node: usize,
-    mut path: Vec<PathElem>,
-    zero: f64,
-    one: f64,
-    feature: Option<usize>,
-) {
-    extend(&mut path, zero, one, feature);
-    let n = &tree[node];
-    if n.is_leaf() {
-        for i in 1..path.len() {
-            let w = unwound_sum(&path, i);
-            let e = path[i];
-            if let Some(f) = e.feature {
-                phi[f] += w * (e.one - e.zero) * n.value;
+/// One tree's TreeSHAP recursion for one row (Algorithm 2's RECURSE), with the path of each
+/// depth kept in `pool[depth]`.
+struct Walk<'a> {
+    tree: &'a [ShapNode],
+    row: &'a [f64],
+    phi: &'a mut [f64],
+    pool: &'a mut Vec<Vec<PathElem>>,
+}
+
+impl Walk<'_> {
+    /// Visit `node`, whose parent's path is `parent`, reached with fractions `zero` and `one`
+    /// through a split on `feature`.
+    fn recurse(&mut self, node: usize, parent: &[PathElem], depth: usize, zero: f64, one: f64, feature: Option<usize>) {
+        if self.pool.len() <= depth {
+            self.pool.resize_with(depth + 1, Vec::new);
+        }
+        let mut path = std::mem::take(&mut self.pool[depth]);
+        path.clear();
+        path.extend_from_slice(parent);
+        extend(&mut path, zero, one, feature);
+        let n = self.tree[node];
+        if n.is_leaf() {
+            for i in 1..path.len() {
+                let w = unwound_sum(&path, i);
+                let e = path[i];
+                if let Some(f) = e.feature {
+                    self.phi[f] += w * (e.one - e.zero) * n.value;
+                }
+            }
+        } else {
+            let hot = n.route(self.row[n.feature]);
+            let (mut in_zero, mut in_one) = (1.0, 1.0);
+            if let Some(k) = (1..path.len()).find(|&k| path[k].feature == Some(n.feature)) {
+                in_zero = path[k].zero;
+                in_one = path[k].one;
+                unwind(&mut path, k);
+            }
+            for c in n.distinct_children() {
+                let z = share(self.tree, node, c) * in_zero;
+                let o = if c == hot { in_one } else { 0.0 };
+                // A path that neither the covers nor the row can take contributes nothing.
+                if z == 0.0 && o == 0.0 {
+                    continue;
+                }
+                self.recurse(c, &path, depth + 1, z, o, Some(n.feature));
             }
         }
-        return;
-    }
-    let hot = n.route(row[n.feature]);
-    let (mut in_zero, mut in_one) = (1.0, 1.0);
-    if let Some(k) = (1..path.len()).find(|&k| path[k].feature == Some(n.feature)) {
-        in_zero = path[k].zero;
-        in_one = path[k].one;
-        unwind(&mut path, k);
-    }
-    for c in n.distinct_children() {
-        let z = share(tree, node, c) * in_zero;
-        let o = if c == hot { in_one } else { 0.0 };
-        // A path that neither the covers nor the row can take contributes nothing.
-        if z == 0.0 && o == 0.0 {
-            continue;
-        }
-        recurse(tree, row, phi, c, path.clone(), z, o, Some(n.feature));
+        self.pool[depth] = path;
     }
 }
 
