@@ -110,6 +110,7 @@ fn build(dir: &Path, name: &str, toml: &str, registry: &Registry) -> Vec<u8> {
         trial_log: None,
         resume: false,
         artifact: Some(ArtifactRequest { path: out.join(FILE_NAME), registry: registry.clone() }),
+        ..RunOptions::default()
     };
     promoml_pipeline::run_with(&p, &Silent, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
     std::fs::read(out.join(FILE_NAME)).unwrap_or_else(|e| panic!("{name}: no artifact: {e}"))

@@ -69,13 +69,66 @@ fn every_pipeline_validates() {
     let mut n = 0;
     for entry in std::fs::read_dir(root().join("pipelines")).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
+        if path.extension().is_some_and(|e| e == "toml" || e == "ron") {
             let o = promoml(&["validate", path.to_str().unwrap()]);
             assert!(o.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
             n += 1;
         }
     }
     assert!(n >= 2);
+}
+
+/// Issue 20: the RON twin of the demo is the same pipeline, so it writes the same report.
+#[test]
+fn ron_demo_gives_the_same_report_as_the_toml_demo() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let toml = without_timings(run_pipeline(&root().join("pipelines/demo.toml"), a.path(), &[]));
+    let ron = without_timings(run_pipeline(&root().join("pipelines/demo.ron"), b.path(), &[]));
+    assert_eq!(toml["trials"].as_array().unwrap().len(), 9);
+    assert_eq!(toml, ron);
+}
+
+/// Issue 20: `validate --emit` converts between TOML and RON; the verdict goes to stderr.
+#[test]
+fn validate_emit_converts_between_toml_and_ron() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = promoml(&["validate", root().join("pipelines/demo.toml").to_str().unwrap(), "--emit", "ron"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("valid (binary task"));
+    let ron_path = dir.path().join("demo.ron");
+    std::fs::write(&ron_path, &o.stdout).unwrap();
+    let o = promoml(&["validate", ron_path.to_str().unwrap(), "--emit", "toml", "--set", "search.trials=4"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back: toml::Table = toml::from_str(&String::from_utf8(o.stdout).unwrap()).unwrap();
+    let mut want: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root().join("pipelines/demo.toml")).unwrap()).unwrap();
+    want["search"]["trials"] = toml::Value::Integer(4);
+    assert_eq!(back, want);
+}
+
+/// Issue 20: a typo in a RON pipeline is refused (exit 2) at its line and column, with a
+/// suggestion.
+#[test]
+fn a_ron_typo_is_located_with_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.ron");
+    let text = std::fs::read_to_string(root().join("pipelines/demo.ron")).unwrap();
+    std::fs::write(&path, text.replace("cv_folds: 5", "cv_fold: 5").replace("\"standardize\"", "\"standardise\""))
+        .unwrap();
+    let o = promoml(&["validate", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    let line = text.lines().position(|l| l.contains("cv_folds: 5")).unwrap() + 1;
+    assert!(e.contains(&format!("typo.ron:{line}:9: unknown field `cv_fold`")), "{e}");
+    assert!(e.contains("did you mean `cv_folds`?"), "{e}");
+    // Fixed, the next error is the feature step's kind, also located in the .ron file.
+    std::fs::write(&path, text.replace("\"standardize\"", "\"standardise\"")).unwrap();
+    let o = promoml(&["run", path.to_str().unwrap(), "--out", dir.path().join("out").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    let line = text.lines().position(|l| l.contains("\"standardize\"")).unwrap() + 1;
+    assert!(e.contains(&format!("typo.ron:{line}:")) && e.contains("`features[3].kind`"), "{e}");
+    assert!(e.contains("did you mean `standardize`?"), "{e}");
 }
 
 #[test]
@@ -92,6 +145,7 @@ fn plugins_lists_every_kind_with_ranges() {
         "impute",
         "one_hot",
         "random",
+        "tpe.crate",
     ] {
         assert!(text.contains(kind), "plugins output lacks {kind}");
     }

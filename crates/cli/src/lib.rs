@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use promoml_core::Registry;
+use promoml_pipeline::spec::Format;
 use promoml_pipeline::{Observer, Pipeline, PipelineError};
 use promoml_report::Trial;
 use std::io::IsTerminal;
@@ -39,7 +40,11 @@ pub fn registry_with(extra: &[RegisterFn]) -> Registry {
 }
 
 #[derive(Parser)]
-#[command(name = "promoml", version, about = "AutoML and ensembles for personalised promotions, from one TOML file")]
+#[command(
+    name = "promoml",
+    version,
+    about = "AutoML and ensembles for personalised promotions, from one TOML (or RON) file"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +54,7 @@ struct Cli {
 enum Command {
     /// Run a pipeline and write its report into a folder.
     Run {
-        /// The pipeline TOML file.
+        /// The pipeline file: TOML, or RON when it ends in `.ron`.
         pipeline: PathBuf,
         /// Output folder (created if needed).
         #[arg(long)]
@@ -73,10 +78,47 @@ enum Command {
         /// CUDA needs a build with `--features cuda`).
         #[arg(long)]
         device: Option<String>,
+        /// Share the study with `promoml worker` processes through a database:
+        /// `postgresql://USER@HOST:PORT/DB` (many machines) or `sqlite:PATH` (one machine).
+        /// This run evaluates trials too, waits for the workers' trials, then refits and
+        /// reports. With --resume, continues the stored study of the same pipeline and data.
+        #[arg(long, value_name = "URL")]
+        storage: Option<String>,
+        #[command(flatten)]
+        shared: SharedArgs,
+    },
+    /// Join the running study of a pipeline in a shared database (started by
+    /// `promoml run PIPELINE --storage URL`) and evaluate its trials until its budget is spent.
+    /// Refused when the pipeline, `--set` options or data differ from the leader's.
+    Worker {
+        /// The pipeline TOML file (the leader's).
+        pipeline: PathBuf,
+        /// The study database: `postgresql://USER@HOST:PORT/DB` or `sqlite:PATH`.
+        #[arg(long, value_name = "URL")]
+        storage: String,
+        /// Overrides, as for `run` (the leader's).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Keys to remove, as for `run`.
+        #[arg(long = "unset", value_name = "KEY")]
+        unset: Vec<String>,
+        /// Print only errors.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Seconds to wait for the leader to create the study.
+        #[arg(long, default_value_t = 120)]
+        wait_s: u64,
+        #[command(flatten)]
+        shared: SharedArgs,
+    },
+    /// Inspect the studies in a database: `list`, `show`, `export`.
+    Study {
+        #[command(subcommand)]
+        action: StudyAction,
     },
     /// Check a pipeline without running it.
     Validate {
-        /// The pipeline TOML file.
+        /// The pipeline file: TOML, or RON when it ends in `.ron`.
         pipeline: PathBuf,
         /// Overrides, as for `run`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -84,6 +126,10 @@ enum Command {
         /// Keys to remove, as for `run`.
         #[arg(long = "unset", value_name = "KEY")]
         unset: Vec<String>,
+        /// Print the validated pipeline (overrides applied) in this format on stdout, to convert
+        /// between TOML and RON (comments are not carried over); the verdict goes to stderr.
+        #[arg(long, value_name = "FORMAT")]
+        emit: Option<EmitFormat>,
     },
     /// Compare a report with a baseline: prints a Markdown diff; exits 1 when the final model's
     /// headline test metric is worse by more than --max-drop or a candidate disappeared, 2 when
@@ -153,6 +199,86 @@ enum Command {
     },
 }
 
+/// Heartbeat settings of a process in a shared study.
+#[derive(clap::Args, Clone, Copy)]
+struct SharedArgs {
+    /// Seconds between heartbeats of running trials.
+    #[arg(long, default_value_t = 2.0, value_name = "S")]
+    heartbeat_s: f64,
+    /// A running trial with no heartbeat for this many seconds is handed to another worker.
+    #[arg(long, default_value_t = 20.0, value_name = "S")]
+    grace_s: f64,
+}
+
+impl SharedArgs {
+    fn options(self, url: &str, wait_s: u64) -> Result<promoml_pipeline::SharedOptions, String> {
+        let secs = |flag: &str, v: f64, lo: f64| {
+            if v.is_finite() && (lo..=3600.0).contains(&v) {
+                Ok(std::time::Duration::from_secs_f64(v))
+            } else {
+                Err(format!("--{flag} {v}: must be between {lo} and 3600 seconds"))
+            }
+        };
+        let heartbeat = secs("heartbeat-s", self.heartbeat_s, 0.1)?;
+        let grace = secs("grace-s", self.grace_s, 0.5)?;
+        if grace <= heartbeat {
+            return Err(format!(
+                "--grace-s {} must be longer than --heartbeat-s {}: a live worker would be taken for dead",
+                self.grace_s, self.heartbeat_s
+            ));
+        }
+        Ok(promoml_pipeline::SharedOptions {
+            url: url.to_string(),
+            heartbeat,
+            grace,
+            wait: std::time::Duration::from_secs(wait_s.min(86_400)),
+        })
+    }
+}
+
+/// `promoml study` actions.
+#[derive(Subcommand)]
+enum StudyAction {
+    /// One line per study: id, pipeline, state, trials, best score.
+    List {
+        /// The study database: `postgresql://USER@HOST:PORT/DB`, `sqlite:PATH`, or a run's
+        /// `OUT/study.db`.
+        #[arg(long, value_name = "URL")]
+        storage: String,
+    },
+    /// A study's settings and every trial (state, score, worker, attempts).
+    Show {
+        /// The study database.
+        #[arg(long, value_name = "URL")]
+        storage: String,
+        /// The study's id (default: the newest).
+        #[arg(long)]
+        study: Option<i64>,
+    },
+    /// A study as a JSON-lines trial log (header line, then one finished trial per line), the
+    /// format of `OUT/trials.jsonl`.
+    Export {
+        /// The study database.
+        #[arg(long, value_name = "URL")]
+        storage: String,
+        /// The study's id (default: the newest).
+        #[arg(long)]
+        study: Option<i64>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// The formats `validate --emit` writes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum EmitFormat {
+    /// TOML, the reference format.
+    Toml,
+    /// RON (Rusty Object Notation).
+    Ron,
+}
+
 /// Run the CLI with the stock plugins plus `extra`; returns the process exit code
 /// (0 success, 1 run failure, 2 invalid input).
 pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
@@ -167,24 +293,72 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
     // Panics that the artifact reader and plugins catch come back as errors: no panic message.
     promoml_core::guard::quiet_caught_panics();
     match cli.command {
-        Command::Run { pipeline, out, set, unset, quiet, resume, device } => {
+        Command::Run { pipeline, out, set, unset, quiet, resume, device, storage, shared } => {
             let mut set = with_unsets(&unset, set);
             init_logging(quiet);
             install_interrupt_handler();
             if let Some(d) = device {
                 set.push(format!("pipeline.device={d:?}"));
             }
-            match run(&pipeline, &out, &set, &registry, quiet, resume) {
+            let shared = match storage.as_deref().map(|u| shared.options(u, 0)).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match run(&pipeline, &out, &set, &registry, quiet, resume, shared) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
         }
-        Command::Validate { pipeline, set, unset } => {
+        Command::Worker { pipeline, storage, set, unset, quiet, wait_s, shared } => {
+            init_logging(quiet);
+            install_interrupt_handler();
+            GRACEFUL_STOP.store(true, Ordering::SeqCst);
+            let opts = match shared.options(&storage, wait_s) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let worked = Pipeline::load(&pipeline, &with_unsets(&unset, set), &registry)
+                .and_then(|p| promoml_pipeline::data::check_header(&p).map(|()| p))
+                .and_then(|p| promoml_pipeline::work(&p, &Progress { bar: None }, &opts).map_err(Into::into));
+            match worked {
+                Ok(w) => {
+                    if !quiet {
+                        println!(
+                            "worker: {} trial(s) of study {} evaluated here; the study's budget is spent",
+                            w.trials.len(),
+                            w.study
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Study { action } => match study_command(action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Validate { pipeline, set, unset, emit } => {
+            let emitted = |p: &Pipeline| match emit {
+                None => Ok(None),
+                Some(EmitFormat::Toml) => p.source.emit(Format::Toml).map(Some),
+                Some(EmitFormat::Ron) => p.source.emit(Format::Ron).map(Some),
+            };
             match Pipeline::load(&pipeline, &with_unsets(&unset, set), &registry)
                 .and_then(|p| promoml_pipeline::data::check_header(&p).map(|()| p))
+                .and_then(|p| emitted(&p).map(|text| (p, text)))
             {
-                Ok(p) => {
-                    println!(
+                Ok((p, text)) => {
+                    let verdict = format!(
                         "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s))",
                         pipeline.display(),
                         p.task.name(),
@@ -192,6 +366,13 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                         p.cleaners.len(),
                         p.features.len()
                     );
+                    match text {
+                        Some(text) => {
+                            print!("{text}");
+                            eprintln!("{verdict}");
+                        }
+                        None => println!("{verdict}"),
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
@@ -409,6 +590,129 @@ fn run_error(message: String) -> PipelineError {
     PipelineError::Run(promoml_core::Error::data(message))
 }
 
+/// `promoml study list|show|export`.
+fn study_command(action: StudyAction) -> Result<(), String> {
+    use promoml_pipeline::study::shared::{SharedStore, open_store};
+    let open = |url: &str| -> Result<Box<dyn SharedStore>, String> {
+        // A run's own OUT/study.db may be named as a path.
+        let url =
+            if url.contains("://") || url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite:{url}") };
+        if let Some(path) = url.strip_prefix("sqlite:").map(|p| p.trim_start_matches("//"))
+            && !Path::new(path).is_file()
+        {
+            return Err(format!("--storage {url}: no such study database"));
+        }
+        open_store(&url).map_err(|e| e.to_string())
+    };
+    let pick = |store: &mut dyn SharedStore, id: Option<i64>| {
+        let studies = store.studies().map_err(|e| e.to_string())?;
+        match id {
+            Some(id) => studies.into_iter().find(|s| s.id == id).ok_or_else(|| format!("--study {id}: no such study")),
+            None => studies.into_iter().next().ok_or_else(|| "the storage holds no study".to_string()),
+        }
+    };
+    match action {
+        StudyAction::List { storage } => {
+            let mut store = open(&storage)?;
+            println!(
+                "{:>5}  {:<28} {:<9} {:>7} {:>9}  {:<12} best",
+                "id", "pipeline", "state", "trials", "finished", "fingerprint"
+            );
+            for s in store.studies().map_err(|e| e.to_string())? {
+                let trials = store.trials(s.id).map_err(|e| e.to_string())?;
+                let best = best_line(&trials, &s.header.settings);
+                println!(
+                    "{:>5}  {:<28} {:<9} {:>7} {:>9}  {:<12} {best}",
+                    s.id,
+                    s.pipeline,
+                    s.state,
+                    s.n_trials,
+                    s.n_finished,
+                    &s.fingerprint[..12.min(s.fingerprint.len())]
+                );
+            }
+            Ok(())
+        }
+        StudyAction::Show { storage, study } => {
+            let mut store = open(&storage)?;
+            let s = pick(store.as_mut(), study)?;
+            let trials = store.trials(s.id).map_err(|e| e.to_string())?;
+            println!("study {} of pipeline `{}` ({}), seed {}", s.id, s.pipeline, s.state, s.header.seed);
+            println!("fingerprint {} (data sha256 {})", s.fingerprint, s.header.data_sha256);
+            println!(
+                "promoml {}; {} trial(s), {} finished; best: {}",
+                s.header.promoml_version,
+                s.n_trials,
+                s.n_finished,
+                best_line(&trials, &s.header.settings)
+            );
+            println!(
+                "{:<28} {:>6} {:<9} {:>10} {:>8} {:>8}  worker / note",
+                "model", "trial", "state", "score", "seconds", "attempts"
+            );
+            for t in &trials {
+                let score = t.record.as_ref().and_then(|r| r.trial.score).map_or("-".into(), |v| format!("{v:.5}"));
+                let secs = t.record.as_ref().map_or("-".into(), |r| format!("{:.1}", r.trial.seconds));
+                let note = t.note.as_deref().map(|n| format!("; {}", n.replace('\n', "; "))).unwrap_or_default();
+                println!(
+                    "{:<28} {:>6} {:<9} {:>10} {:>8} {:>8}  {}{note}",
+                    t.model,
+                    t.number,
+                    t.state.as_str(),
+                    score,
+                    secs,
+                    t.attempts,
+                    t.worker.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        StudyAction::Export { storage, study, output } => {
+            let mut store = open(&storage)?;
+            let s = pick(store.as_mut(), study)?;
+            let mut text = serde_json::to_string(&s.header).map_err(|e| e.to_string())? + "\n";
+            for t in store.trials(s.id).map_err(|e| e.to_string())? {
+                if let Some(r) = t.record {
+                    text += &(serde_json::to_string(&r).map_err(|e| e.to_string())? + "\n");
+                }
+            }
+            match output {
+                Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// The best finished trial of a study, as `model #n score`, judged by the study's metric.
+fn best_line(
+    trials: &[promoml_pipeline::study::shared::SharedTrial],
+    settings: &std::collections::BTreeMap<String, String>,
+) -> String {
+    // The study's metric: its setting, else the task's default (rmse for regression, lower is
+    // better; roc_auc / accuracy otherwise, higher is better).
+    let lower_better = match settings.get("search.metric") {
+        Some(m) => promoml_core::Metric::from_name(m.trim_matches('"')).is_ok_and(|m| !m.higher_is_better()),
+        None => settings.get("pipeline.task").is_some_and(|t| t.trim_matches('"') == "regression"),
+    };
+    let mut best: Option<(&str, usize, f64)> = None;
+    for t in trials {
+        if let Some(r) = &t.record
+            && let (Some(v), false, None) = (r.trial.score, r.trial.pruned, &r.trial.error)
+            && best.is_none_or(|(_, _, b)| if lower_better { v < b } else { v > b })
+        {
+            best = Some((&t.model, t.number, v));
+        }
+    }
+    match best {
+        Some((m, n, v)) => format!("{m} #{n} {v:.5}"),
+        None => "-".into(),
+    }
+}
+
 fn run(
     path: &Path,
     out: &Path,
@@ -416,6 +720,7 @@ fn run(
     registry: &Registry,
     quiet: bool,
     resume: bool,
+    shared: Option<promoml_pipeline::SharedOptions>,
 ) -> Result<(), PipelineError> {
     let pipeline = Pipeline::load(path, set, registry)?;
     promoml_pipeline::data::check_header(&pipeline)?;
@@ -426,7 +731,8 @@ fn run(
         );
     }
     let dir = OutDir::acquire(out, path).map_err(run_error)?;
-    dir.prepare(resume).map_err(run_error)?;
+    // A shared study resumes from its database, not from OUT.
+    dir.prepare(resume && shared.is_none()).map_err(run_error)?;
     GRACEFUL_STOP.store(
         matches!(
             pipeline.task,
@@ -436,7 +742,13 @@ fn run(
     );
     let logged_before = dir.logged_trials();
     let artifact = promoml_pipeline::artifact::for_task(&pipeline, dir.staging(), registry);
-    let opts = promoml_pipeline::RunOptions { trial_log: Some(dir.trial_log()), resume, artifact };
+    let opts = promoml_pipeline::RunOptions {
+        trial_log: Some(dir.trial_log()),
+        study_db: Some(dir.study_db()),
+        resume,
+        artifact,
+        shared,
+    };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(

@@ -22,12 +22,14 @@ pub const LOCK_FILE: &str = ".promoml.lock";
 pub const STAGING_DIR: &str = ".promoml-run";
 /// Name of the file listing what the last published run wrote.
 pub const PUBLISHED_LIST: &str = ".promoml-files";
-/// The trial log's file name.
+/// The trial log's file name (an export of the study database).
 pub const TRIAL_LOG: &str = "trials.jsonl";
+/// The study database's file name (SQLite): what `--resume` continues.
+pub const STUDY_DB: &str = "study.db";
 /// Files a run of any promoml version may have written into `OUT` (removed when a later run
 /// does not write them, even when no list of published files exists yet).
-const KNOWN_OUTPUTS: [&str; 6] =
-    ["report.json", "report.md", "report.html", "model.promoml", TRIAL_LOG, "assignments.csv"];
+const KNOWN_OUTPUTS: [&str; 7] =
+    ["report.json", "report.md", "report.html", "model.promoml", TRIAL_LOG, STUDY_DB, "assignments.csv"];
 
 /// An output folder held by this process for one run.
 pub struct OutDir {
@@ -96,30 +98,38 @@ impl OutDir {
         self.staging.join(TRIAL_LOG)
     }
 
-    /// Make an empty staging folder. With `resume`, it starts with the trial log to continue:
-    /// that of an unfinished run (left in the staging folder) if there is one, else the last
-    /// published run's.
+    /// The study database the run writes (inside the staging folder).
+    pub fn study_db(&self) -> PathBuf {
+        self.staging.join(STUDY_DB)
+    }
+
+    /// Make an empty staging folder. With `resume`, it starts with the study to continue (the
+    /// study database and its trial-log export): that of an unfinished run (left in the
+    /// staging folder) if there is one, else the last published run's. Outputs of a promoml
+    /// without study databases resume from their trial log alone.
     pub fn prepare(&self, resume: bool) -> Result<(), String> {
-        let log = if resume {
-            let unfinished = self.trial_log();
-            let published = self.out.join(TRIAL_LOG);
-            let from = if unfinished.is_file() { unfinished } else { published };
-            if !from.is_file() {
+        let mut carried: Vec<(&str, Vec<u8>)> = Vec::new();
+        if resume {
+            let from = if self.trial_log().is_file() || self.study_db().is_file() { &self.staging } else { &self.out };
+            for name in [STUDY_DB, TRIAL_LOG] {
+                let path = from.join(name);
+                if path.is_file() {
+                    carried.push((name, std::fs::read(&path).map_err(|e| io_err(&path, e))?));
+                }
+            }
+            if carried.is_empty() {
                 return Err(format!(
-                    "--resume: no trial log at {} (run once without --resume first)",
-                    self.out.join(TRIAL_LOG).display()
+                    "--resume: no study at {} (run once without --resume first)",
+                    self.out.join(STUDY_DB).display()
                 ));
             }
-            Some(std::fs::read(&from).map_err(|e| io_err(&from, e))?)
-        } else {
-            None
-        };
+        }
         if self.staging.exists() {
             std::fs::remove_dir_all(&self.staging).map_err(|e| io_err(&self.staging, e))?;
         }
         std::fs::create_dir_all(&self.staging).map_err(|e| io_err(&self.staging, e))?;
-        if let Some(bytes) = log {
-            let to = self.trial_log();
+        for (name, bytes) in carried {
+            let to = self.staging.join(name);
             std::fs::write(&to, bytes).map_err(|e| io_err(&to, e))?;
         }
         Ok(())

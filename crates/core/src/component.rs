@@ -16,8 +16,8 @@ pub struct FitContext {
     pub seed: u64,
     /// Stop (with [`Error::Budget`](crate::Error::Budget)) when past this instant.
     pub deadline: Option<Instant>,
-    /// Compute device, e.g. `cpu` or `cuda:0` (models that have no choice ignore it).
-    pub device: String,
+    /// Compute device (models that have no choice ignore it).
+    pub device: crate::Device,
     /// Worker threads the model may use (0 = all cores).
     pub threads: usize,
     /// What this fit is, for progress lines in the log (e.g. `lstm trial 3 fold 2/5`, `lstm
@@ -29,7 +29,7 @@ pub struct FitContext {
 impl FitContext {
     /// A context with a seed, no deadline, CPU and all cores.
     pub fn new(seed: u64) -> FitContext {
-        FitContext { seed, deadline: None, device: "cpu".into(), threads: 0, label: String::new() }
+        FitContext { seed, deadline: None, device: crate::Device::Cpu, threads: 0, label: String::new() }
     }
     /// A generator seeded from this context's seed.
     pub fn rng(&self) -> Rng {
@@ -143,6 +143,22 @@ pub struct StepContext {
     pub protected: Vec<String>,
     /// Seed for steps with randomness.
     pub seed: u64,
+    /// The pipeline's compute device, for steps that fit models (e.g. `anomaly.filter`).
+    pub device: crate::Device,
+    /// The run's deadline, for steps that fit models: they stop when it has passed.
+    pub deadline: Option<Instant>,
+}
+
+impl StepContext {
+    /// The context of a model fitted inside a step: the step's seed, device and deadline.
+    pub fn fit_context(&self, label: &str) -> FitContext {
+        FitContext {
+            deadline: self.deadline,
+            device: self.device,
+            label: label.to_string(),
+            ..FitContext::new(self.seed)
+        }
+    }
 }
 
 /// A data cleaner (impute, drop duplicates, clip outliers, ...): fitted on the training frame.

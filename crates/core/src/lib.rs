@@ -14,6 +14,7 @@
 pub mod codec;
 pub mod component;
 pub mod dataset;
+pub mod device;
 pub mod error;
 pub mod explain;
 pub mod frame;
@@ -38,6 +39,7 @@ pub use component::{
     InputKind, Model, Optimizer, OptimizerFactory, Reads, Rng, SettingDoc, StepContext, StepFactory, StepKind,
 };
 pub use dataset::{Dataset, Predictions, Sequences, Task};
+pub use device::Device;
 pub use error::{Error, Result, did_you_mean};
 pub use frame::{Column, ColumnData, ColumnType, Frame, Origin};
 pub use metrics::Metric;

@@ -218,7 +218,8 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     // The label is gone from the frames; the encoding's column names nothing they contain.
     let target = TargetEncoding { column: label.clone(), task: Task::Anomaly, classes: vec![] };
     let n_train = loaded.train.n_rows();
-    let (prepared, train_ds, dropped) = Prepared::fit_with(p, &target, loaded.train.clone(), loaded.sequences.clone())?;
+    let (prepared, train_ds, dropped) =
+        Prepared::fit_until(p, &target, loaded.train.clone(), loaded.sequences.clone(), deadline)?;
     let test_ds = prepared.transform(loaded.test.clone(), "test")?;
     // Cross-validation folds of the training rows (stratified by label, preparation refitted
     // in each), when training labels can choose the final detector.
@@ -231,7 +232,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
                 .map(|val| {
                     let tr = complement(n_train, val);
                     let (prep, train, _) =
-                        Prepared::fit_with(p, &target, loaded.train.take(&tr), loaded.sequences.clone())?;
+                        Prepared::fit_until(p, &target, loaded.train.take(&tr), loaded.sequences.clone(), deadline)?;
                     let valid = prep.transform(loaded.train.take(val), "validation")?;
                     Ok(CvFold { train, valid, y: val.iter().map(|&i| y[i]).collect() })
                 })

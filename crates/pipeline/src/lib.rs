@@ -1,6 +1,7 @@
-//! promoml-pipeline: from a TOML file to a report.
+//! promoml-pipeline: from a TOML (or RON) file to a report.
 //!
-//! [`spec`] parses the file (unknown keys rejected, positions kept), [`Pipeline`] validates it
+//! [`spec`] parses the file (unknown keys rejected, positions kept; [`ron_file`] turns a RON file
+//! into the same TOML document), [`Pipeline`] validates it
 //! against a [`Registry`], and [`run`] executes it: load and split the data, fit cleaners and
 //! features on training rows only, search each candidate with K-fold cross-validation, refit the
 //! best trial on all training rows and score it once on the test rows.
@@ -19,9 +20,11 @@ pub mod limits;
 pub mod locate;
 pub mod plan;
 pub mod prep;
+pub mod ron_file;
 mod rows;
 pub mod run;
 pub mod search;
+pub mod search_shared;
 pub mod sequence;
 pub mod spec;
 mod steps;
@@ -30,7 +33,7 @@ pub mod uplift;
 
 pub use error::{Located, PipelineError, Result};
 pub use plan::Pipeline;
-pub use run::{Observer, RunOptions, Silent, run, run_with};
+pub use run::{Observer, RunOptions, SharedOptions, Silent, WorkSummary, run, run_with, work};
 
 use promoml_core::Registry;
 use std::path::Path;

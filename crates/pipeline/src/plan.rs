@@ -239,8 +239,8 @@ pub struct Pipeline {
     pub candidates: Vec<Candidate>,
     /// Search settings.
     pub search: SearchPlan,
-    /// Compute device given to every fit (`cpu`, `cuda`, `cuda:N`).
-    pub device: String,
+    /// Compute device given to every fit and step (parsed once, from `pipeline.device`).
+    pub device: promoml_core::Device,
     /// Report formats.
     pub formats: Vec<String>,
     /// Shuffles per feature for permutation importance (0 = off).
@@ -367,18 +367,18 @@ fn check_data_file(base: &Path, given: &str) -> std::result::Result<PathBuf, Str
 impl Pipeline {
     /// The device when it is not the CPU yet no candidate model or detector takes a `device`
     /// parameter, so that setting it changes nothing (`promoml run` warns).
-    pub fn unused_device(&self) -> Option<&str> {
-        if self.device == "cpu" {
+    pub fn unused_device(&self) -> Option<promoml_core::Device> {
+        if self.device.is_cpu() {
             return None;
         }
         let takes = |s: SearchSpace| s.params.iter().any(|p| p.name == "device");
         let used = self.candidates.iter().any(|c| takes(c.model.space()))
             || self.anomaly.iter().flat_map(|a| &a.detectors).any(|d| takes(d.detector.space()));
-        (!used).then_some(self.device.as_str())
+        (!used).then_some(self.device)
     }
     /// The context of one fit: `seed`, no deadline, the pipeline's device, all cores.
     pub fn fit_context(&self, seed: u64) -> promoml_core::FitContext {
-        promoml_core::FitContext { device: self.device.clone(), ..promoml_core::FitContext::new(seed) }
+        promoml_core::FitContext { device: self.device, ..promoml_core::FitContext::new(seed) }
     }
     /// Load, parse and validate a pipeline file with `--set` overrides.
     pub fn load(path: &Path, overrides: &[String], registry: &Registry) -> Result<Pipeline> {
@@ -406,14 +406,10 @@ impl Pipeline {
             }
         };
         let seed = spec.pipeline.seed;
-        let device = spec.pipeline.device.clone().unwrap_or_else(|| "cpu".into());
-        let cuda_index = device.strip_prefix("cuda:").map(|i| i.parse::<usize>().is_ok());
-        if !(device == "cpu" || device == "cuda" || cuda_index == Some(true)) {
-            return Err(src.error_at(
-                "pipeline.device",
-                format!("unknown device \"{device}\" (known: \"cpu\", \"cuda\", \"cuda:N\")"),
-            ));
-        }
+        let device = match spec.pipeline.device.as_deref() {
+            None => promoml_core::Device::Cpu,
+            Some(name) => promoml_core::Device::parse(name).map_err(|m| src.error_at("pipeline.device", m))?,
+        };
         let data = data_plan(&src, &spec, task, seed)?;
         let uplift = if task == Task::Uplift {
             Some(crate::uplift::config::build(&src, &spec, registry)?)

@@ -51,10 +51,24 @@ impl Prepared {
         train: Frame,
         sequences: Option<Arc<Sequences>>,
     ) -> Result<(Prepared, Dataset, usize)> {
+        Prepared::fit_until(p, target, train, sequences, None)
+    }
+
+    /// [`Prepared::fit_with`] within a run's deadline: steps that fit models (`anomaly.filter`,
+    /// `anomaly.score`) get it, with the pipeline's device, in their [`StepContext`].
+    pub fn fit_until(
+        p: &Pipeline,
+        target: &TargetEncoding,
+        train: Frame,
+        sequences: Option<Arc<Sequences>>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(Prepared, Dataset, usize)> {
         let ctx = StepContext {
             target: Some(target.column.clone()),
             protected: vec![target.column.clone(), ROW_ID.to_string()],
             seed: p.seed,
+            device: p.device,
+            deadline,
         };
         let rows_in = train.n_rows();
         let mut frame = train;
@@ -235,6 +249,10 @@ fn in_step(section: &str, kind: &str, e: Error) -> Error {
             format!("{kind}: {message}"),
         ),
         Error::Data(m) => Error::Data(format!("{section} step `{kind}`: {m}")),
+        // A model fitted inside a step (`anomaly.filter`'s detector): say which step.
+        Error::Model { model, message } => {
+            Error::Model { model, message: format!("{message} (in {section} step `{kind}`)") }
+        }
         other => other,
     }
 }

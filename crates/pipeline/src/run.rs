@@ -7,7 +7,9 @@ use crate::ensemble;
 use crate::plan::{EnsembleKind, Pipeline};
 use crate::prep::{Prepared, TargetEncoding};
 use crate::search::{self, Best, Fold, params_json, score_all};
-use crate::study::{JsonlStorage, MemoryStorage, StudyHeader, StudyStorage};
+use crate::study::shared::{Budget, SharedStore, join_study, open_store, unix_now};
+use crate::study::sqlite::SqliteStorage;
+use crate::study::{JsonlStorage, MemoryStorage, StudyHeader, StudyStorage, TeeStorage};
 use ndarray::{Array2, Axis};
 use promoml_core::{Dataset, Error, FitContext, Metric, Predictions, Result};
 use promoml_report::{
@@ -43,6 +45,52 @@ pub struct RunOptions {
     pub resume: bool,
     /// Write the fitted preparation and final model as a model artifact.
     pub artifact: Option<crate::artifact::ArtifactRequest>,
+    /// The run's study database (SQLite, e.g. `OUT/study.db`): every trial is committed there
+    /// as it finishes, and `--resume` continues from it. The trial log is then its export.
+    pub study_db: Option<PathBuf>,
+    /// Share the study with `promoml worker`s through a database (`--storage URL`).
+    pub shared: Option<SharedOptions>,
+}
+
+/// How a process takes part in a study shared through a database.
+#[derive(Debug, Clone)]
+pub struct SharedOptions {
+    /// `postgresql://USER@HOST:PORT/DB` or `sqlite:PATH`.
+    pub url: String,
+    /// How often running trials beat (seconds).
+    pub heartbeat: std::time::Duration,
+    /// A running trial whose last beat is older than this is handed to another worker.
+    pub grace: std::time::Duration,
+    /// A worker waits this long for the leader to create the study.
+    pub wait: std::time::Duration,
+}
+
+impl SharedOptions {
+    /// Defaults for `url`: beat every 2 s, hand over after 20 s without a beat, wait 120 s for
+    /// a leader.
+    pub fn new(url: &str) -> SharedOptions {
+        SharedOptions {
+            url: url.to_string(),
+            heartbeat: std::time::Duration::from_secs(2),
+            grace: std::time::Duration::from_secs(20),
+            wait: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+/// What a `promoml worker` did.
+#[derive(Debug, Clone)]
+pub struct WorkSummary {
+    /// The study it joined.
+    pub study: i64,
+    /// The trials it finished (stored in the study).
+    pub trials: Vec<Trial>,
+}
+
+/// Whether a supervised run led its study (and reported) or worked for another's.
+enum Ran {
+    Report(Box<Report>),
+    Worked(WorkSummary),
 }
 
 /// Run a pipeline end to end and return its report.
@@ -52,12 +100,104 @@ pub fn run(p: &Pipeline, obs: &dyn Observer) -> Result<Report> {
 
 /// Run a pipeline with [`RunOptions`].
 pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<Report> {
+    if opts.shared.is_some() && matches!(p.task, promoml_core::Task::Uplift | promoml_core::Task::Anomaly) {
+        return Err(Error::data(format!(
+            "--storage: {} pipelines cannot share a study yet (binary, multiclass and regression can)",
+            p.task.name()
+        )));
+    }
     if p.task == promoml_core::Task::Uplift {
         return crate::uplift::runner::run(p, obs, opts.artifact.as_ref());
     }
     if p.task == promoml_core::Task::Anomaly {
         return crate::anomaly::run(p, obs, opts.artifact.as_ref());
     }
+    match run_supervised(p, obs, opts, false)? {
+        Ran::Report(r) => Ok(*r),
+        Ran::Worked(_) => unreachable!("a leader reports"),
+    }
+}
+
+/// Join the running study of `p` in the database `shared.url` as a worker: prepare the same
+/// folds, evaluate trials until the study's budget is spent, and return what this process did.
+/// Binary, multiclass and regression pipelines can be shared today.
+pub fn work(p: &Pipeline, obs: &dyn Observer, shared: &SharedOptions) -> Result<WorkSummary> {
+    if matches!(p.task, promoml_core::Task::Uplift | promoml_core::Task::Anomaly) {
+        return Err(Error::data(format!(
+            "promoml worker: {} pipelines cannot share a study yet (binary, multiclass and regression can)",
+            p.task.name()
+        )));
+    }
+    let opts = RunOptions { shared: Some(shared.clone()), ..RunOptions::default() };
+    match run_supervised(p, obs, &opts, true)? {
+        Ran::Worked(w) => Ok(w),
+        Ran::Report(_) => unreachable!("a worker does not report"),
+    }
+}
+
+/// The local study of a run: `OUT/study.db` (resumed from when asked) with the trial log as its
+/// export, a legacy trial log alone, or memory.
+fn local_storage(opts: &RunOptions, header: &StudyHeader) -> Result<Box<dyn StudyStorage>> {
+    Ok(match (&opts.study_db, &opts.trial_log, opts.resume) {
+        (Some(db), log, resume) => {
+            let primary = if resume && db.exists() {
+                SqliteStorage::resume(db, header)?
+            } else if resume && log.as_ref().is_some_and(|l| l.exists()) {
+                // A log written before study databases: continue it alone.
+                let log = log.as_ref().expect("checked");
+                return Ok(Box::new(JsonlStorage::resume(log, header)?));
+            } else if resume {
+                return Err(Error::data(format!("--resume: no study database at {}", db.display())));
+            } else {
+                SqliteStorage::create(db, header)?
+            };
+            match log {
+                Some(log) => {
+                    Box::new(TeeStorage::new(Box::new(primary), Box::new(JsonlStorage::create(log, header)?))?)
+                }
+                None => Box::new(primary),
+            }
+        }
+        (None, Some(path), true) if path.exists() => Box::new(JsonlStorage::resume(path, header)?),
+        (None, Some(path), _) => Box::new(JsonlStorage::create(path, header)?),
+        (None, None, true) => return Err(Error::data("--resume needs a trial log to continue from")),
+        (None, None, false) => Box::new(MemoryStorage::default()),
+    })
+}
+
+/// Open the shared study of a leader (a new one, or with `--resume` the newest running or
+/// finished study with the same fingerprint) or a worker (the running one it must match).
+fn open_shared(
+    p: &Pipeline,
+    so: &SharedOptions,
+    header: &StudyHeader,
+    budget: &Budget,
+    resume: bool,
+    worker: bool,
+) -> Result<(Box<dyn SharedStore>, i64)> {
+    let mut store = open_store(&so.url)?;
+    let study = if worker {
+        let s = join_study(store.as_mut(), header, so.wait)?;
+        tracing::info!("joined study {} of pipeline `{}` ({} trial(s) so far)", s.id, s.pipeline, s.n_trials);
+        s.id
+    } else if resume {
+        let fp = crate::study::shared::fingerprint(header);
+        let found = store.studies()?.into_iter().find(|s| s.fingerprint == fp).ok_or_else(|| {
+            Error::data(format!(
+                "--resume: the storage {} holds no study of pipeline `{}` with this data and these settings",
+                crate::study::shared::redact(&so.url),
+                p.name
+            ))
+        })?;
+        store.reopen_study(found.id, budget)?;
+        found.id
+    } else {
+        store.create_study(header, budget)?
+    };
+    Ok((store, study))
+}
+
+fn run_supervised(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
     let t0 = Instant::now();
     let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
     obs.stage("loading data");
@@ -73,7 +213,8 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         vec![]
     };
     let target = TargetEncoding { column: p.data.target.clone(), task: p.task, classes: classes.clone() };
-    let (full, train_ds, dropped) = Prepared::fit_with(p, &target, loaded.train.clone(), loaded.sequences.clone())?;
+    let (full, train_ds, dropped) =
+        Prepared::fit_until(p, &target, loaded.train.clone(), loaded.sequences.clone(), deadline)?;
     let test_ds = full.transform(loaded.test.clone(), "test")?;
     let leaks = if p.task == promoml_core::Task::Binary { data::suspected_leaks(&train_ds, 0.95) } else { vec![] };
     for l in &leaks {
@@ -113,7 +254,8 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         .par_iter()
         .map(|val| {
             let tr = complement(n, val);
-            let (prep, ds_tr, _) = Prepared::fit_with(p, &target, loaded.train.take(&tr), loaded.sequences.clone())?;
+            let (prep, ds_tr, _) =
+                Prepared::fit_until(p, &target, loaded.train.take(&tr), loaded.sequences.clone(), deadline)?;
             let ds_va = prep.transform(loaded.train.take(val), "validation")?;
             Ok(Fold { train: ds_tr, valid: ds_va, rows: val.clone() })
         })
@@ -124,12 +266,6 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
     let metric = p.search.metric;
     let metrics = Metric::for_task(p.task);
     let header = StudyHeader::for_run(p, &[&loaded.train, &loaded.test])?;
-    let mut storage: Box<dyn StudyStorage> = match (&opts.trial_log, opts.resume) {
-        (Some(path), true) if path.exists() => Box::new(JsonlStorage::resume(path, &header)?),
-        (Some(path), _) => Box::new(JsonlStorage::create(path, &header)?),
-        (None, true) => return Err(Error::data("--resume needs a trial log to continue from")),
-        (None, false) => Box::new(MemoryStorage::default()),
-    };
     // The ensemble's own fitting is quick next to refits; keep a little time for it.
     let reserve_s =
         if p.ensemble.is_some() { 1.0 + 0.02 * p.search.time_budget.map_or(0.0, |b| b.as_secs_f64()) } else { 0.0 };
@@ -137,12 +273,50 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
         Some(EnsembleKind::Stacking { layers: 2, layer2_models, .. }) => *layer2_models,
         _ => 0,
     };
-    let outcome = search::search(
-        p,
-        &fold_data,
-        n,
-        search::Context { deadline, storage: storage.as_mut(), observer: obs, reserve_s, layer2_models },
-    )?;
+    let outcome = match &opts.shared {
+        Some(so) => {
+            let budget = Budget {
+                trials: p.candidates.iter().map(|c| (c.name.clone(), c.trials)).collect(),
+                deadline_unix: deadline.map(|d| unix_now() + d.saturating_duration_since(Instant::now()).as_secs_f64()),
+                reserve_s,
+                layer2_models,
+                folds: k,
+            };
+            let (store, study) = open_shared(p, so, &header, &budget, opts.resume, worker)?;
+            let sh = crate::search_shared::SharedRun {
+                url: so.url.clone(),
+                store,
+                study,
+                worker: crate::search_shared::worker_name(),
+                leader: !worker,
+                heartbeat: so.heartbeat,
+                grace: so.grace,
+            };
+            let outcome = crate::search_shared::search_shared(p, &fold_data, n, obs, sh)?;
+            if worker {
+                return Ok(Ran::Worked(WorkSummary { study, trials: outcome.trials }));
+            }
+            // The study is complete: export it beside the report, and close it.
+            let mut store = open_store(&so.url)?;
+            let mut export = local_storage(&RunOptions { resume: false, ..opts.clone() }, &header)?;
+            let mut stored = store.trials(study)?;
+            stored.sort_by_key(|t| (p.candidates.iter().position(|c| c.name == t.model), t.number));
+            for r in stored.into_iter().filter_map(|t| t.record) {
+                export.append(&r)?;
+            }
+            store.set_study_state(study, "finished")?;
+            outcome
+        }
+        None => {
+            let mut storage = local_storage(opts, &header)?;
+            search::search(
+                p,
+                &fold_data,
+                n,
+                search::Context { deadline, storage: storage.as_mut(), observer: obs, reserve_s, layer2_models },
+            )?
+        }
+    };
     let search::Outcome { bests, mut failures, trials } = outcome;
     let search_s = t_search.elapsed().as_secs_f64();
 
@@ -359,7 +533,7 @@ pub fn run_with(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions) -> Result<R
             (crate::artifact::Fitted::Model(final_model), crate::artifact::Scored::Model(final_pred));
         crate::artifact::write_for_run(req, p, full, &loaded.train, &loaded.test, model, &expected)?;
     }
-    Ok(report)
+    Ok(Ran::Report(Box::new(report)))
 }
 
 /// Time kept at the end of a run with a time budget for what follows its last stage (writing

@@ -98,13 +98,13 @@ pub fn score_all(metrics: &[Metric], y: &[f64], pred: &Predictions) -> Result<Sc
 /// Running means of the ranking metric (as a loss: lower is better) of completed trials, per
 /// fold step: what the median pruner compares against.
 #[derive(Debug, Clone, Default)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     steps: Vec<Vec<f64>>,
     completed: usize,
 }
 
 impl Snapshot {
-    fn add(&mut self, losses: &[f64]) {
+    pub(crate) fn add(&mut self, losses: &[f64]) {
         let mut sum = 0.0;
         for (j, l) in losses.iter().enumerate() {
             sum += l;
@@ -146,17 +146,17 @@ impl Snapshot {
     }
 }
 
-struct FoldResult {
-    scores: Scores,
-    pred: Predictions,
-    seconds: f64,
+pub(crate) struct FoldResult {
+    pub(crate) scores: Scores,
+    pub(crate) pred: Predictions,
+    pub(crate) seconds: f64,
 }
 
-struct Evaluated {
-    folds: Vec<FoldResult>,
-    pruned: bool,
-    error: Option<Error>,
-    seconds: f64,
+pub(crate) struct Evaluated {
+    pub(crate) folds: Vec<FoldResult>,
+    pub(crate) pruned: bool,
+    pub(crate) error: Option<Error>,
+    pub(crate) seconds: f64,
 }
 
 /// Fit and score one fold.
@@ -187,7 +187,7 @@ fn run_fold(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn evaluate(
+pub(crate) fn evaluate(
     p: &Pipeline,
     ci: usize,
     cand: &Candidate,
@@ -286,15 +286,47 @@ struct State {
 /// The moment `secs` seconds (at most 10⁶; a negative margin counts as none) before
 /// `deadline`, without the panics of `Instant - Duration`: a moment the clock cannot represent
 /// is taken as now, already past.
-fn before(deadline: Instant, secs: f64) -> Instant {
+pub(crate) fn before(deadline: Instant, secs: f64) -> Instant {
     let margin = Duration::try_from_secs_f64(secs.min(1e6)).unwrap_or_default();
     deadline.checked_sub(margin).unwrap_or_else(Instant::now)
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
     let mean = v.iter().sum::<f64>() / v.len() as f64;
     let sd = (v.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
     (mean, sd)
+}
+
+/// The stored record of an evaluated trial.
+pub(crate) fn make_record(
+    cand: &Candidate,
+    number: usize,
+    params: &Params,
+    ev: &Evaluated,
+    metric: Metric,
+    metrics: &[Metric],
+) -> TrialRecord {
+    let fold_scores: Vec<f64> = ev.folds.iter().map(|f| f.scores[metric.name()]).collect();
+    let mut cv = Scores::new();
+    if ev.error.is_none() {
+        for m in metrics {
+            let v = ev.folds.iter().map(|f| f.scores[m.name()]).sum::<f64>() / ev.folds.len() as f64;
+            cv.insert(m.name().to_string(), v);
+        }
+    }
+    TrialRecord {
+        trial: Trial {
+            model: cand.name.clone(),
+            number,
+            params: params_json(params),
+            fold_scores: fold_scores.clone(),
+            score: ev.error.is_none().then(|| mean_sd(&fold_scores).0),
+            seconds: ev.seconds,
+            error: ev.error.as_ref().map(ToString::to_string),
+            pruned: ev.pruned,
+        },
+        cv,
+    }
 }
 
 /// Search every candidate of `p` on `folds` (built from `n` training rows).
@@ -413,28 +445,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                 let (record, fresh) = match ev {
                     None => (st.replay.remove(&t).expect("replayed trial is in the log"), None),
                     Some(ev) => {
-                        let fold_scores: Vec<f64> = ev.folds.iter().map(|f| f.scores[metric.name()]).collect();
-                        let mut cv = Scores::new();
-                        if ev.error.is_none() {
-                            for m in &metrics {
-                                let v =
-                                    ev.folds.iter().map(|f| f.scores[m.name()]).sum::<f64>() / ev.folds.len() as f64;
-                                cv.insert(m.name().to_string(), v);
-                            }
-                        }
-                        let record = TrialRecord {
-                            trial: Trial {
-                                model: cand.name.clone(),
-                                number: t,
-                                params: params_json(&params),
-                                fold_scores: fold_scores.clone(),
-                                score: ev.error.is_none().then(|| mean_sd(&fold_scores).0),
-                                seconds: ev.seconds,
-                                error: ev.error.as_ref().map(ToString::to_string),
-                                pruned: ev.pruned,
-                            },
-                            cv,
-                        };
+                        let record = make_record(cand, t, &params, &ev, metric, &metrics);
                         ctx.storage.append(&record)?;
                         let fresh = if ev.error.is_none() && !ev.pruned {
                             let preds: Vec<Predictions> = ev.folds.iter().map(|f| f.pred.clone()).collect();

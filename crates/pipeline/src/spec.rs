@@ -309,12 +309,32 @@ fn default_formats() -> Vec<String> {
 pub struct Source {
     /// Path of the file as given.
     pub path: PathBuf,
-    /// The TOML text the spec was parsed from (the file with the overrides applied).
+    /// The TOML text the spec was parsed from (the file with the overrides applied; for a RON
+    /// file, its TOML rendering with the overrides applied).
     pub text: String,
-    /// The file's own text, before overrides: where the keys of the file are located.
+    /// The file's own text (TOML or RON), before overrides: where the keys of the file are
+    /// located.
     pub file_text: String,
     /// The `--set` overrides applied, in order.
     pub overrides: Vec<Override>,
+    /// The file's language: TOML, or RON converted into the TOML of `text`.
+    pub format: Format,
+}
+
+/// The language of a pipeline file, from its extension: `.ron` is RON, anything else TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML, the reference format.
+    Toml,
+    /// RON (Rusty Object Notation), read as the same document (see [`crate::ron_file`]).
+    Ron,
+}
+
+impl Format {
+    /// The format of the file at `path`.
+    pub fn of(path: &Path) -> Format {
+        if crate::ron_file::is_ron(path) { Format::Ron } else { Format::Toml }
+    }
 }
 
 /// One `--set KEY=VALUE` argument and what it wrote into the pipeline.
@@ -354,9 +374,22 @@ impl Source {
         Source::from_text(path, text, overrides)
     }
 
-    /// Use `text` as the content of `path` and apply overrides.
+    /// Use `text` as the content of `path` (TOML, or RON for a `.ron` path) and apply overrides.
     pub fn from_text(path: &Path, text: String, overrides: &[String]) -> Result<Source> {
-        let mut src = Source { path: path.to_path_buf(), text: text.clone(), file_text: text, overrides: Vec::new() };
+        let format = Format::of(path);
+        let toml_text = match format {
+            Format::Toml => text.clone(),
+            Format::Ron => crate::ron_file::to_toml(&text).map_err(|e| {
+                PipelineError::Config(Located {
+                    file: path.display().to_string(),
+                    at: Some(e.at),
+                    key: None,
+                    message: e.message,
+                })
+            })?,
+        };
+        let mut src =
+            Source { path: path.to_path_buf(), text: toml_text, file_text: text, overrides: Vec::new(), format };
         if !overrides.is_empty() {
             let (text, applied) = apply_overrides(&src, overrides)?;
             src.text = text;
@@ -381,9 +414,42 @@ impl Source {
     pub fn error_at(&self, key: &str, message: impl Into<String>) -> PipelineError {
         let (file, at) = match self.override_of(key) {
             Some(o) => (o.flag(), None),
-            None => (self.path.display().to_string(), locate(&self.file_text, key)),
+            None => (self.path.display().to_string(), self.locate(key)),
         };
         PipelineError::Config(Located { file, at, key: Some(key.to_string()), message: message.into() })
+    }
+
+    /// Line and column of dotted `key` in the file's own text (TOML or RON).
+    pub fn locate(&self, key: &str) -> Option<(usize, usize)> {
+        match self.format {
+            Format::Toml => locate(&self.file_text, key),
+            Format::Ron => crate::ron_file::locate(&self.file_text, key),
+        }
+    }
+
+    /// Line and column in the file's own text of a place found in [`Source::text`].
+    fn position_in_file(&self, place: &crate::locate::Place) -> Option<(usize, usize)> {
+        match self.format {
+            Format::Toml => position_of(&self.file_text, place),
+            Format::Ron => crate::ron_file::position_of(&self.file_text, place),
+        }
+    }
+
+    /// The pipeline (with its overrides) as a TOML or RON text, e.g. for `validate --emit`.
+    /// Comments are not carried over into the other format.
+    pub fn emit(&self, format: Format) -> Result<String> {
+        match (format, self.format, self.overrides.is_empty()) {
+            (Format::Toml, Format::Toml, true) => Ok(self.file_text.clone()),
+            (Format::Toml, _, _) => Ok(self.text.clone()),
+            (Format::Ron, _, _) => crate::ron_file::from_toml(&self.text).map_err(|m| {
+                PipelineError::Config(Located {
+                    file: self.path.display().to_string(),
+                    at: None,
+                    key: None,
+                    message: m,
+                })
+            }),
+        }
     }
 
     /// Parse into a [`PipelineSpec`]; errors carry line and column (or the `--set` argument
@@ -391,7 +457,7 @@ impl Source {
     pub fn parse(&self) -> Result<PipelineSpec> {
         toml::from_str(&self.text).map_err(|e| {
             let message = with_suggestion(e.message());
-            if self.overrides.is_empty() {
+            if self.overrides.is_empty() && self.format == Format::Toml {
                 let at = e.span().map(|s| line_col(&self.text, s.start));
                 return PipelineError::Config(Located {
                     file: self.path.display().to_string(),
@@ -400,8 +466,9 @@ impl Source {
                     message,
                 });
             }
-            // The text was re-rendered with the overrides: name the entry the error is about,
-            // then blame its override or find the entry in the file's own text.
+            // The text was re-rendered with the overrides (or converted from RON): name the
+            // entry the error is about, then blame its override or find the entry in the file's
+            // own text.
             let place = e.span().and_then(|s| place_at(&self.text, s.start));
             match place.as_ref().and_then(|p| self.override_of(&p.path).map(|o| (o, p))) {
                 Some((o, p)) => {
@@ -409,7 +476,7 @@ impl Source {
                 }
                 None => PipelineError::Config(Located {
                     file: self.path.display().to_string(),
-                    at: place.as_ref().and_then(|p| position_of(&self.file_text, p)),
+                    at: place.as_ref().and_then(|p| self.position_in_file(p)),
                     key: None,
                     message,
                 }),

@@ -282,5 +282,5 @@ fn unknown_device_is_located() {
     let set = vec!["pipeline.device=\"cuda:1\"".to_string()];
     let src = Source::from_text(Path::new("p.toml"), BASE.to_string(), &set).unwrap();
     let p = Pipeline::from_spec(src.clone(), src.parse().unwrap(), &registry()).unwrap();
-    assert_eq!(p.fit_context(3).device, "cuda:1");
+    assert_eq!(p.fit_context(3).device, promoml_core::Device::Cuda(1));
 }

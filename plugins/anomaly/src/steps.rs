@@ -11,8 +11,8 @@
 
 use ndarray::Array2;
 use promoml_core::{
-    AnomalyDetector, Cleaner, ColumnData, ColumnType, Error, FeatureExtractor, FitContext, FittedCleaner,
-    FittedDetector, FittedFeatures, Frame, ParamValue, Params, Registry, Result, SettingDoc, StepContext, StepFactory,
+    AnomalyDetector, Cleaner, ColumnData, ColumnType, Error, FeatureExtractor, FittedCleaner, FittedDetector,
+    FittedFeatures, Frame, ParamValue, Params, Registry, Result, SettingDoc, StepContext, StepFactory,
 };
 use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -348,7 +348,7 @@ impl Cleaner for Filter {
     fn fit(&self, train: &Frame, ctx: &StepContext) -> Result<Box<dyn FittedCleaner>> {
         let inputs = Inputs::fit(train, &self.columns, ctx)?;
         let x = inputs.matrix(train)?;
-        let fitted = self.choice.detector.fit(&x, &self.choice.params, &FitContext::new(ctx.seed))?;
+        let fitted = self.choice.detector.fit(&x, &self.choice.params, &ctx.fit_context("anomaly.filter"))?;
         let scores = fitted.score(&x)?;
         let (flags, threshold) = flag(&scores, self.rule);
         let keep: Vec<usize> = (0..flags.len()).filter(|&i| !flags[i]).collect();
@@ -508,7 +508,7 @@ impl FeatureExtractor for Score {
         }
         let inputs = Inputs::fit(train, &self.columns, ctx)?;
         let x = inputs.matrix(train)?;
-        let detector = self.choice.detector.fit(&x, &self.choice.params, &FitContext::new(ctx.seed))?;
+        let detector = self.choice.detector.fit(&x, &self.choice.params, &ctx.fit_context("anomaly.score"))?;
         let scores = detector.score(&x)?;
         let summary = json!({
             "kind": "anomaly.score",

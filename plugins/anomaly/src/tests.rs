@@ -172,7 +172,7 @@ fn frame(x: &Array2<f64>, y: &[f64]) -> Frame {
 }
 
 fn ctx() -> StepContext {
-    StepContext { target: Some("label".into()), protected: vec!["label".into()], seed: 3 }
+    StepContext { target: Some("label".into()), protected: vec!["label".into()], seed: 3, ..StepContext::default() }
 }
 
 #[test]

@@ -144,7 +144,7 @@ fn main() {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let p = model.space().resolve(&given, "throughput").unwrap();
-        let ctx = FitContext { device: device.clone(), ..FitContext::new(42) };
+        let ctx = FitContext { device: promoml_core::Device::parse(&device).expect("--device"), ..FitContext::new(42) };
         let t = Instant::now();
         let fitted = model.fit_net(&train, &p, &ctx).unwrap_or_else(|e| panic!("{e}"));
         let fit_s = t.elapsed().as_secs_f64();

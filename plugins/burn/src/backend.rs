@@ -21,52 +21,29 @@ pub type Gpu = burn::backend::Cuda<f32, i32>;
 #[cfg(feature = "cuda")]
 pub type GpuTrain = burn::backend::Autodiff<Gpu>;
 
-/// A compute device named in a pipeline (`cpu`, `cuda`, `cuda:N`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    /// burn's ndarray backend.
-    Cpu,
-    /// CUDA device with this index (needs the `cuda` feature).
-    Cuda(usize),
+pub use promoml_core::Device;
+
+/// Parse a device name (the one grammar of [`Device::parse`]) and check that this build can
+/// use it; `who` names the model in errors.
+pub fn parse_device(name: &str, who: &str) -> Result<Device> {
+    let device = Device::parse(name).map_err(|m| Error::model(who, m))?;
+    available(device, who)
 }
 
-impl Device {
-    /// Parse a device name; `who` names the model in errors.
-    pub fn parse(name: &str, who: &str) -> Result<Device> {
-        let name = name.trim();
-        let device = match name {
-            "" | "cpu" => Device::Cpu,
-            "cuda" | "gpu" => Device::Cuda(0),
-            _ => match name.strip_prefix("cuda:").map(str::parse::<usize>) {
-                Some(Ok(i)) => Device::Cuda(i),
-                _ => {
-                    return Err(Error::model(
-                        who,
-                        format!("unknown device \"{name}\"; use \"cpu\", \"cuda\" or \"cuda:N\""),
-                    ));
-                }
-            },
-        };
-        if let Device::Cuda(_) = device
-            && !cfg!(feature = "cuda")
-        {
-            return Err(Error::model(
-                who,
-                format!(
-                    "device \"{name}\" needs CUDA support, but this promoml was built without it; rebuild \
-                     with `cargo build --release --features cuda` (needs the CUDA toolkit) or use device \"cpu\""
-                ),
-            ));
-        }
-        Ok(device)
+/// `device`, when this build can train on it: CUDA needs the `cuda` feature.
+pub fn available(device: Device, who: &str) -> Result<Device> {
+    if let Device::Cuda(_) = device
+        && !cfg!(feature = "cuda")
+    {
+        return Err(Error::model(
+            who,
+            format!(
+                "device \"{device}\" needs CUDA support, but this promoml was built without it; rebuild \
+                 with `cargo build --release --features cuda` (needs the CUDA toolkit) or use device \"cpu\""
+            ),
+        ));
     }
-    /// The name written in reports and artifacts.
-    pub fn name(self) -> String {
-        match self {
-            Device::Cpu => "cpu".into(),
-            Device::Cuda(i) => format!("cuda:{i}"),
-        }
-    }
+    Ok(device)
 }
 
 /// A trained network on the backend it was trained on.

@@ -115,7 +115,7 @@ impl AnomalyDetector for Autoencoder {
             return Err(Error::model(KIND, "the saved network is corrupt: it does not reconstruct its inputs"));
         }
         meta.scaler.check(&meta.spec).map_err(|e| Error::model(KIND, format!("the saved network is corrupt: {e}")))?;
-        let device = crate::backend::Device::parse(&meta.device, KIND).unwrap_or(crate::backend::Device::Cpu);
+        let device = crate::backend::parse_device(&meta.device, KIND).unwrap_or(crate::backend::Device::Cpu);
         let trained = Trained::from_bytes(&meta.spec, weights, device, KIND)?;
         Ok(Box::new(FittedAutoencoder { meta, trained }))
     }

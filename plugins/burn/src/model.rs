@@ -110,8 +110,8 @@ pub(crate) fn train_config(p: &Params, loss: Loss) -> Result<TrainConfig> {
 /// The device a fit runs on: the `device` parameter, or the context's when it says `context`.
 pub(crate) fn device_of(p: &Params, ctx: &FitContext, who: &str) -> Result<Device> {
     match p.str("device")? {
-        "context" => Device::parse(&ctx.device, who),
-        other => Device::parse(other, who),
+        "context" => crate::backend::available(ctx.device, who),
+        other => crate::backend::parse_device(other, who),
     }
 }
 
@@ -297,7 +297,7 @@ impl FittedNet {
         let (meta, weights): (Meta, &[u8]) = unpack(bytes, who)?;
         meta.check().map_err(|e| Error::model(who, format!("the saved network is corrupt: {e}")))?;
         // Artifacts trained on a GPU load onto it when this build has CUDA, else onto the CPU.
-        let device = Device::parse(&meta.device, who).unwrap_or(Device::Cpu);
+        let device = crate::backend::parse_device(&meta.device, who).unwrap_or(Device::Cpu);
         let trained = Trained::from_bytes(&meta.spec, weights, device, who)?;
         Ok(FittedNet { meta, trained })
     }

@@ -275,7 +275,7 @@ fn clear_errors_for_missing_sequences_and_cuda() {
     let e = BurnModel::lstm().fit(&tab, &p, &FitContext::new(1)).err().unwrap().to_string();
     assert!(e.contains("burn.lstm") && e.contains("sequences"), "{e}");
 
-    let ctx = FitContext { device: "cuda:0".into(), ..FitContext::new(1) };
+    let ctx = FitContext { device: promoml_core::Device::Cuda(0), ..FitContext::new(1) };
     let r = BurnModel::mlp().fit(&tab, &BurnModel::mlp().space().defaults(), &ctx);
     if cfg!(feature = "cuda") {
         // With CUDA compiled in, the fit either runs on a GPU or fails naming the device.
@@ -286,7 +286,7 @@ fn clear_errors_for_missing_sequences_and_cuda() {
         let e = r.err().unwrap().to_string();
         assert!(e.contains("cuda:0") && e.contains("--features cuda"), "{e}");
     }
-    let e = Device::parse("tpu", "burn.mlp").unwrap_err().to_string();
+    let e = crate::backend::parse_device("tpu", "burn.mlp").unwrap_err().to_string();
     assert!(e.contains("unknown device \"tpu\""), "{e}");
 }
 

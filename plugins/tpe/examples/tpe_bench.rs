@@ -11,11 +11,11 @@
 //! dimensions on [-5, 10]^10 (minimum 0). Every optimiser starts with 10 random trials (Optuna's
 //! default), seeds are 0..seeds, and the figure is the median over seeds of the best value
 //! after `trials` trials. `tpe` is the joint (multivariate) model, `tpe.univariate` one
-//! parameter at a time. `--variants` adds `consider_endpoints = true` and no-magic-clip runs.
+//! parameter at a time, `tpe.crate` the `tpe` crate (crates.io) behind our trait. `--variants` adds `consider_endpoints = true` and no-magic-clip runs.
 
 use promoml_core::search::RandomSearch;
 use promoml_core::{Optimizer, ParamSpec, Params, ParamsExt, Rng, SearchSpace};
-use promoml_tpe::{Tpe, TpeConfig};
+use promoml_tpe::{CrateTpe, Tpe, TpeConfig};
 use rand::SeedableRng;
 use std::f64::consts::PI;
 use std::time::Instant;
@@ -158,6 +158,7 @@ fn main() {
         ("random", Box::new(|| -> Box<dyn Optimizer> { Box::new(RandomSearch) })),
         ("tpe", Box::new(tpe(base.clone()))),
         ("tpe.univariate", Box::new(tpe(TpeConfig { multivariate: false, ..base.clone() }))),
+        ("tpe.crate", Box::new(|| -> Box<dyn Optimizer> { Box::new(CrateTpe::new(10)) })),
     ];
     if args.variants {
         contenders.push(("tpe endpoints", Box::new(tpe(TpeConfig { consider_endpoints: true, ..base.clone() }))));
@@ -204,29 +205,34 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for pb in problems.iter().filter(|p| p.name != "branin" && args.only.as_deref().is_none_or(|o| o == p.name)) {
-        for (name, config) in
-            [("tpe", base.clone()), ("tpe.univariate", TpeConfig { multivariate: false, ..base.clone() })]
-        {
-            let mut opt = Tpe::new(config).expect("valid config");
-            let started = Instant::now();
-            run(&mut opt, pb, args.latency_trials, 0);
-            let whole = started.elapsed().as_secs_f64();
-            let mut rng = Rng::seed_from_u64(1);
-            let (mut wall, mut cpu) = (Vec::new(), Vec::new());
-            while wall.len() < args.latency_reps {
-                // Copies made ahead, so every timed ask sees exactly the same finished trials
-                // and none pays for copying or freeing the history.
-                let mut copies: Vec<Tpe> = (0..10).map(|_| opt.clone()).collect();
-                for o in &mut copies {
-                    let (t, c) = (Instant::now(), thread_cpu_seconds());
-                    let p = o.ask(&pb.space, &mut rng);
-                    wall.push(t.elapsed().as_secs_f64() * 1e3);
-                    cpu.push((thread_cpu_seconds() - c) * 1e3);
-                    std::hint::black_box(p);
-                }
-            }
-            let (med, p90, med_cpu) = (median(&mut wall), quantile(&mut wall, 0.9), median(&mut cpu));
-            println!("| {} | {name} | {whole:.2} | {med:.3} | {p90:.3} | {med_cpu:.3} |", pb.name);
+        let (joint, univariate) = (base.clone(), TpeConfig { multivariate: false, ..base.clone() });
+        latency("tpe", || Tpe::new(joint.clone()).expect("valid config"), pb, &args);
+        latency("tpe.univariate", || Tpe::new(univariate.clone()).expect("valid config"), pb, &args);
+        latency("tpe.crate", || CrateTpe::new(10), pb, &args);
+    }
+}
+
+/// Time `args.latency_reps` asks of an optimiser holding `args.latency_trials` finished trials
+/// of its own study on `pb` (seed 0), and print one table row.
+fn latency<O: Optimizer + Clone + 'static>(name: &str, make: impl Fn() -> O, pb: &Problem, args: &Args) {
+    let mut opt = make();
+    let started = Instant::now();
+    run(&mut opt, pb, args.latency_trials, 0);
+    let whole = started.elapsed().as_secs_f64();
+    let mut rng = Rng::seed_from_u64(1);
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    while wall.len() < args.latency_reps {
+        // Copies made ahead, so every timed ask sees exactly the same finished trials and none
+        // pays for copying or freeing the history.
+        let mut copies: Vec<O> = (0..10).map(|_| opt.clone()).collect();
+        for o in &mut copies {
+            let (t, c) = (Instant::now(), thread_cpu_seconds());
+            let p = o.ask(&pb.space, &mut rng);
+            wall.push(t.elapsed().as_secs_f64() * 1e3);
+            cpu.push((thread_cpu_seconds() - c) * 1e3);
+            std::hint::black_box(p);
         }
     }
+    let (med, p90, med_cpu) = (median(&mut wall), quantile(&mut wall, 0.9), median(&mut cpu));
+    println!("| {} | {name} | {whole:.2} | {med:.3} | {p90:.3} | {med_cpu:.3} |", pb.name);
 }

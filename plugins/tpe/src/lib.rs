@@ -7,6 +7,9 @@
 //!   liar for trials asked and not yet told.
 //! * `tpe.univariate`: the same with every parameter modelled on its own (Bergstra et al.
 //!   2011; Optuna's `multivariate=False`).
+//! * `tpe.crate`: the `tpe` crate from crates.io (sile/tpe 0.3) behind the same trait, for
+//!   comparison: one crate optimiser per parameter, the crate's own estimators and defaults
+//!   ([`CrateTpe`] documents how each domain is mapped and what the crate cannot express).
 //!
 //! `tpe` is the joint model because it measured better on every benchmark function
 //! (`cargo run --release -p promoml-tpe --example tpe_bench`, reports/benchmarks/tpe.md):
@@ -38,20 +41,25 @@
 //! assert!(best < 0.05);
 //! ```
 
+mod crate_tpe;
 mod parzen;
 mod tpe;
 
 #[cfg(test)]
+mod crate_tests;
+#[cfg(test)]
 mod tests;
 
+pub use crate_tpe::{Bridge, CrateTpe, CrateTpeFactory};
 pub use tpe::{Tpe, TpeConfig, default_gamma};
 
 use promoml_core::{Optimizer, OptimizerFactory, Registry};
 
-/// Register `tpe` (multivariate) and `tpe.univariate`.
+/// Register `tpe` (multivariate), `tpe.univariate` and `tpe.crate` (the `tpe` crate).
 pub fn register(registry: &mut Registry) {
     registry.add_optimizer(TpeFactory::multivariate());
     registry.add_optimizer(TpeFactory::univariate());
+    registry.add_optimizer(CrateTpeFactory);
 }
 
 /// Builds [`Tpe`] optimisers with a fixed configuration (the start-up count comes from the

@@ -3,7 +3,7 @@ use promoml_core::search::RandomSearch;
 use promoml_core::{Optimizer, OptimizerFactory, ParamSpec, ParamValue, Params, ParamsExt, Registry, Rng, SearchSpace};
 use rand::SeedableRng;
 
-fn mixed_space() -> SearchSpace {
+pub(crate) fn mixed_space() -> SearchSpace {
     SearchSpace::new(vec![
         ParamSpec::float("lr", "", 0.1, 1e-6, 10.0).search_float(1e-4, 1.0, true),
         ParamSpec::float("frac", "", 0.5, 0.0, 1.0).search_float(0.2, 0.8, false),
@@ -20,7 +20,7 @@ fn mixed_space() -> SearchSpace {
 }
 
 /// A made-up objective over `mixed_space` (lower is better).
-fn mixed_objective(p: &Params) -> f64 {
+pub(crate) fn mixed_objective(p: &Params) -> f64 {
     let mut v = (p.f64("lr").unwrap().log10() + 2.0).powi(2) + (p.f64("frac").unwrap() - 0.3).powi(2);
     v += (p.f64("depth").unwrap() - 7.0).abs() * 0.1 + (p.f64("trees").unwrap().ln() - 6.0).abs() * 0.1;
     v += match p.str("kernel").unwrap() {
@@ -31,7 +31,7 @@ fn mixed_objective(p: &Params) -> f64 {
     if p.bool("bias").unwrap() { v } else { v + 0.3 }
 }
 
-fn check_in_search_domain(space: &SearchSpace, p: &Params) {
+pub(crate) fn check_in_search_domain(space: &SearchSpace, p: &Params) {
     for spec in &space.params {
         let v = &p[&spec.name];
         match (&spec.search, space.is_active(spec, p)) {
@@ -45,7 +45,13 @@ fn check_in_search_domain(space: &SearchSpace, p: &Params) {
     }
 }
 
-fn run(opt: &mut dyn Optimizer, space: &SearchSpace, f: impl Fn(&Params) -> f64, trials: usize, seed: u64) -> f64 {
+pub(crate) fn run(
+    opt: &mut dyn Optimizer,
+    space: &SearchSpace,
+    f: impl Fn(&Params) -> f64,
+    trials: usize,
+    seed: u64,
+) -> f64 {
     let mut rng = Rng::seed_from_u64(seed);
     let mut best = f64::INFINITY;
     for _ in 0..trials {
@@ -65,7 +71,7 @@ fn tpe_univariate(startup: usize) -> Tpe {
     Tpe::new(TpeConfig { n_startup_trials: startup, multivariate: false, ..TpeConfig::default() }).unwrap()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }

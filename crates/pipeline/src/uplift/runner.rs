@@ -180,7 +180,7 @@ fn propensities(
     arms: &[String],
     train: &Part,
     others: &[&Dataset],
-    seed: u64,
+    base: &FitContext,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
     let k = arms.len();
     let constant = |p: Vec<f64>| -> Vec<Vec<Vec<f64>>> {
@@ -208,7 +208,11 @@ fn propensities(
             let mut ds = train.ds.clone();
             ds.y = Some(train.arm.iter().map(|&a| a as f64).collect());
             ds.classes = arms.to_vec();
-            let fitted = model.fit(&ds, &model.space().defaults(), &FitContext::new(derive_seed(seed, &[7])))?;
+            let fitted = model.fit(
+                &ds,
+                &model.space().defaults(),
+                &FitContext { seed: derive_seed(base.seed, &[7]), label: "propensity model".into(), ..base.clone() },
+            )?;
             let mut out = Vec::new();
             for d in std::iter::once(&train.ds).chain(others.iter().copied()) {
                 let plain = Dataset::from_x(d.x.clone(), d.feature_names.clone());
@@ -548,7 +552,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     let t_prep = Instant::now();
     obs.stage("preparing features");
     let target = TargetEncoding { column: p.data.target.clone(), task: Task::Regression, classes: vec![] };
-    let (full, train_ds, dropped) = Prepared::fit(p, &target, train_frame.clone())?;
+    let (full, train_ds, dropped) = Prepared::fit_until(p, &target, train_frame.clone(), None, deadline)?;
     if dropped > 0 {
         return Err(Error::config(
             "clean",
@@ -561,7 +565,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     let n = train_ds.n_rows();
     let mut train = Part { ds: train_ds, arm: train_r.arm.clone(), propensity: vec![] };
     let mut test = Part { ds: test_ds, arm: test_r.arm.clone(), propensity: vec![] };
-    let mut props = propensities(u, &arms, &train, &[&test.ds], p.seed)?;
+    let mut props = propensities(u, &arms, &train, &[&test.ds], &FitContext { deadline, ..p.fit_context(p.seed) })?;
     test.propensity = props.pop().expect("test propensities");
     train.propensity = props.pop().expect("train propensities");
 
@@ -578,7 +582,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
         .par_iter()
         .map(|val| {
             let tr = complement(n, val);
-            let (prep, ds_tr, _) = Prepared::fit(p, &target, train_frame.take(&tr))?;
+            let (prep, ds_tr, _) = Prepared::fit_until(p, &target, train_frame.take(&tr), None, deadline)?;
             let ds_va = prep.transform(train_frame.take(val), "validation")?;
             let pick = |rows: &[usize], v: &[usize]| rows.iter().map(|&i| v[i]).collect::<Vec<_>>();
             let pprop = |rows: &[usize]| rows.iter().map(|&i| train.propensity[i].clone()).collect::<Vec<_>>();

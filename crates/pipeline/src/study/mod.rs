@@ -1,9 +1,12 @@
 //! Where a study's trials are kept. The search loop appends every finished trial to a
 //! [`StudyStorage`]; `--resume` reads them back and replays them instead of refitting.
 //!
-//! [`JsonlStorage`] (one JSON object per line, the first line a header naming the pipeline, the
-//! seed and a fingerprint of everything that decides a trial's score) is the default; [`MemoryStorage`] keeps nothing on disk. A shared database (SQLite,
-//! PostgreSQL) fits behind the same trait so that workers on many machines share one study.
+//! A run's study lives in `OUT/study.db` ([`sqlite::SqliteStorage`], crash-safe: each trial is
+//! committed before the search goes on) with a JSON-lines export beside it ([`JsonlStorage`]:
+//! one JSON object per line, the first line a header naming the pipeline, the seed and a
+//! fingerprint of everything that decides a trial's score; [`TeeStorage`] writes both).
+//! [`MemoryStorage`] keeps nothing on disk. Studies shared by workers on many machines
+//! (PostgreSQL, or SQLite on one machine) are in [`shared`].
 
 use promoml_core::{Error, Frame, Result};
 use promoml_report::{Scores, Trial};
@@ -11,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+
+pub mod postgres;
+pub mod shared;
+pub mod sqlite;
 
 /// Version of the trial-log format; a log with another version is refused. Version 2 added the
 /// fingerprint ([`StudyHeader::data_sha256`], [`StudyHeader::settings`]).
@@ -188,6 +195,31 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
     }
 }
 
+/// Whether trials scored under `found` apply to a run with `header`; the message says what
+/// differs otherwise.
+pub fn check_same_study(found: &StudyHeader, header: &StudyHeader) -> std::result::Result<(), String> {
+    if found.trial_log_version != header.trial_log_version {
+        return Err(format!(
+            "trial-log format version {} is not the supported version {}",
+            found.trial_log_version, header.trial_log_version
+        ));
+    }
+    if found.pipeline != header.pipeline || found.seed != header.seed {
+        return Err(format!(
+            "the log belongs to pipeline `{}` with seed {}, not `{}` with seed {}",
+            found.pipeline, found.seed, header.pipeline, header.seed
+        ));
+    }
+    let changed = found.differences(header);
+    if !changed.is_empty() {
+        return Err(format!(
+            "--resume: the logged trials were scored with other settings, so their scores do not apply to this run; changed: {}. Run without --resume to start a new study (or resume with the settings of the logged run)",
+            changed.join("; ")
+        ));
+    }
+    Ok(())
+}
+
 /// Storage of a study's trials.
 pub trait StudyStorage: Send {
     /// Every trial stored so far, in the order they were appended.
@@ -246,34 +278,7 @@ impl JsonlStorage {
         let first = lines.first().ok_or_else(|| bad(1, "the trial log is empty (no header line)".into()))?;
         let found: StudyHeader =
             serde_json::from_str(first).map_err(|e| bad(1, format!("not a promoml trial-log header: {e}")))?;
-        if found.trial_log_version != header.trial_log_version {
-            return Err(bad(
-                1,
-                format!(
-                    "trial-log format version {} is not the supported version {}",
-                    found.trial_log_version, header.trial_log_version
-                ),
-            ));
-        }
-        if found.pipeline != header.pipeline || found.seed != header.seed {
-            return Err(bad(
-                1,
-                format!(
-                    "the log belongs to pipeline `{}` with seed {}, not `{}` with seed {}",
-                    found.pipeline, found.seed, header.pipeline, header.seed
-                ),
-            ));
-        }
-        let changed = found.differences(header);
-        if !changed.is_empty() {
-            return Err(bad(
-                1,
-                format!(
-                    "--resume: the logged trials were scored with other settings, so their scores do not apply to this run; changed: {}. Run without --resume to start a new study (or resume with the settings of the logged run)",
-                    changed.join("; ")
-                ),
-            ));
-        }
+        check_same_study(&found, header).map_err(|m| bad(1, m))?;
         let mut records = Vec::new();
         let last = lines.len() - 1;
         for (i, line) in lines.iter().enumerate().skip(1) {
@@ -310,6 +315,35 @@ impl StudyStorage for JsonlStorage {
         self.file.flush().map_err(|e| io(&self.path, e))?;
         self.records.push(record.clone());
         Ok(())
+    }
+}
+
+/// A study stored in a primary storage (resumed from) and exported to a second one as it goes:
+/// `OUT/study.db` with `OUT/trials.jsonl` beside it.
+pub struct TeeStorage {
+    primary: Box<dyn StudyStorage>,
+    export: Box<dyn StudyStorage>,
+}
+
+impl TeeStorage {
+    /// Write every trial to `primary` first, then to `export`. Trials already in `primary` (a
+    /// resumed study) are written to `export` now, so the export is whole.
+    pub fn new(primary: Box<dyn StudyStorage>, mut export: Box<dyn StudyStorage>) -> Result<TeeStorage> {
+        let have = export.trials()?.len();
+        for r in primary.trials()?.iter().skip(have) {
+            export.append(r)?;
+        }
+        Ok(TeeStorage { primary, export })
+    }
+}
+
+impl StudyStorage for TeeStorage {
+    fn trials(&self) -> Result<Vec<TrialRecord>> {
+        self.primary.trials()
+    }
+    fn append(&mut self, record: &TrialRecord) -> Result<()> {
+        self.primary.append(record)?;
+        self.export.append(record)
     }
 }
 
