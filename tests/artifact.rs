@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use promoml_core::{Metric, Predictions};
+use promoml_pipeline::artifact::{Artifact, ExplainOptions};
 use std::path::Path;
 
 /// The `score` column of a scores file.
@@ -236,6 +237,32 @@ importance_repeats = 0
     let o = predict(&model, &log, &a, &["--cutoff", "June"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("--cutoff") && e.contains("\"June\""), "{e}");
+
+    // The same log as served (`{"events": [...]}`, here the events of five customers): the
+    // same scores, and sampled explanations in which the behaviour sequence is one input.
+    let artifact = Artifact::read(&model, &promoml_cli::registry_with(&[])).unwrap();
+    let events: Vec<serde_json::Value> = all
+        .lines()
+        .skip(1)
+        .filter(|l| l[..5].parse::<u32>().unwrap() <= 5)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            serde_json::json!({"customer_id": f[0], "date": f[1], "n": f[2].parse::<f64>().unwrap(), "value": f[3].parse::<f64>().unwrap()})
+        })
+        .collect();
+    let batch = artifact.score_json_events(&events, None, Some(&ExplainOptions::default())).unwrap();
+    let served = artifact.rows_json(&batch, 100);
+    assert_eq!(served.len(), 5);
+    let e = batch.explained.as_ref().unwrap();
+    assert_eq!(e.inputs.last().map(String::as_str), Some("sequence"));
+    for (i, r) in served.iter().enumerate() {
+        let id = r["customer_id"].as_u64().unwrap() as u32;
+        let want = rows.iter().find(|(c, _)| *c == id).unwrap().1;
+        let score = r["score"].as_f64().unwrap();
+        assert_eq!(score, want, "customer {id}");
+        let logit = (score / (1.0 - score)).ln();
+        assert!((e.values.total(i) - logit).abs() < 1e-6, "customer {id}: {} vs {logit}", e.values.total(i));
+    }
 }
 
 #[test]
@@ -264,4 +291,29 @@ fn anomaly_artifacts_reproduce_the_detector_scores_and_flags() {
     assert_eq!(flagged, d["flagged_test_rows"].as_u64().unwrap(), "{d}");
     let threshold = d["threshold"].as_f64().unwrap();
     assert!(rows.iter().all(|&(s, f)| f == (s > threshold)));
+
+    // Served as JSON rows: the same `anomaly_score` and `is_anomaly`, and sampled explanations
+    // of the score that add up to it.
+    let artifact = Artifact::read(&out.join("model.promoml"), &promoml_cli::registry_with(&[])).unwrap();
+    let header: Vec<&str> = input.lines().next().unwrap().split(',').collect();
+    let json_rows: Vec<serde_json::Value> = input
+        .lines()
+        .skip(1)
+        .take(20)
+        .map(|l| {
+            let o: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(l.split(','))
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v.parse::<f64>().unwrap())))
+                .collect();
+            serde_json::Value::Object(o)
+        })
+        .collect();
+    let batch = artifact.score_json_rows(&json_rows, Some(&ExplainOptions::default())).unwrap();
+    let e = batch.explained.as_ref().unwrap();
+    for (i, r) in artifact.rows_json(&batch, 3).iter().enumerate() {
+        assert_eq!(r["anomaly_score"].as_f64().unwrap(), rows[i].0, "row {i}");
+        assert_eq!(r["is_anomaly"].as_bool().unwrap(), rows[i].1, "row {i}");
+        assert!((e.values.total(i) - rows[i].0).abs() < 1e-9, "row {i}");
+    }
 }

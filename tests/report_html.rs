@@ -151,8 +151,9 @@ fn demo_report_html_renders_its_plots_in_chromium() {
     let importance = r["feature_importance"]["features"].as_array().expect("permutation importance is on by default");
     assert!(!importance.is_empty());
     // ROC, precision-recall, calibration, one optimisation history per candidate, permutation
-    // importance (plus the ensemble chart when the report has one).
-    let expected = 3 + candidates + 1 + usize::from(r.get("ensemble").is_some());
+    // importance (plus the ensemble chart when the report has one, and the SHAP summary when
+    // the final model explains exactly).
+    let expected = 3 + candidates + 1 + usize::from(r.get("ensemble").is_some()) + usize::from(r.get("shap").is_some());
     assert_eq!(html.matches("<svg").count(), expected, "inline SVGs in report.html");
 
     // Parameters at 4 significant digits in the page (whole in report.json), and no cell that
@@ -217,6 +218,11 @@ fn demo_report_html_renders_its_plots_in_chromium() {
     let bars = importance.len().min(promoml_report::html::MAX_IMPORTANCE_BARS);
     let imp = by_title("Permutation feature importance (test)");
     assert!(imp.shapes >= bars, "{imp:?}");
+    if r.get("shap").is_some() {
+        // A dot (a shape) per bin drawn at least.
+        let shap = by_title("SHAP summary (test)");
+        assert!(shap.shapes >= r["shap"]["features"].as_array().unwrap().len(), "{shap:?}");
+    }
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) {

@@ -162,6 +162,34 @@ enum Command {
         /// timestamp format; default the training cutoff). The window keeps its length.
         #[arg(long)]
         cutoff: Option<String>,
+        /// Explain each row: append `base_value`, its K largest contributions (`feature_i`,
+        /// `contribution_i`, in the model's raw output space: log-odds, outcome or effect) and
+        /// `rest` (the sum of the others), one-hot features added up per input column.
+        #[arg(long, value_name = "K")]
+        explain: Option<usize>,
+    },
+    /// Serve a model artifact over HTTP: POST /v1/predict (JSON rows or CSV, optional
+    /// explanations), GET /v1/model, /healthz, /readyz, /metrics; SIGHUP or POST /admin/reload
+    /// reloads the artifact; SIGTERM/SIGINT shut down gracefully.
+    Serve {
+        /// The model artifact.
+        #[arg(long)]
+        model: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Largest request body in bytes (413 beyond).
+        #[arg(long, default_value_t = 16 << 20)]
+        max_body_bytes: usize,
+        /// Most rows in one request (413 beyond).
+        #[arg(long, default_value_t = 100_000)]
+        max_rows: usize,
+        /// Most rows in one request that asks for explanations (413 beyond).
+        #[arg(long, default_value_t = 1000)]
+        max_explain_rows: usize,
+        /// Most scoring requests answered at once (429 beyond).
+        #[arg(long, default_value_t = 64)]
+        max_in_flight: usize,
     },
     /// List every registered component with its parameters and ranges.
     Plugins {
@@ -365,14 +393,31 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Predict { model, input, output, cutoff } => {
+        Command::Serve { model, addr, max_body_bytes, max_rows, max_explain_rows, max_in_flight } => {
+            init_logging(false);
+            let opts = promoml_serve::ServeOptions {
+                max_body_bytes,
+                max_rows,
+                max_explain_rows,
+                max_in_flight,
+                ..promoml_serve::ServeOptions::new(model, addr)
+            };
+            match promoml_serve::serve(opts, registry) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Predict { model, input, output, cutoff, explain } => {
             if let Err(e) = check_output(&output, &[("model", &model), ("input", &input)]) {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
             let scored = promoml_pipeline::artifact::Artifact::read(&model, &registry).and_then(|a| {
                 let what = if a.reads_event_log() { "entities of the event log" } else { "rows of" };
-                Ok((a.predict_file_at(&input, &output, cutoff.as_deref())?, what))
+                Ok((a.predict_file_explained(&input, &output, cutoff.as_deref(), explain)?, what))
             });
             match scored {
                 Ok((n, what)) => {

@@ -202,6 +202,10 @@ impl<'a> Decoder<'a> {
     pub fn corrupt(&self, what: impl std::fmt::Display) -> Error {
         Error::model(&self.kind, format!("saved parameters are corrupt: {what}"))
     }
+    /// Whether every byte was read (an optional trailing section is absent).
+    pub fn at_end(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
     /// Check that every byte was read.
     pub fn finish(&self) -> Result<()> {
         if self.pos == self.bytes.len() {

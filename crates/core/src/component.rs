@@ -104,6 +104,16 @@ pub trait FittedModel: Send + Sync {
     fn n_classes(&self) -> Option<usize> {
         None
     }
+    /// Exact per-feature explanations of the rows of `data` in the model's raw output space
+    /// (see [`crate::explain`]): TreeSHAP for tree ensembles, `w_j (x_j - baseline_j)` for
+    /// linear models. Binary classifiers explain the positive class; multiclass models are
+    /// not explained exactly. `baseline` is a typical row (per-feature training medians) for
+    /// the methods that need one. `None` when the model has no exact method: callers then
+    /// use the [sampling estimator](crate::explain::sampling).
+    fn explain(&self, data: &Dataset, baseline: &[f64]) -> Option<Result<crate::explain::Explanations>> {
+        let _ = (data, baseline);
+        None
+    }
 }
 
 /// The inputs a fitted model reads (see [`FittedModel::reads`]).

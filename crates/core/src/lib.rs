@@ -16,6 +16,7 @@ pub mod component;
 pub mod dataset;
 pub mod device;
 pub mod error;
+pub mod explain;
 pub mod frame;
 pub mod guard;
 pub mod interrupt;

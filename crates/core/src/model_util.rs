@@ -137,6 +137,28 @@ impl Standardizer {
         }
         Ok(Standardizer { mean: Array1::from(mean), scale: Array1::from(scale), constant })
     }
+    /// Exact explanations of a model linear in the standardised features,
+    /// `raw = intercept + Σ_j w_j (x_j - mean_j) / scale_j` (see
+    /// [`crate::explain::linear`]): the weights and intercept in the raw features' scale, then
+    /// `w_j (x_j - baseline_j)` per feature. `None` without a baseline of the right length.
+    pub fn explain_linear(
+        &self,
+        data: &Dataset,
+        w: &[f64],
+        intercept: f64,
+        baseline: &[f64],
+        space: crate::explain::Space,
+    ) -> Option<Result<crate::explain::Explanations>> {
+        if baseline.len() != self.n_features() || w.len() != self.n_features() {
+            return None;
+        }
+        if let Err(e) = check_features("linear model", self.n_features(), data) {
+            return Some(Err(e));
+        }
+        let raw_w: Vec<f64> = w.iter().zip(&self.scale).map(|(w, s)| w / s).collect();
+        let raw_b = intercept - raw_w.iter().zip(&self.mean).map(|(w, m)| w * m).sum::<f64>();
+        Some(crate::explain::linear(data, &raw_w, raw_b, baseline, space))
+    }
     /// Standardised copy of `x`.
     pub fn transform(&self, x: &Array2<f64>) -> Array2<f64> {
         let mut z = x.to_owned();
@@ -227,6 +249,23 @@ impl crate::FittedModel for LinearClassifier {
     }
     fn n_classes(&self) -> Option<usize> {
         Some(self.k)
+    }
+    /// Binary models: exact contributions to the log-odds of class 1 (linear in the features).
+    fn explain(&self, data: &Dataset, baseline: &[f64]) -> Option<Result<crate::explain::Explanations>> {
+        if self.k != 2 {
+            return None;
+        }
+        let (w, b): (Vec<f64>, f64) = if self.weights.nrows() == 1 && self.classes.len() == 2 {
+            // One logit for classes[1] against classes[0].
+            let sign = if self.classes[1] == 1 { 1.0 } else { -1.0 };
+            (self.weights.row(0).iter().map(|v| sign * v).collect(), sign * self.bias[0])
+        } else {
+            let row = |c: usize| self.classes.iter().position(|&x| x == c);
+            let (r1, r0) = (row(1)?, row(0)?);
+            let w = self.weights.row(r1).iter().zip(self.weights.row(r0)).map(|(a, b)| a - b).collect();
+            (w, self.bias[r1] - self.bias[r0])
+        };
+        self.st.explain_linear(data, &w, b, baseline, crate::explain::Space::LogOdds)
     }
     fn predict(&self, data: &Dataset) -> Result<crate::Predictions> {
         check_features(self.kind, self.st.n_features(), data)?;

@@ -22,12 +22,14 @@
 //! first; this is the last line of defence).
 
 use crate::ensemble::Combiner;
+use crate::explain::{Explained, Inputs};
 use crate::plan::Pipeline;
 use crate::prep::Prepared;
 use crate::sequence::EventsPlan;
 use crate::uplift::LearnerKind;
 use crate::uplift::learners::FittedLearner;
 use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
+use promoml_core::explain::SamplingSettings;
 use promoml_core::guard::catch_panic;
 use promoml_core::io::{CsvOptions, ReadOptions, read_csv_str, read_file};
 use promoml_core::{
@@ -174,6 +176,11 @@ struct Manifest {
     /// input is then an event log with the `columns` listed.
     #[serde(default)]
     events: Option<EventsPlan>,
+    /// A typical model-input row (per-feature training medians, never a training row): the
+    /// reference of linear and sampling explanations. Absent from artifacts written before
+    /// explanations.
+    #[serde(default)]
+    baseline: Option<Vec<f64>>,
 }
 
 /// The final model of a run, fitted.
@@ -461,6 +468,7 @@ impl Artifact {
             }
             None => None,
         };
+        let baseline = baseline_row(&prepared, train);
         prepared.sequences = None;
         let (types, columns): (BTreeMap<String, ColumnType>, Vec<String>) = match &events {
             Some(ev) => {
@@ -517,6 +525,7 @@ impl Artifact {
             },
             notes,
             events,
+            baseline,
         };
         let mut a = Artifact { manifest, prepared, model };
         // Kinds of the fitted steps: the pipeline's, then the automatic one-hot encoder.
@@ -839,15 +848,56 @@ impl Artifact {
     }
 
     /// Scores for rows whose hidden row ids index `sequences` (event-log pipelines).
-    fn score_with(&self, mut frame: Frame, what: &str, sequences: Option<&Sequences>) -> Result<Scored> {
+    fn score_with(&self, frame: Frame, what: &str, sequences: Option<&Sequences>) -> Result<Scored> {
+        Ok(self.score_explain_with(frame, what, sequences, None)?.0)
+    }
+
+    /// Scores and, when asked, explanations of raw rows (as [`Artifact::score_frame`] reads
+    /// them); see [`crate::explain`] for how each model is explained.
+    pub fn score_explain(
+        &self,
+        frame: Frame,
+        what: &str,
+        explain: Option<&ExplainOptions>,
+    ) -> Result<(Scored, Option<Explained>)> {
+        self.score_explain_with(frame, what, None, explain)
+    }
+
+    /// [`Artifact::score_explain`] for rows whose hidden row ids index `sequences`.
+    fn score_explain_with(
+        &self,
+        mut frame: Frame,
+        what: &str,
+        sequences: Option<&Sequences>,
+        explain: Option<&ExplainOptions>,
+    ) -> Result<(Scored, Option<Explained>)> {
         frame.remove(&self.manifest.target);
         let ds = self.prepared.transform_with(frame, what, sequences)?;
+        let scored = self.score_ds(&ds)?;
+        let explained = match explain {
+            Some(o) => Some(self.explain_ds(&ds, o)?),
+            None => None,
+        };
+        Ok((scored, explained))
+    }
+
+    /// Explanations of a prepared dataset's rows for the final model.
+    fn explain_ds(&self, ds: &promoml_core::Dataset, o: &ExplainOptions) -> Result<Explained> {
+        let inputs = Inputs::new(&self.manifest.feature_names, &self.manifest.columns, o.group_one_hot);
+        let binary = self.manifest.task == "binary";
+        catch_panic(self.model.name(), "explaining", || {
+            crate::explain::explain(&self.model, ds, self.manifest.baseline.as_deref(), &inputs, binary, o.sampling)
+        })
+    }
+
+    /// Scores of a prepared dataset.
+    fn score_ds(&self, ds: &promoml_core::Dataset) -> Result<Scored> {
         // Models are third-party code run on parameters that were checked when loaded; a panic
         // is still an error, never a crash.
         let name = self.model.name();
         match &self.model {
             Fitted::Model(m) => {
-                let p = catch_panic(name, "predicting", || m.predict(&ds))?;
+                let p = catch_panic(name, "predicting", || m.predict(ds))?;
                 let width = match &p {
                     Predictions::Proba(a) => a.ncols(),
                     Predictions::Values(_) => 0,
@@ -858,7 +908,7 @@ impl Artifact {
                 }
                 Ok(Scored::Model(p))
             }
-            Fitted::Uplift(u) => Ok(Scored::Uplift(catch_panic(name, "scoring", || u.score(&ds))?)),
+            Fitted::Uplift(u) => Ok(Scored::Uplift(catch_panic(name, "scoring", || u.score(ds))?)),
             Fitted::Anomaly(a) => {
                 let scores = catch_panic(name, "scoring", || a.detector.score(&ds.x))?;
                 if scores.len() != ds.n_rows() {
@@ -872,15 +922,7 @@ impl Artifact {
     /// Read an input file with the training file's options and column types. Errors name the
     /// file and every column the model needs that it lacks.
     pub fn read_input(&self, input: &Path) -> Result<Frame> {
-        let r = &self.manifest.read;
-        let csv = CsvOptions {
-            delimiter: r.delimiter,
-            header: r.header,
-            types: BTreeMap::new(),
-            timestamp_format: r.timestamp_format.clone(),
-            missing: r.missing.clone(),
-            ..CsvOptions::default()
-        };
+        let csv = self.csv_options();
         let plain = ReadOptions { csv: csv.clone(), types: BTreeMap::new() };
         let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         // Column names first: declared types may only name columns the file has.
@@ -892,12 +934,56 @@ impl Artifact {
             let head: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
             read_csv_str(&head, &input.display().to_string(), &csv)?.names().into_iter().map(str::to_string).collect()
         };
+        self.select_input(names, &input.display().to_string(), |opts| read_file(input, &opts), csv)
+    }
+
+    /// Read CSV text (a request body) as [`Artifact::read_input`] reads a CSV file; `source`
+    /// names it in errors.
+    pub fn read_input_str(&self, text: &str, source: &str) -> Result<Frame> {
+        self.read_text(text, source, self.csv_options())
+    }
+
+    /// Read CSV text with options `csv` (types and column checks as for an input file).
+    fn read_text(&self, text: &str, source: &str, csv: CsvOptions) -> Result<Frame> {
+        let head: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
+        let names: Vec<String> = read_csv_str(&head, source, &csv)?.names().into_iter().map(str::to_string).collect();
+        let read = |opts: ReadOptions| {
+            let mut csv = opts.csv;
+            csv.types.extend(opts.types);
+            read_csv_str(text, source, &csv)
+        };
+        self.select_input(names, source, read, csv)
+    }
+
+    /// The training file's CSV options (no declared types).
+    fn csv_options(&self) -> CsvOptions {
+        let r = &self.manifest.read;
+        CsvOptions {
+            delimiter: r.delimiter,
+            header: r.header,
+            types: BTreeMap::new(),
+            timestamp_format: r.timestamp_format.clone(),
+            missing: r.missing.clone(),
+            ..CsvOptions::default()
+        }
+    }
+
+    /// Check that an input with columns `names` has every column the model needs, read it with
+    /// the trained types (`read`), and keep only the columns the model reads and the id.
+    fn select_input(
+        &self,
+        names: Vec<String>,
+        source: &str,
+        read: impl FnOnce(ReadOptions) -> Result<Frame>,
+        csv: CsvOptions,
+    ) -> Result<Frame> {
+        let r = &self.manifest.read;
         let missing: Vec<&String> = self.manifest.columns.iter().filter(|c| !names.contains(c)).collect();
         if !missing.is_empty() {
             let list: Vec<String> = missing.iter().map(|c| format!("`{c}`")).collect();
             return Err(Error::data(format!(
                 "{}: missing column{} {} that the model needs (it was trained on: {})",
-                input.display(),
+                source,
                 if missing.len() > 1 { "s" } else { "" },
                 list.join(", "),
                 self.manifest.columns.join(", ")
@@ -908,7 +994,7 @@ impl Artifact {
         let used = |c: &String| self.manifest.columns.contains(c) || self.manifest.id.as_ref() == Some(c);
         let types =
             r.types.iter().filter(|(c, _)| names.contains(c) && used(c)).map(|(c, t)| (c.clone(), *t)).collect();
-        let mut frame = read_file(input, &ReadOptions { csv, types })?;
+        let mut frame = read(ReadOptions { csv, types })?;
         // Only the columns the model needs (and the id) go on: an uplift input may carry its
         // treatment or KPI columns, any input columns the pipeline dropped.
         for name in names {
@@ -936,31 +1022,60 @@ impl Artifact {
     /// one row of scores, named by the entity column. Errors when `cutoff` is given for another
     /// pipeline.
     pub fn predict_file_at(&self, input: &Path, output: &Path, cutoff: Option<&str>) -> Result<usize> {
-        let mut frame = self.read_input(input)?;
+        self.predict_file_explained(input, output, cutoff, None)
+    }
+
+    /// [`Artifact::predict_file_at`] with, when `explain` is `Some(k)`, each row's explanation
+    /// after its scores: `base_value`, then `feature_i` and `contribution_i` for its `k`
+    /// largest contributions (largest magnitude first; empty when it has fewer inputs), then
+    /// `rest` (the sum of the others), so that `base_value + Σ contribution_i + rest` is the
+    /// raw output (see [`crate::explain`]).
+    pub fn predict_file_explained(
+        &self,
+        input: &Path,
+        output: &Path,
+        cutoff: Option<&str>,
+        explain: Option<usize>,
+    ) -> Result<usize> {
+        let frame = self.read_input(input)?;
         let what = format!("input ({})", input.display());
+        let opts = ExplainOptions::default();
+        let batch = self.score_input(frame, &what, cutoff, explain.map(|_| &opts))?;
+        let mut text = self.scores_csv(batch.ids.as_ref().map(|(n, d)| (n.as_str(), d)), &batch.scored, batch.n);
+        if let (Some(k), Some(e)) = (explain, &batch.explained) {
+            text = with_explanations(&text, e, k);
+        }
+        std::fs::write(output, text).map_err(|e| Error::Io { path: output.to_path_buf(), source: e })?;
+        Ok(batch.n)
+    }
+
+    /// Score (and explain) a frame read from an input: rows as they are, or for an event-log
+    /// pipeline the entities of the event log (`cutoff`: the end of the input window).
+    pub fn score_input(
+        &self,
+        frame: Frame,
+        what: &str,
+        cutoff: Option<&str>,
+        explain: Option<&ExplainOptions>,
+    ) -> Result<ScoredBatch> {
+        let mut frame = frame;
         if self.manifest.events.is_none() && cutoff.is_some() {
             return Err(Error::data(format!(
                 "--cutoff applies to event-log pipelines only; pipeline `{}` scores rows as they are",
                 self.manifest.pipeline
             )));
         }
-        let (ids, n, pred) = match &self.manifest.events {
-            Some(_) => {
-                let (ids, n, pred) = self.score_events(frame, cutoff, &what)?;
-                (Some(ids), n, pred)
-            }
-            None => {
-                let ids = match &self.manifest.id {
-                    Some(id) => frame.remove(id).map(|c| (id.clone(), c.data)),
-                    None => None,
-                };
-                let n = frame.n_rows();
-                (ids, n, self.score_frame(frame, &what)?)
-            }
+        if self.manifest.events.is_some() {
+            let (ids, n, (scored, explained)) = self.score_events_explained(frame, cutoff, what, explain)?;
+            return Ok(ScoredBatch { ids: Some(ids), n, scored, explained });
+        }
+        let ids = match &self.manifest.id {
+            Some(id) => frame.remove(id).map(|c| (id.clone(), c.data)),
+            None => None,
         };
-        let text = self.scores_csv(ids.as_ref().map(|(n, d)| (n.as_str(), d)), &pred, n);
-        std::fs::write(output, text).map_err(|e| Error::Io { path: output.to_path_buf(), source: e })?;
-        Ok(n)
+        let n = frame.n_rows();
+        let (scored, explained) = self.score_explain(frame, what, explain)?;
+        Ok(ScoredBatch { ids, n, scored, explained })
     }
 
     /// Scores of the entities of an event log (event-log pipelines): their ids (the entity
@@ -971,6 +1086,19 @@ impl Artifact {
         cutoff: Option<&str>,
         what: &str,
     ) -> Result<((String, ColumnData), usize, Scored)> {
+        let (ids, n, (scored, _)) = self.score_events_explained(events, cutoff, what, None)?;
+        Ok((ids, n, scored))
+    }
+
+    /// [`Artifact::score_events`] with explanations when asked.
+    #[allow(clippy::type_complexity)]
+    fn score_events_explained(
+        &self,
+        events: Frame,
+        cutoff: Option<&str>,
+        what: &str,
+        explain: Option<&ExplainOptions>,
+    ) -> Result<((String, ColumnData), usize, (Scored, Option<Explained>))> {
         let plan =
             self.manifest.events.as_ref().ok_or_else(|| {
                 Error::data(format!("pipeline `{}` does not read an event log", self.manifest.pipeline))
@@ -984,26 +1112,27 @@ impl Artifact {
             frame.remove(d);
         }
         let n = frame.n_rows();
-        let scored = self.score_with(frame, what, table.sequences.as_ref())?;
+        let scored = self.score_explain_with(frame, what, table.sequences.as_ref(), explain)?;
         Ok((ids, n, scored))
     }
 
-    /// The scores file: the id column (when given), then the score columns of `scored`.
-    fn scores_csv(&self, ids: Option<(&str, &ColumnData)>, scored: &Scored, n: usize) -> String {
+    /// The score columns of `scored` (see [`Artifact::predict_file`]) and the cells of row `i`.
+    pub fn score_columns<'a>(&'a self, scored: &'a Scored) -> (Vec<String>, RowCells<'a>) {
         let binary = |a: &ndarray::Array2<f64>| a.ncols() == 2 && self.manifest.task == "binary";
         let arms: &[String] = match &self.manifest.model {
             SavedModel::Uplift { arms, .. } => arms,
             _ => &[],
         };
-        // Score column names, and the cells of row `i`.
-        let (names, cells): (Vec<String>, RowCells<'_>) = match scored {
-            Scored::Model(Predictions::Values(v)) => (vec!["prediction".into()], Box::new(|i| vec![v[i].to_string()])),
+        match scored {
+            Scored::Model(Predictions::Values(v)) => {
+                (vec!["prediction".into()], Box::new(|i| vec![Cell::Number(v[i])]))
+            }
             Scored::Model(Predictions::Proba(a)) if binary(a) => {
-                (vec!["score".into()], Box::new(|i| vec![a[[i, 1]].to_string()]))
+                (vec!["score".into()], Box::new(|i| vec![Cell::Number(a[[i, 1]])]))
             }
             Scored::Model(Predictions::Proba(a)) => (
                 self.manifest.classes.iter().map(|c| format!("score_{c}")).collect(),
-                Box::new(|i| a.row(i).iter().map(|v| v.to_string()).collect()),
+                Box::new(|i| a.row(i).iter().map(|&v| Cell::Number(v)).collect()),
             ),
             Scored::Uplift(u) => {
                 let mut names: Vec<String> = arms.iter().skip(1).map(|a| format!("uplift_{a}")).collect();
@@ -1011,10 +1140,10 @@ impl Artifact {
                     names.extend(["arm".to_string(), "expected_gain".to_string()]);
                 }
                 let cells = move |i: usize| {
-                    let mut row: Vec<String> = u.tau.iter().map(|t| t[i].to_string()).collect();
+                    let mut row: Vec<Cell> = u.tau.iter().map(|t| Cell::Number(t[i])).collect();
                     if let Some((arm, gain)) = &u.policy {
-                        row.push(quote(arms.get(arm[i]).map_or("", String::as_str)));
-                        row.push(gain[i].to_string());
+                        row.push(Cell::Text(arms.get(arm[i]).cloned().unwrap_or_default()));
+                        row.push(Cell::Number(gain[i]));
                     }
                     row
                 };
@@ -1024,13 +1153,18 @@ impl Artifact {
                 let mut names = vec!["anomaly_score".to_string()];
                 names.extend(flagged.iter().map(|_| "is_anomaly".to_string()));
                 let cells = move |i: usize| {
-                    let mut row = vec![scores[i].to_string()];
-                    row.extend(flagged.iter().map(|f| f[i].to_string()));
+                    let mut row = vec![Cell::Number(scores[i])];
+                    row.extend(flagged.iter().map(|f| Cell::Bool(f[i])));
                     row
                 };
                 (names, Box::new(cells))
             }
-        };
+        }
+    }
+
+    /// The scores file: the id column (when given), then the score columns of `scored`.
+    fn scores_csv(&self, ids: Option<(&str, &ColumnData)>, scored: &Scored, n: usize) -> String {
+        let (names, cells) = self.score_columns(scored);
         let mut header: Vec<String> = ids.iter().map(|(name, _)| quote(name)).collect();
         header.extend(names.iter().map(|c| quote(c)));
         let mut out = header.join(",");
@@ -1040,16 +1174,264 @@ impl Artifact {
             if let Some((_, d)) = ids {
                 row.push(d.value_string(i).map(|s| quote(&s)).unwrap_or_default());
             }
-            row.extend(cells(i));
+            row.extend(cells(i).iter().map(Cell::to_csv));
             out.push_str(&row.join(","));
             out.push('\n');
         }
         out
     }
+
+    /// A batch's rows as JSON objects: the id (when given), the score columns and, with
+    /// explanations, `base_value`, the `k` largest `contributions` (`feature`,
+    /// `contribution`) and `rest` (see [`crate::explain::RowExplanation`]).
+    pub fn rows_json(&self, batch: &ScoredBatch, k: usize) -> Vec<serde_json::Value> {
+        let (names, cells) = self.score_columns(&batch.scored);
+        (0..batch.n)
+            .map(|i| {
+                let mut o = serde_json::Map::new();
+                if let Some((name, d)) = &batch.ids {
+                    o.insert(name.clone(), id_json(d, i));
+                }
+                for (n, c) in names.iter().zip(cells(i)) {
+                    o.insert(n.clone(), c.to_json());
+                }
+                if let Some(e) = &batch.explained {
+                    let r = e.row(i, k);
+                    o.insert("base_value".into(), json_number(r.base_value));
+                    let list = r
+                        .contributions
+                        .iter()
+                        .map(|c| serde_json::json!({"feature": c.feature, "contribution": json_number(c.contribution)}))
+                        .collect();
+                    o.insert("contributions".into(), serde_json::Value::Array(list));
+                    o.insert("rest".into(), json_number(r.rest));
+                }
+                serde_json::Value::Object(o)
+            })
+            .collect()
+    }
+
+    /// Score (and explain) rows given as JSON objects (a scoring request), read with the
+    /// trained column types; errors name the row index, the column and the value.
+    pub fn score_json_rows(&self, rows: &[serde_json::Value], explain: Option<&ExplainOptions>) -> Result<ScoredBatch> {
+        if self.manifest.events.is_some() {
+            return Err(Error::data(format!(
+                "pipeline `{}` scores an event log: send `events` (and optionally `cutoff`), not `rows`",
+                self.manifest.pipeline
+            )));
+        }
+        let schema = crate::rows::RowSchema {
+            columns: &self.manifest.columns,
+            id: self.manifest.id.as_deref(),
+            types: &self.manifest.read.types,
+            missing: &self.manifest.read.missing,
+            timestamp_format: self.manifest.read.timestamp_format.as_deref(),
+        };
+        let (frame, ids) = crate::rows::frame_from_json(rows, &schema)?;
+        // An id that is also a model input stays in the frame; its values are echoed as given.
+        let ids = match (&self.manifest.id, ids) {
+            (Some(name), Some(v)) => Some((name.clone(), IdColumn::Json(v))),
+            (Some(name), None) if self.manifest.columns.contains(name) => {
+                frame.column(name).map(|c| (name.clone(), IdColumn::Data(c.data.clone())))
+            }
+            _ => None,
+        };
+        let n = frame.n_rows();
+        let (scored, explained) = self.score_explain(frame, "request", explain)?;
+        Ok(ScoredBatch { ids: ids.map(|(n, c)| (n, c.into_data())), n, scored, explained })
+    }
+
+    /// Score (and explain) an event log given as JSON objects (event-log pipelines), read as
+    /// an event-log file would be; `cutoff` ends the input window as for `predict --cutoff`.
+    pub fn score_json_events(
+        &self,
+        events: &[serde_json::Value],
+        cutoff: Option<&str>,
+        explain: Option<&ExplainOptions>,
+    ) -> Result<ScoredBatch> {
+        if self.manifest.events.is_none() {
+            return Err(Error::data(format!(
+                "pipeline `{}` scores rows: send `rows`, not `events`",
+                self.manifest.pipeline
+            )));
+        }
+        let text = crate::rows::events_csv(events)?;
+        // Comma-separated whatever the training file's delimiter; its other options hold.
+        let csv = CsvOptions { delimiter: Some(b','), header: true, ..self.csv_options() };
+        let frame = self.read_text(&text, "request events", csv)?;
+        self.score_input(frame, "request events", cutoff, explain)
+    }
+
+    /// What the artifact serves, for a service's model endpoint: pipeline, task, final model,
+    /// the input columns with their types, the id column, classes or arms, the score columns,
+    /// the model features and notes.
+    pub fn describe(&self) -> serde_json::Value {
+        let m = &self.manifest;
+        let inputs: Vec<serde_json::Value> = m
+            .columns
+            .iter()
+            .map(|c| {
+                let t = m.read.types.get(c).map(|t| format!("{t:?}").to_lowercase());
+                serde_json::json!({"name": c, "type": t})
+            })
+            .collect();
+        let arms = match &m.model {
+            SavedModel::Uplift { arms, .. } => arms.clone(),
+            _ => Vec::new(),
+        };
+        serde_json::json!({
+            "pipeline": m.pipeline,
+            "task": m.task,
+            "model": self.model.name(),
+            "promoml_version": m.promoml_version,
+            "reads": if m.events.is_some() { "events" } else { "rows" },
+            "inputs": inputs,
+            "id": m.id,
+            "target": m.target,
+            "classes": m.classes,
+            "arms": arms,
+            "features": m.feature_names,
+            "notes": m.notes,
+        })
+    }
+}
+
+/// Scores of a batch of rows (or event-log entities), with their ids and explanations.
+pub struct ScoredBatch {
+    /// The id column (name, values) when the input had it.
+    pub ids: Option<(String, ColumnData)>,
+    /// Rows (entities) scored.
+    pub n: usize,
+    /// Their scores.
+    pub scored: Scored,
+    /// Their explanations, when asked.
+    pub explained: Option<Explained>,
+}
+
+/// Ids of request rows: the JSON values as given, or the typed column of an id that is an input.
+enum IdColumn {
+    Json(Vec<serde_json::Value>),
+    Data(ColumnData),
+}
+
+impl IdColumn {
+    /// As a column: numbers when every id is a number, else labels.
+    fn into_data(self) -> ColumnData {
+        match self {
+            IdColumn::Data(d) => d,
+            IdColumn::Json(v) if v.iter().all(|x| x.is_number()) => {
+                ColumnData::Numeric(v.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
+            }
+            IdColumn::Json(v) => ColumnData::categorical_from(v.iter().map(|x| match x {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                x => Some(x.to_string()),
+            })),
+        }
+    }
+}
+
+/// An id value as JSON: a number for numeric ids (an integer when it is one), else its text.
+fn id_json(d: &ColumnData, i: usize) -> serde_json::Value {
+    match d {
+        ColumnData::Numeric(v) if v[i].fract() == 0.0 && v[i].abs() < 9.0e15 => (v[i] as i64).into(),
+        ColumnData::Numeric(v) => json_number(v[i]),
+        _ => d.value_string(i).map_or(serde_json::Value::Null, serde_json::Value::String),
+    }
+}
+
+/// A number as JSON (`null` for NaN or an infinity, which JSON cannot hold).
+fn json_number(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// What to explain and how (see [`crate::explain`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExplainOptions {
+    /// Add the one-hot features of a column into one contribution named after it (default on).
+    pub group_one_hot: bool,
+    /// Settings of the sampling estimator, for models without an exact method.
+    pub sampling: SamplingSettings,
+}
+
+impl Default for ExplainOptions {
+    fn default() -> Self {
+        ExplainOptions { group_one_hot: true, sampling: SamplingSettings::default() }
+    }
+}
+
+/// One output cell: a number, a label or a flag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A score.
+    Number(f64),
+    /// An arm name.
+    Text(String),
+    /// A flag (`is_anomaly`).
+    Bool(bool),
+}
+
+impl Cell {
+    /// As a CSV field, as `predict` writes it.
+    pub fn to_csv(&self) -> String {
+        match self {
+            Cell::Number(x) => x.to_string(),
+            Cell::Text(s) => quote(s),
+            Cell::Bool(b) => b.to_string(),
+        }
+    }
+    /// As a JSON value (`null` for a NaN score).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Cell::Number(x) => json_number(*x),
+            Cell::Text(s) => serde_json::Value::String(s.clone()),
+            Cell::Bool(b) => serde_json::Value::Bool(*b),
+        }
+    }
+}
+
+/// The scores file with each row's explanation appended (see
+/// [`Artifact::predict_file_explained`]).
+fn with_explanations(scores: &str, e: &Explained, k: usize) -> String {
+    let mut lines = scores.lines();
+    let mut header = lines.next().unwrap_or_default().to_string();
+    header.push_str(",base_value");
+    for j in 1..=k {
+        header.push_str(&format!(",feature_{j},contribution_{j}"));
+    }
+    header.push_str(",rest\n");
+    let mut out = header;
+    for (i, line) in lines.enumerate() {
+        let r = e.row(i, k);
+        out.push_str(line);
+        out.push_str(&format!(",{}", r.base_value));
+        for j in 0..k {
+            match r.contributions.get(j) {
+                Some(c) => out.push_str(&format!(",{},{}", quote(&c.feature), c.contribution)),
+                None => out.push_str(",,"),
+            }
+        }
+        out.push_str(&format!(",{}\n", r.rest));
+    }
+    out
 }
 
 /// The score cells of one output row, by row index.
-type RowCells<'a> = Box<dyn Fn(usize) -> Vec<String> + 'a>;
+pub type RowCells<'a> = Box<dyn Fn(usize) -> Vec<Cell> + 'a>;
+
+/// Per-feature medians of the training rows as the model sees them (missing values left out;
+/// 0 for a feature with none): the baseline of linear and sampling explanations. `None` when
+/// the training rows cannot be prepared again (explanations that need a baseline then say so).
+fn baseline_row(prepared: &Prepared, train: &Frame) -> Option<Vec<f64>> {
+    let ds = match prepared.transform_with(train.clone(), "training", prepared.sequences.as_deref()) {
+        Ok(ds) => ds,
+        Err(e) => {
+            tracing::debug!("no explanation baseline in the artifact: {e}");
+            return None;
+        }
+    };
+    Some(crate::explain::feature_medians(&ds.x))
+}
 
 fn no_blob() -> Blob {
     Blob { offset: 0, len: 0 }

@@ -25,7 +25,7 @@ pub struct Combiner {
     pub weights: Vec<f64>,
     /// Stacking intercepts: one per class (classification) or one (regression); empty for greedy.
     pub intercepts: Vec<f64>,
-    stacking: bool,
+    pub(crate) stacking: bool,
 }
 
 const EPS: f64 = 1e-6;
@@ -67,6 +67,11 @@ impl Combiner {
             return Err("has a weight or intercept that is not a finite number".into());
         }
         Ok(())
+    }
+    /// Whether it is a stacking combiner (a log-linear pool or ridge with intercepts) rather
+    /// than greedy selection (a weighted mean).
+    pub fn is_stacking(&self) -> bool {
+        self.stacking
     }
     /// Combine the members' predictions (same rows, member order) with the fitted weights.
     /// Members with weight 0 are not read: any prediction of the right shape may stand in.

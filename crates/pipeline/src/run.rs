@@ -472,6 +472,17 @@ fn run_supervised(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
     } else {
         None
     };
+    let shap = if matches!(p.task, promoml_core::Task::Binary | promoml_core::Task::Regression) {
+        obs.stage("SHAP summary of the final model on the test rows");
+        let columns: Vec<String> =
+            loaded.train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect();
+        // Bounded like permutation importance: its own budget, never past the run's deadline.
+        let until = importance_deadline(p, deadline, Instant::now()).min(Instant::now() + SHAP_BUDGET);
+        let binary = p.task == promoml_core::Task::Binary;
+        crate::explain::shap_summary(&final_model, &test_ds, &train_ds, &columns, binary, until)
+    } else {
+        None
+    };
     let importance_s = t_importance.elapsed().as_secs_f64();
     let decision_threshold = final_entry.threshold.map(|value| promoml_report::DecisionThreshold {
         value,
@@ -511,6 +522,7 @@ fn run_supervised(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         ensemble: ensemble_summary,
         curves,
         feature_importance,
+        shap,
         anomaly: crate::anomaly::steps_section(&full),
         decision_threshold,
         // Optional sections (curves, importance, ...) are filled by their own stages.
@@ -530,6 +542,9 @@ fn run_supervised(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
 pub(crate) fn writing_reserve(budget: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_secs_f64(1.0 + 0.02 * budget.as_secs_f64())
 }
+
+/// Longest the report's SHAP summary explains further chunks of test rows.
+const SHAP_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// When permutation importance started at `now` must stop: after `report.importance_budget_s`,
 /// and with a run deadline no later than that deadline less the [`writing_reserve`], so that

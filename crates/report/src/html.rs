@@ -205,6 +205,24 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
             ),
         });
     }
+    if let Some(sh) = &r.shap {
+        let svg = crate::shap::beeswarm(sh, MAX_IMPORTANCE_BARS)
+            .map_err(|message| ReportError::Plot { plot: "SHAP summary".into(), message })?;
+        let more = sh.features.len().saturating_sub(MAX_IMPORTANCE_BARS);
+        figures.push(Figure {
+            svg,
+            caption: format!(
+                "Each input's contributions to {} ({}, {} explanations) over {}: dots stack where contributions \
+                 fall, blue for low and red for high input values, grey for grouped one-hot inputs; base value {:.4}{}.",
+                sh.model,
+                sh.space.replace('_', "-"),
+                sh.method,
+                crate::count(sh.rows, "test row"),
+                sh.base_value,
+                if more > 0 { format!("; {more} more inputs in report.json") } else { String::new() },
+            ),
+        });
+    }
     if !figures.is_empty() {
         let _ = writeln!(h, "<h2>Final model on the test rows</h2>");
         push_figures(&mut h, &figures);

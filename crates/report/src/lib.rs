@@ -8,6 +8,7 @@ pub mod compare;
 pub mod curves;
 pub mod html;
 mod plot;
+pub mod shap;
 mod uplift_view;
 
 pub use compare::{Comparison, compare};
@@ -17,6 +18,7 @@ pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 pub use curves::{CalibrationBin, Curves};
+pub use shap::{ShapBin, ShapFeature, ShapSummary};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,6 +75,9 @@ pub struct Report {
     /// Permutation feature importance of the final model on the test rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_importance: Option<PermutationImportance>,
+    /// SHAP summary of the final model on the test rows (tree and linear final models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shap: Option<ShapSummary>,
     /// Uplift tasks: per-arm test metrics with bootstrap intervals, Qini and uplift curves,
     /// average treatment effects and campaign KPIs (the README documents the fields).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -437,6 +442,24 @@ impl Report {
             let _ = writeln!(s, "| feature | importance | sd |\n|---|---|---|");
             for f in fi.features.iter().take(MARKDOWN_TOP_FEATURES) {
                 let _ = writeln!(s, "| {} | {:.4} | {:.4} |", f.feature, f.importance, f.std);
+            }
+        }
+        if let Some(sh) = &self.shap {
+            let _ = writeln!(s, "\n## SHAP summary (test)\n");
+            let _ = writeln!(
+                s,
+                "Mean |contribution| of each input to {} ({}, {} explanations) over {}; base value {:.4}; top {} of {}.\n",
+                sh.model,
+                sh.space.replace('_', "-"),
+                sh.method,
+                count(sh.rows, "test row"),
+                sh.base_value,
+                sh.features.len().min(MARKDOWN_TOP_FEATURES),
+                sh.features.len()
+            );
+            let _ = writeln!(s, "| input | mean abs contribution |\n|---|---|");
+            for f in sh.features.iter().take(MARKDOWN_TOP_FEATURES) {
+                let _ = writeln!(s, "| {} | {:.4} |", f.feature, f.mean_abs);
             }
         }
         if !self.failures.is_empty() {

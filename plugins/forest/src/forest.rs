@@ -5,6 +5,7 @@ use crate::bins::Binned;
 use crate::tree::{Classes, Criterion, GrowParams, LEAF, Node, Sample, Shared, Squared, Tree, grow};
 use ndarray::Array2;
 use promoml_core::codec::{Decoder, Encoder};
+use promoml_core::explain::{Explanations, ShapNode, Space, TreeShap};
 use promoml_core::{Dataset, Error, FitContext, FittedModel, Predictions, Result};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -170,7 +171,21 @@ impl FittedForest {
             }
             let nodes =
                 (0..n).map(|i| Node { threshold: thresholds[i], feature: features[i], index: indices[i] }).collect();
-            trees.push(Tree { nodes, values, importances: tree_importances });
+            trees.push(Tree { nodes, values, importances: tree_importances, covers: Vec::new() });
+        }
+        // Node covers (for TreeSHAP) follow the trees; artifacts written before have none.
+        if !d.at_end() {
+            for (t, tree) in trees.iter_mut().enumerate() {
+                let covers = d.f64s("node covers")?;
+                if covers.len() != tree.nodes.len() || covers.iter().any(|c| !(c.is_finite() && *c >= 0.0)) {
+                    return Err(d.corrupt(format!(
+                        "tree {t} has {} node covers for {} nodes",
+                        covers.len(),
+                        tree.nodes.len()
+                    )));
+                }
+                tree.covers = covers;
+            }
         }
         d.finish()?;
         Ok(FittedForest { kind: kind.to_string(), trees, n_features, width, classification, importances })
@@ -191,6 +206,11 @@ impl FittedModel for FittedForest {
             e.u32s(&t.nodes.iter().map(|n| n.index).collect::<Vec<_>>());
             e.f64s(&t.values);
             e.f64s(&t.importances);
+        }
+        if self.trees.iter().all(|t| t.covers.len() == t.nodes.len()) {
+            for t in &self.trees {
+                e.f64s(&t.covers);
+            }
         }
         Ok(e.finish())
     }
@@ -243,6 +263,40 @@ impl FittedModel for FittedForest {
     }
     fn n_classes(&self) -> Option<usize> {
         Some(self.n_classes())
+    }
+    /// Exact path-dependent TreeSHAP (covers: the training weight of each node): the
+    /// positive-class probability of a binary forest (the mean of its trees' leaf
+    /// probabilities, additive in probability), or the value of a regression forest.
+    fn explain(&self, data: &Dataset, _baseline: &[f64]) -> Option<Result<Explanations>> {
+        let (out, space) = match (self.classification, self.width) {
+            (true, 2) => (1, Space::Probability),
+            (false, 1) => (0, Space::Value),
+            _ => return None,
+        };
+        if self.trees.iter().any(|t| t.covers.len() != t.nodes.len()) {
+            return None;
+        }
+        let w = self.width;
+        let trees = self
+            .trees
+            .iter()
+            .map(|t| {
+                t.nodes
+                    .iter()
+                    .zip(&t.covers)
+                    .map(|(n, &cover)| {
+                        if n.feature == LEAF {
+                            ShapNode::leaf(t.values[n.index as usize * w + out], cover)
+                        } else {
+                            let (l, r) = (n.index as usize, n.index as usize + 1);
+                            ShapNode::split(n.feature as usize, n.threshold, true, [l, r, l], cover)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let scale = 1.0 / self.trees.len().max(1) as f64;
+        Some(TreeShap::new(trees, self.n_features).and_then(|t| t.with_output(0.0, scale).explain(data, space)))
     }
 }
 

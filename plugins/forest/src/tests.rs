@@ -389,3 +389,39 @@ fn save_load_round_trip_is_bit_identical_and_rejects_bad_bytes() {
     let e = Forest::random_forest().load(&bytes).err().unwrap().to_string();
     assert!(e.contains("points outside"), "{e}");
 }
+
+/// TreeSHAP of both kinds is locally accurate (binary: the positive-class probability;
+/// regression: the value), survives a save/load round trip, and forests saved without node
+/// covers (older artifacts) have no exact method.
+#[test]
+fn tree_shap_is_additive_and_round_trips() {
+    let cases = [(xor(500, 1), xor(100, 2)), (wave(500, 5), wave(100, 6))];
+    for (train, test) in cases {
+        for model in [Forest::random_forest(), Forest::extra_trees()] {
+            let fitted = fit(&model, &train, &small(), 7);
+            let e = fitted.explain(&test, &[]).expect("forests have TreeSHAP").unwrap();
+            let want = fitted.predict(&test).unwrap().scores();
+            for (i, w) in want.iter().enumerate() {
+                assert!((e.total(i) - w).abs() < 1e-9, "{} row {i}: {} vs {w}", model.kind(), e.total(i));
+            }
+            let loaded = model.load(&fitted.save().unwrap()).unwrap();
+            assert_eq!(loaded.explain(&test, &[]).unwrap().unwrap(), e);
+        }
+    }
+    // Without the trailing covers section (as written before covers were kept).
+    let fitted = fit(&Forest::random_forest(), &xor(200, 1), &params(&[("n_trees", ParamValue::Int(1))]), 1);
+    let bytes = fitted.save().unwrap();
+    let nodes = fitted.explain(&xor(5, 3), &[]).unwrap().unwrap();
+    assert_eq!(nodes.contributions.nrows(), 5);
+    let old = &bytes[..bytes.len() - 8 - 8 * count_nodes(&bytes)];
+    let loaded = Forest::random_forest().load(old).unwrap();
+    assert!(loaded.explain(&xor(5, 3), &[]).is_none());
+    assert_eq!(bits(&loaded.predict(&xor(5, 3)).unwrap()), bits(&fitted.predict(&xor(5, 3)).unwrap()));
+}
+
+/// Node count of the single tree of saved forest bytes (the length prefix of its thresholds).
+fn count_nodes(bytes: &[u8]) -> usize {
+    let tag = 8 + "forest.random_forest".len();
+    let thresholds_at = tag + 8 + 8 + 1 + 8 + 4 * 8 + 8;
+    u64::from_le_bytes(bytes[thresholds_at..thresholds_at + 8].try_into().unwrap()) as usize
+}

@@ -34,6 +34,9 @@ pub(crate) struct Tree {
     pub values: Vec<f64>,
     /// Total weighted impurity decrease per feature (not normalised).
     pub importances: Vec<f64>,
+    /// Training weight (sample weight times draws) that reached each node, for TreeSHAP;
+    /// empty for trees read from artifacts written before it was kept.
+    pub covers: Vec<f64>,
 }
 
 impl Tree {
@@ -442,6 +445,7 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
         feats: candidates.to_vec(),
     };
     let mut nodes = vec![Node { threshold: 0.0, feature: LEAF, index: 0 }];
+    let mut covers = vec![0.0];
     let mut values = Vec::new();
     let mut importances = vec![0.0; n_features];
     // (node, rows a..b, depth, feature of the parent's split or LEAF for the root)
@@ -456,6 +460,7 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
         for (&y, &wt) in ys[a..b].iter().zip(&ws[a..b]) {
             crit.add(&mut g.node, y, wt);
         }
+        covers[id] = ws[a..b].iter().sum();
         let n = b - a;
         let stop = depth >= p.max_depth || n < 2 * p.min_samples_leaf || crit.pure(&g.node, &ys[a..b]);
         // Importance: a split adds its node's weighted impurity to its feature, each child
@@ -488,6 +493,7 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
         let child = nodes.len();
         nodes.push(Node { threshold: 0.0, feature: LEAF, index: 0 });
         nodes.push(Node { threshold: 0.0, feature: LEAF, index: 0 });
+        covers.extend([0.0, 0.0]);
         nodes[id] = Node {
             threshold: data.features[split.feature].edges[split.bin],
             feature: split.feature as u32,
@@ -498,5 +504,5 @@ pub(crate) fn grow<C: Criterion>(sh: &Shared<'_, C>, sample: Sample<C::Y>, rng: 
         stack.push((child, a, i, depth + 1, f));
     }
     importances.iter_mut().for_each(|v| *v = v.max(0.0));
-    Ok(Tree { nodes, values, importances })
+    Ok(Tree { nodes, values, importances, covers })
 }

@@ -6,6 +6,7 @@ use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::sampler::SampleMethod;
 use forust_ml::{GradientBooster, Matrix};
+use promoml_core::explain::{Explanations, ShapNode, Space, TreeShap};
 use promoml_core::model_util::{check_features, check_task, class_targets, sigmoid, value_targets};
 use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Predictions, Result, SearchSpace,
@@ -317,10 +318,37 @@ pub fn fit_forust(data: &Dataset, cfg: &ForustConfig, ctx: &FitContext) -> Resul
 }
 
 impl FittedForust {
+    /// The fitted forust booster.
+    pub fn booster(&self) -> &GradientBooster {
+        &self.booster
+    }
     /// Boosting rounds trained, and the rounds used to predict (fewer when early stopping
     /// found an earlier best round).
     pub fn rounds(&self) -> (usize, usize) {
         self.rounds
+    }
+
+    /// The trees it predicts with, for TreeSHAP: raw output = base score + Σ leaf weights.
+    fn tree_shap(&self) -> Result<TreeShap> {
+        let rounds = self.booster.prediction_iteration.unwrap_or(self.booster.trees.len());
+        let trees = self.booster.trees[..rounds]
+            .iter()
+            .map(|t| {
+                t.nodes
+                    .iter()
+                    .map(|n| {
+                        let cover = f64::from(n.hessian_sum);
+                        if n.is_leaf {
+                            ShapNode::leaf(f64::from(n.weight_value), cover)
+                        } else {
+                            let children = [n.left_child, n.right_child, n.missing_node];
+                            ShapNode::split(n.split_feature, n.split_value, false, children, cover)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(TreeShap::new(trees, self.n_features)?.with_output(self.booster.base_score, 1.0))
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<FittedForust> {
@@ -359,6 +387,16 @@ impl FittedModel for FittedForust {
     }
     fn n_classes(&self) -> Option<usize> {
         Some(if self.binary { 2 } else { 0 })
+    }
+    /// Exact path-dependent TreeSHAP over the rounds it predicts with, in log-odds (binary)
+    /// or the outcome (regression); the covers are forust's hessian sums.
+    fn explain(&self, data: &Dataset, _baseline: &[f64]) -> Option<Result<Explanations>> {
+        // TreeSHAP routes NaN to the missing branch, as forust does when NaN marks missing.
+        if !self.booster.missing.is_nan() {
+            return None;
+        }
+        let space = if self.binary { Space::LogOdds } else { Space::Value };
+        Some(check_features(KIND, self.n_features, data).and_then(|()| self.tree_shap()?.explain(data, space)))
     }
 
     fn save(&self) -> Result<Vec<u8>> {

@@ -271,3 +271,35 @@ fn bench_online_shoppers() {
         testing::bench(m.as_ref(), &Params::new());
     }
 }
+
+/// TreeSHAP of `gbm.forust` is locally accurate (base + contributions = log-odds of the
+/// score, missing values included) and equals forust's own Shapley contributions.
+#[test]
+fn forust_tree_shap_is_additive_and_matches_forust_shapley() {
+    let mut ds = xor(600, 11);
+    for i in (0..600).step_by(7) {
+        ds.x[[i, i % 4]] = f64::NAN;
+    }
+    let cfg = ForustConfig::from_params(&Forust.space().resolve(&quick("gbm.forust"), "params").unwrap()).unwrap();
+    let fitted = forust::fit_forust(&ds, &cfg, &FitContext::new(3)).unwrap();
+    let rows = ds.subset(&(0..60).collect::<Vec<_>>());
+    let e = fitted.explain(&rows, &[]).expect("forust has TreeSHAP").unwrap();
+    assert_eq!(e.space, promoml_core::explain::Space::LogOdds);
+    let p = proba(fitted.predict(&rows).unwrap());
+    let values = column_major(&rows.x);
+    let m = forust_ml::Matrix::new(&values, 60, 4);
+    let theirs =
+        fitted.booster().predict_contributions(&m, forust_ml::gradientbooster::ContributionsMethod::Shapley, false);
+    for i in 0..60 {
+        let logit = (p[[i, 1]] / p[[i, 0]]).ln();
+        assert!((e.total(i) - logit).abs() < 1e-9, "row {i}: {} vs {logit}", e.total(i));
+        for j in 0..4 {
+            let t = theirs[i * 5 + j];
+            assert!(
+                (e.contributions[[i, j]] - t).abs() < 1e-6,
+                "row {i} feature {j}: {} vs forust's {t}",
+                e.contributions[[i, j]]
+            );
+        }
+    }
+}

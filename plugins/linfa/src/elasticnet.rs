@@ -105,6 +105,11 @@ impl FittedModel for FittedNet {
     fn n_classes(&self) -> Option<usize> {
         Some(0)
     }
+    /// Exact: the prediction is linear in the features.
+    fn explain(&self, data: &Dataset, baseline: &[f64]) -> Option<Result<promoml_core::explain::Explanations>> {
+        let w = self.w.as_slice()?;
+        self.st.explain_linear(data, w, self.b, baseline, promoml_core::explain::Space::Value)
+    }
 }
 
 #[cfg(test)]

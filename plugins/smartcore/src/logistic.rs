@@ -82,7 +82,7 @@ impl Model for LogisticRegression {
 mod tests {
     use super::*;
     use crate::common::testutil::*;
-    use promoml_core::{Metric, ParamValue};
+    use promoml_core::{Metric, ParamValue, Predictions};
 
     #[test]
     fn binary_blobs_hold_out_auc() {
@@ -117,6 +117,30 @@ mod tests {
         rejects(&LogisticRegression, "alpha", ParamValue::Float(-1.0));
         rejects(&LogisticRegression, "alpha", ParamValue::Float(2e6));
         rejects(&LogisticRegression, "alpha", ParamValue::Str("x".into()));
+    }
+
+    /// Exact linear explanations: base value + contributions = log-odds of class 1, for any
+    /// baseline; the base value is the log-odds at the baseline.
+    #[test]
+    fn explanations_are_exact_log_odds() {
+        let ds = blobs(300, 4, 2, 1.5, 4);
+        let (train, test) = split(&ds, 0.7);
+        let p = LogisticRegression.space().defaults();
+        let fitted = LogisticRegression.fit(&train, &p, &FitContext::new(1)).unwrap();
+        let baseline = [0.5, -0.25, 0.0, 1.0];
+        let e = fitted.explain(&test, &baseline).expect("linear models explain exactly").unwrap();
+        let Predictions::Proba(a) = fitted.predict(&test).unwrap() else { panic!("probabilities") };
+        for i in 0..test.n_rows() {
+            let logit = (a[[i, 1]] / a[[i, 0]]).ln();
+            assert!((e.total(i) - logit).abs() < 1e-9, "row {i}: {} vs {logit}", e.total(i));
+        }
+        let at_base = Dataset::from_x(
+            ndarray::Array2::from_shape_vec((1, 4), baseline.to_vec()).unwrap(),
+            test.feature_names.clone(),
+        );
+        let Predictions::Proba(b) = fitted.predict(&at_base).unwrap() else { panic!("probabilities") };
+        assert!((e.base[0] - (b[[0, 1]] / b[[0, 0]]).ln()).abs() < 1e-9);
+        assert!(fitted.explain(&test, &[0.0]).is_none(), "a baseline of the wrong length is no baseline");
     }
 
     #[test]

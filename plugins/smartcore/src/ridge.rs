@@ -110,6 +110,14 @@ impl FittedModel for FittedRidge {
     fn n_classes(&self) -> Option<usize> {
         Some(0)
     }
+    /// Exact: the prediction is linear in the features (0 weight on the dropped ones).
+    fn explain(&self, data: &Dataset, baseline: &[f64]) -> Option<Result<promoml_core::explain::Explanations>> {
+        let mut w = vec![0.0; self.st.n_features()];
+        for (&j, &v) in self.keep.iter().zip(&self.w) {
+            *w.get_mut(j)? = v;
+        }
+        self.st.explain_linear(data, &w, self.mean, baseline, promoml_core::explain::Space::Value)
+    }
 }
 
 #[cfg(test)]

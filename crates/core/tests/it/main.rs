@@ -1,0 +1,3 @@
+//! Integration tests of promoml-core.
+
+mod treeshap_fixture;
