@@ -125,7 +125,7 @@ fn leader_and_workers_share_a_postgres_study_each_trial_once_a_killed_workers_tr
     let worker_args = [&["worker", d, "--storage", &url][..], &set, &beat].concat();
     let mut w1 = spawn(&worker_args, &dir.path().join("w1.log"));
     let mut w2 = spawn(&worker_args, &dir.path().join("w2.log"));
-    // Kill the second worker (SIGKILL) while it holds a trial.
+    // Kill the second worker (SIGKILL) while it holds a trial (or several: one per claimer).
     let marker = format!(":{}:", w2.id());
     let t0 = Instant::now();
     let mut killed_holding = false;
@@ -165,8 +165,10 @@ fn leader_and_workers_share_a_postgres_study_each_trial_once_a_killed_workers_tr
     let o = promoml(&["study", "show", "--storage", &url]);
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(text.contains("finished"), "{text}");
+    // (Each of its `search.parallel_trials` claimers may have held one.)
     let taken = text.lines().filter(|l| l.contains("no heartbeat") && l.contains(&marker)).count();
-    assert_eq!(taken, 1, "{text}");
+    assert!(taken >= 1, "{text}");
+    assert!(text.lines().filter(|l| l.contains(" complete ") || l.contains(" pruned ")).count() == 15, "{text}");
     // The leader's outputs: report, model and the study's export.
     assert!(dist.join("model.promoml").is_file() && dist.join("trials.jsonl").is_file());
 }

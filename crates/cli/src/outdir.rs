@@ -266,9 +266,16 @@ mod tests {
         let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
         d.prepare(true).unwrap();
         assert_eq!(std::fs::read_to_string(d.trial_log()).unwrap(), "new log\ntrial\n");
-        // Without any log, a clear refusal.
+        // The study database travels with it.
+        std::fs::write(d.study_db(), "db").unwrap();
+        drop(d);
+        let d = OutDir::acquire(out, Path::new("p.toml")).unwrap();
+        d.prepare(true).unwrap();
+        assert_eq!(std::fs::read_to_string(d.study_db()).unwrap(), "db");
+        // Without any study, a clear refusal.
         let empty = tempfile::tempdir().unwrap();
         let d = OutDir::acquire(empty.path(), Path::new("p.toml")).unwrap();
-        assert!(d.prepare(true).unwrap_err().contains("no trial log"));
+        let e = d.prepare(true).unwrap_err();
+        assert!(e.contains("no study") && e.contains("study.db"), "{e}");
     }
 }
