@@ -230,17 +230,7 @@ impl SharedStore for PostgresStore {
                     &[&study, &model, &(number as i64), &to_json(&params)?, &worker, &now],
                 )
                 .map_err(e)?;
-                Some(SharedTrial {
-                    model,
-                    number,
-                    state: TrialState::Running,
-                    params,
-                    record: None,
-                    worker: Some(worker.to_string()),
-                    attempts: 1,
-                    heartbeat: Some(now),
-                    note: None,
-                })
+                Some(SharedTrial::started(model, number, params, worker, now))
             }
             Decision::TakeOver { model, number } => {
                 let n = tx
@@ -253,13 +243,11 @@ impl SharedStore for PostgresStore {
                 if n == 0 {
                     return Err(Error::data(format!("study storage: trial {number} of `{model}` is not waiting")));
                 }
-                trials.iter().find(|t| t.model == model && t.number == number).cloned().map(|t| SharedTrial {
-                    state: TrialState::Running,
-                    worker: Some(worker.to_string()),
-                    attempts: t.attempts + 1,
-                    heartbeat: Some(now),
-                    ..t
-                })
+                trials
+                    .iter()
+                    .find(|t| t.model == model && t.number == number)
+                    .cloned()
+                    .map(|t| t.taken_over(worker, now))
             }
         };
         tx.commit().map_err(e)?;

@@ -211,6 +211,40 @@ pub trait SharedStore: Send {
     fn set_study_state(&mut self, study: i64, state: &str) -> Result<()>;
 }
 
+impl SharedTrial {
+    /// A trial just started by `worker` at `now` (attempt 1).
+    pub fn started(
+        model: String,
+        number: usize,
+        params: BTreeMap<String, Value>,
+        worker: &str,
+        now: f64,
+    ) -> SharedTrial {
+        SharedTrial {
+            model,
+            number,
+            state: TrialState::Running,
+            params,
+            record: None,
+            worker: Some(worker.to_string()),
+            attempts: 1,
+            heartbeat: Some(now),
+            note: None,
+        }
+    }
+
+    /// This waiting trial, taken over by `worker` at `now` (one attempt more).
+    pub fn taken_over(self, worker: &str, now: f64) -> SharedTrial {
+        SharedTrial {
+            state: TrialState::Running,
+            worker: Some(worker.to_string()),
+            attempts: self.attempts + 1,
+            heartbeat: Some(now),
+            ..self
+        }
+    }
+}
+
 /// SHA-256 of a header's JSON: the key that a worker's study must match.
 pub fn fingerprint(header: &StudyHeader) -> String {
     use sha2::{Digest, Sha256};

@@ -299,17 +299,7 @@ impl SharedStore for SqliteStore {
                     params![study, model, number as i64, to_json(&params)?, worker, now],
                 )
                 .map_err(e)?;
-                Some(SharedTrial {
-                    model,
-                    number,
-                    state: TrialState::Running,
-                    params,
-                    record: None,
-                    worker: Some(worker.to_string()),
-                    attempts: 1,
-                    heartbeat: Some(now),
-                    note: None,
-                })
+                Some(SharedTrial::started(model, number, params, worker, now))
             }
             Decision::TakeOver { model, number } => {
                 let n = tx
@@ -323,13 +313,7 @@ impl SharedStore for SqliteStore {
                     return Err(Error::data(format!("study storage: trial {number} of `{model}` is not waiting")));
                 }
                 let t = trials.iter().find(|t| t.model == model && t.number == number).cloned();
-                t.map(|t| SharedTrial {
-                    state: TrialState::Running,
-                    worker: Some(worker.to_string()),
-                    attempts: t.attempts + 1,
-                    heartbeat: Some(now),
-                    ..t
-                })
+                t.map(|t| t.taken_over(worker, now))
             }
         };
         tx.commit().map_err(e)?;
