@@ -100,11 +100,14 @@ fn concurrent_claims_hand_out_every_trial_exactly_once() {
         let h = header("race", 3, "ab");
         let b = budget(&[("a", 40), ("b", 35)]);
         let study = open_store(&url).unwrap().create_study(&h, &b).unwrap();
+        // Every thread connects first, then all start claiming at once.
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
         let workers: Vec<_> = (0..8)
             .map(|w| {
-                let url = url.clone();
+                let (url, start) = (url.clone(), start.clone());
                 std::thread::spawn(move || {
                     let mut store = open_store(&url).unwrap();
+                    start.wait();
                     let me = format!("w{w}");
                     let mut done = Vec::new();
                     while let Some(t) = store.claim(study, &me, 60.0, &mut next_trial).unwrap() {
@@ -120,7 +123,6 @@ fn concurrent_claims_hand_out_every_trial_exactly_once() {
         let unique: BTreeSet<&(String, usize)> = all.iter().copied().collect();
         assert_eq!(all.len(), 75, "{url}: every trial of the budget claimed");
         assert_eq!(unique.len(), 75, "{url}: no trial claimed twice");
-        assert!(per_worker.iter().filter(|w| !w.is_empty()).count() >= 2, "{url}: claims were spread");
         let stored = open_store(&url).unwrap().trials(study).unwrap();
         assert_eq!(stored.len(), 75);
         assert!(stored.iter().all(|t| t.state == TrialState::Complete && t.attempts == 1), "{url}");
