@@ -74,6 +74,15 @@ pub trait Model: Send + Sync {
     fn input(&self) -> InputKind {
         InputKind::Tabular
     }
+    /// Rough work of one fit on `rows` × `features` with `params` (missing ones take their
+    /// defaults), in floating-point operations. A search with a time budget scores every
+    /// candidate's defaults cheapest first, so that a slow model cannot starve the cheap ones;
+    /// only the order matters, so an estimate within a few times is enough. The default is a
+    /// linear model's: 100 passes over the data.
+    fn cost(&self, rows: usize, features: usize, params: &Params) -> f64 {
+        let _ = params;
+        100.0 * rows as f64 * features.max(1) as f64
+    }
     /// Rebuild a fitted model from the bytes its [`FittedModel::save`] wrote (for artifacts).
     /// The default refuses: a plugin that supports artifacts overrides both.
     fn load(&self, bytes: &[u8]) -> Result<Box<dyn FittedModel>> {

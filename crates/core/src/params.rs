@@ -194,6 +194,17 @@ impl SearchSpace {
     pub fn defaults(&self) -> Params {
         self.params.iter().map(|p| (p.name.clone(), p.default.clone())).collect()
     }
+    /// `name`'s numeric value in `params`, or its default here when `params` lacks it; `fallback`
+    /// for an unknown name or a value that is not a number. For cost estimates
+    /// ([`crate::Model::cost`]), which must not fail.
+    pub fn number(&self, params: &Params, name: &str, fallback: f64) -> f64 {
+        let value = params.get(name).or_else(|| self.get(name).map(|p| &p.default));
+        match value {
+            Some(ParamValue::Float(x)) => *x,
+            Some(ParamValue::Int(i)) => *i as f64,
+            _ => fallback,
+        }
+    }
     /// Validate user-given values and fill in defaults. `key` is the dotted TOML path of the
     /// table holding them, used in error messages.
     pub fn resolve(&self, given: &Params, key: &str) -> Result<Params> {

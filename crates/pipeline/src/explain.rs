@@ -348,14 +348,19 @@ pub(crate) fn feature_medians(x: &ndarray::Array2<f64>) -> Vec<f64> {
 /// Most test rows the report's SHAP summary explains.
 pub const SUMMARY_ROWS: usize = 2000;
 
-/// Test rows the SHAP summary explains at a time, until [`SUMMARY_ROWS`] or its deadline.
+/// Most test rows the SHAP summary explains at a time, until [`SUMMARY_ROWS`] or its deadline.
 const SUMMARY_CHUNK: usize = 50;
 
+/// Rows of the first chunk, whose time sizes the next ones.
+const FIRST_CHUNK: usize = 2;
+
 /// The report's SHAP summary of the final model on the first test rows (up to
-/// [`SUMMARY_ROWS`], in chunks until `deadline`; at least one chunk), when it explains exactly
-/// (tree and linear models, or an ensemble of them): TreeSHAP costs trees × leaves × depth² per
-/// row, seconds per row for a forest of deep trees. `columns` are the input columns one-hot
-/// features are grouped back to, `train` gives the baseline row.
+/// [`SUMMARY_ROWS`], in chunks until `deadline`), when it explains exactly (tree and linear
+/// models, or an ensemble of them): TreeSHAP costs trees × leaves × depth² per row, about a
+/// second per row for a forest of deep trees. The first chunk has [`FIRST_CHUNK`] rows; each
+/// later one as many as the measured time per row lets finish before `deadline` (at most
+/// [`SUMMARY_CHUNK`]). A deadline already past gives no summary. `columns` are the input
+/// columns one-hot features are grouped back to, `train` gives the baseline row.
 pub(crate) fn shap_summary(
     m: &FinalModel,
     test: &Dataset,
@@ -368,8 +373,19 @@ pub(crate) fn shap_summary(
     let n = test.n_rows().min(SUMMARY_ROWS);
     let mut parts: Vec<Explanations> = Vec::new();
     let mut done = 0;
-    while done < n && (done == 0 || std::time::Instant::now() < deadline) {
-        let rows: Vec<usize> = (done..(done + SUMMARY_CHUNK).min(n)).collect();
+    let mut per_row: Option<f64> = None;
+    while done < n {
+        let started = std::time::Instant::now();
+        let Some(left) = deadline.checked_duration_since(started).filter(|d| !d.is_zero()) else { break };
+        let size = match per_row {
+            None => FIRST_CHUNK,
+            Some(s) => (left.as_secs_f64() / s.max(1e-9)).min(SUMMARY_CHUNK as f64) as usize,
+        }
+        .min(n - done);
+        if size == 0 {
+            break;
+        }
+        let rows: Vec<usize> = (done..done + size).collect();
         match exact_final(m, &test.subset(&rows), Some(&baseline), binary)? {
             Ok(e) => parts.push(e),
             Err(err) => {
@@ -377,7 +393,12 @@ pub(crate) fn shap_summary(
                 return None;
             }
         }
-        done += rows.len();
+        done += size;
+        per_row = Some(started.elapsed().as_secs_f64() / size as f64);
+    }
+    if done == 0 {
+        tracing::info!("no SHAP summary for {}: its time ran out before the first row", m.name());
+        return None;
     }
     let ds = test.subset(&(0..done).collect::<Vec<_>>());
     let e = Explanations {

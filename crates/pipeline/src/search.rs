@@ -3,7 +3,8 @@
 //! out-of-fold predictions (for ensembles).
 //!
 //! * **Rounds.** Candidates take turns, one batch of trials each, so that a time budget is shared
-//!   among them instead of spent on the first.
+//!   among them instead of spent on the first. The first round scores every candidate's defaults,
+//!   cheapest first; later rounds serve the best-scoring candidates first.
 //! * **Parallel and deterministic.** A batch holds `parallel_trials` trials asked before any of
 //!   them is told; the batch size is a setting, never the number of cores, so the same seed gives
 //!   the same trials on any machine. Trials of a batch (and folds of a trial that cannot be
@@ -280,7 +281,8 @@ struct State {
     last_error: Option<Error>,
     snapshot: Snapshot,
     replay: HashMap<usize, TrialRecord>,
-    last_batch_s: Option<f64>,
+    /// Seconds per unit of [`promoml_core::Model::cost`] on the last batch with fresh trials.
+    secs_per_cost: Option<f64>,
 }
 
 /// The moment `secs` seconds (at most 10⁶; a negative margin counts as none) before
@@ -354,7 +356,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             last_error: None,
             snapshot: Snapshot::default(),
             replay: std::mem::take(&mut replay[ci]),
-            last_batch_s: None,
+            secs_per_cost: None,
         })
         .collect();
     ctx.observer.search_started(p.candidates.iter().map(|c| c.trials).sum());
@@ -371,9 +373,22 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
         let layer2 = ctx.layer2_models.min(per_fold.len()) as f64 * slowest * 1.2 * ((k / 2.0).ceil() + 1.5);
         refits + layer2 + ctx.reserve_s
     };
+    // Each candidate's estimated cost of a default fit on a fold's training rows.
+    let (fold_rows, fold_features) = folds.first().map_or((n, 1), |f| (f.train.n_rows(), f.train.n_features()));
+    let costs: Vec<f64> =
+        p.candidates.iter().map(|c| c.model.cost(fold_rows, fold_features, &c.space.defaults())).collect();
+    let mut round = 0;
     while !out_of_time && !promoml_core::interrupt::requested() {
         let mut progressed = false;
-        for (ci, cand) in p.candidates.iter().enumerate() {
+        let order = round_order(
+            &costs,
+            &states.iter().map(|s| s.best.as_ref().map(|b| b.score)).collect::<Vec<_>>(),
+            round,
+            metric.higher_is_better(),
+        );
+        round += 1;
+        for ci in order {
+            let cand = &p.candidates[ci];
             if promoml_core::interrupt::requested() {
                 break;
             }
@@ -384,25 +399,15 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             // budget every model is scored before any is tuned.
             let width = if states[ci].next == 0 { 1 } else { p.search.parallel_trials };
             let batch_len = width.min(cand.trials - states[ci].next);
-            // Replayed trials cost nothing; fresh ones need time.
-            let fresh = (states[ci].next..states[ci].next + batch_len).any(|t| !states[ci].replay.contains_key(&t));
             let fit_deadline = ctx.deadline.map(|d| before(d, 1.2 * reserve(&states)));
-            if fresh && let (Some(d), Some(fd)) = (ctx.deadline, fit_deadline) {
-                let now = Instant::now();
-                if now >= fd {
-                    out_of_time = true;
-                    break;
-                }
-                // Margins: a loaded machine makes the next batch slower than the last one.
-                let expected = 1.3 * states[ci].last_batch_s.unwrap_or(0.0);
-                let needed = Duration::try_from_secs_f64(expected + 1.2 * reserve(&states)).unwrap_or(Duration::MAX);
-                if now.checked_add(needed).is_none_or(|end| end > d) {
-                    // Too slow to fit; a cheaper model may still have time for a batch.
-                    states[ci].next = cand.trials;
-                    continue;
-                }
-            }
-            progressed = true;
+            let reserve_now = reserve(&states);
+            // Seconds per unit of `Model::cost`: the candidate's own, measured on its last
+            // batch, or before its first trial the median of the others'.
+            let rate = states[ci].secs_per_cost.or_else(|| {
+                let mut r: Vec<f64> = states.iter().filter_map(|s| s.secs_per_cost).collect();
+                r.sort_by(f64::total_cmp);
+                r.get(r.len() / 2).copied()
+            });
             let st = &mut states[ci];
             let batch: Vec<(usize, Params)> = (0..batch_len)
                 .map(|i| {
@@ -410,7 +415,6 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                     (t, if t == 0 { cand.space.defaults() } else { st.optimizer.ask(&cand.space, &mut st.rng) })
                 })
                 .collect();
-            st.next += batch_len;
             for (t, params) in &batch {
                 if let Some(r) = st.replay.get(t)
                     && r.trial.params != params_json(params)
@@ -423,6 +427,33 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                     )));
                 }
             }
+            // Replayed trials cost nothing; fresh ones need time: their estimated cost at the
+            // measured rate, with a margin (a loaded machine makes the next batch slower).
+            let cost: f64 = batch
+                .iter()
+                .filter(|(t, _)| !st.replay.contains_key(t))
+                .map(|(_, params)| cand.model.cost(fold_rows, fold_features, params))
+                .sum();
+            if cost > 0.0
+                && let (Some(d), Some(fd)) = (ctx.deadline, fit_deadline)
+            {
+                let now = Instant::now();
+                if now >= fd {
+                    out_of_time = true;
+                    break;
+                }
+                let expected = 1.3 * rate.unwrap_or(0.0) * cost;
+                let needed = Duration::try_from_secs_f64(expected + 1.2 * reserve_now).unwrap_or(Duration::MAX);
+                if now.checked_add(needed).is_none_or(|end| end > d) {
+                    // Too slow to fit; a cheaper model may still have time for a batch. (The
+                    // batch is dropped whole: batches keep their bounds, so that a resumed
+                    // study asks the same parameters.)
+                    st.next = cand.trials;
+                    continue;
+                }
+            }
+            progressed = true;
+            st.next += batch_len;
             let snapshot = st.snapshot.clone();
             let replayed: Vec<bool> = batch.iter().map(|(t, _)| st.replay.contains_key(t)).collect();
             let started = Instant::now();
@@ -433,8 +464,8 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                     (!replayed).then(|| evaluate(p, ci, cand, *t, params, folds, &metrics, &snapshot, fit_deadline))
                 })
                 .collect();
-            if evaluated.iter().any(Option::is_some) {
-                st.last_batch_s = Some(started.elapsed().as_secs_f64());
+            if cost > 0.0 && evaluated.iter().any(Option::is_some) {
+                st.secs_per_cost = Some(started.elapsed().as_secs_f64() / cost);
             }
             for ((t, params), ev) in batch.into_iter().zip(evaluated) {
                 // A trial the user's interrupt cut short is not logged: a resumed run fits it.
@@ -524,6 +555,28 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
     Ok(Outcome { bests, failures, trials })
 }
 
+/// The order in which candidates get their batch in search round `round`. The first round
+/// scores every candidate's defaults cheapest first (by [`promoml_core::Model::cost`]), so that
+/// under a time budget a slow model cannot starve the cheap ones; later rounds go to the
+/// candidates with the best score so far first (candidates without one last, cheapest first),
+/// where tuning is likeliest to pay. Ties keep declaration order. Each candidate's trials
+/// depend only on its own seed, so without a budget the order changes no result.
+fn round_order(costs: &[f64], best: &[Option<f64>], round: usize, higher_is_better: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..costs.len()).collect();
+    if round == 0 {
+        order.sort_by(|&a, &b| costs[a].total_cmp(&costs[b]));
+    } else {
+        let key = |i: usize| best[i].map(|v| if higher_is_better { -v } else { v });
+        order.sort_by(|&a, &b| match (key(a), key(b)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => costs[a].total_cmp(&costs[b]),
+        });
+    }
+    order
+}
+
 /// Make sure `best` has out-of-fold predictions, refitting its folds with the trial's own seeds
 /// (so a replayed trial gets exactly the predictions of the run that logged it).
 pub fn out_of_fold(p: &Pipeline, ci: usize, best: &mut Best, folds: &[Fold], n: usize) -> Result<()> {
@@ -545,6 +598,17 @@ pub fn out_of_fold(p: &Pipeline, ci: usize, best: &mut Best, folds: &[Fold], n: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_start_cheapest_first_then_go_to_the_best_scores() {
+        let costs = [5.0, 1.0, 3.0, 1.0];
+        // Ties keep declaration order.
+        assert_eq!(round_order(&costs, &[None; 4], 0, true), vec![1, 3, 2, 0]);
+        let best = [Some(0.8), None, Some(0.9), Some(0.7)];
+        assert_eq!(round_order(&costs, &best, 1, true), vec![2, 0, 3, 1]);
+        // A loss: lower first.
+        assert_eq!(round_order(&costs, &best, 2, false), vec![3, 0, 2, 1]);
+    }
 
     #[test]
     fn deadline_margins_never_panic() {

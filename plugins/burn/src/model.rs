@@ -197,6 +197,16 @@ impl Model for BurnModel {
         params.extend(training_params(batch, 40, 5));
         SearchSpace::new(params)
     }
+    fn cost(&self, rows: usize, features: usize, params: &Params) -> f64 {
+        // Forward and backward passes of every layer over every row (and, for a sequence model,
+        // every time step; about 50 for a behaviour log) per epoch.
+        let space = self.space();
+        let hidden = space.number(params, "hidden_size", 32.0);
+        let layers = space.number(params, "layers", 1.0).max(1.0);
+        let steps = if self.arch.reads_sequences() { 50.0 } else { 1.0 };
+        let per_row = (features.max(1) as f64 * hidden + layers * hidden * hidden) * steps * 6.0;
+        space.number(params, "epochs", 10.0) * rows as f64 * per_row
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         Ok(Box::new(self.fit_net(data, params, ctx)?))
     }

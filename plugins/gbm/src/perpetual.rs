@@ -91,6 +91,10 @@ impl Model for Perpetual {
             ),
         ])
     }
+    fn cost(&self, rows: usize, features: usize, params: &Params) -> f64 {
+        // Rounds grow with the budget (the learning rate is 10^-budget).
+        1200.0 * self.space().number(params, "budget", 0.5) * rows as f64 * features.max(1) as f64
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         let params = self.space().resolve(params, &format!("{KIND}.params"))?;
         let cfg = PerpetualConfig::from_params(&params)?;

@@ -46,6 +46,9 @@ impl Model for LogisticRegression {
             ParamSpec::int("max_iterations", "maximum L-BFGS iterations", 100, 1, 100_000),
         ])
     }
+    fn cost(&self, rows: usize, features: usize, params: &Params) -> f64 {
+        self.space().number(params, "max_iterations", 100.0) * rows as f64 * features.max(1) as f64
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         check_task(KIND, self.tasks(), data)?;
         let y = class_targets(KIND, data)?;

@@ -86,6 +86,11 @@ impl Model for DecisionTree {
             ),
         ])
     }
+    fn cost(&self, rows: usize, features: usize, _params: &Params) -> f64 {
+        // One tree: every feature sorted at every level.
+        let lg = (rows.max(2) as f64).log2();
+        rows as f64 * lg * features.max(1) as f64 * 10.0
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         check_task(KIND, self.tasks(), data)?;
         let y = class_targets(KIND, data)?;

@@ -65,6 +65,10 @@ impl Model for RandomForest {
                 .searched(),
         ])
     }
+    fn cost(&self, rows: usize, features: usize, params: &Params) -> f64 {
+        let lg = (rows.max(2) as f64).log2();
+        self.space().number(params, "n_trees", 100.0) * rows as f64 * lg * (features.max(1) as f64).sqrt() * 10.0
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         let task = check_task(KIND, self.tasks(), data)?;
         let n_trees = params.usize("n_trees")?;

@@ -58,6 +58,10 @@ impl Model for Knn {
             ),
         ])
     }
+    fn cost(&self, rows: usize, features: usize, _params: &Params) -> f64 {
+        // Brute-force neighbours: predicting a fold's rows compares each with every training row.
+        rows as f64 * rows as f64 * features.max(1) as f64 / 4.0
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         let task = check_task(KIND, self.tasks(), data)?;
         let k = params.usize("k")?.clamp(1, data.n_rows());

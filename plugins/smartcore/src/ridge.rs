@@ -54,6 +54,11 @@ impl Model for Ridge {
             .search_float(1e-3, 1e3, true),
         ])
     }
+    fn cost(&self, rows: usize, features: usize, _params: &Params) -> f64 {
+        // The normal equations: Xᵀ X, then a features × features solve.
+        let f = features.max(1) as f64;
+        rows as f64 * f * f + f * f * f
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         check_task(KIND, self.tasks(), data)?;
         let y = value_targets(KIND, data)?;

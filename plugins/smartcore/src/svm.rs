@@ -348,6 +348,11 @@ impl Model for Svm {
         ]);
         SearchSpace::new(params)
     }
+    fn cost(&self, rows: usize, features: usize, params: &Params) -> f64 {
+        // SMO over the (subsampled) rows: kernel rows against every support vector, per epoch.
+        let m = (rows as f64).min(self.space().number(params, "max_rows", 1000.0));
+        m * m * features.max(1) as f64 * self.space().number(params, "epochs", 2.0) * 2.0
+    }
     fn fit(&self, data: &Dataset, params: &Params, ctx: &FitContext) -> Result<Box<dyn FittedModel>> {
         let kind = self.kind();
         check_task(kind, self.tasks(), data)?;
