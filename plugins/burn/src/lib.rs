@@ -41,6 +41,7 @@
 mod backend;
 mod data;
 mod detector;
+mod fused;
 mod model;
 mod net;
 mod train;
@@ -71,5 +72,6 @@ pub fn register(registry: &mut Registry) {
 #[doc(hidden)]
 pub mod reference {
     pub use crate::backend::Cpu;
+    pub use crate::fused::{gru_forward, lstm_forward};
     pub use crate::net::reference::{gru_from_pytorch, lstm_from_pytorch};
 }

@@ -229,8 +229,8 @@ impl<B: Backend> Net<B> {
                 let n_layers = self.lstm.len() + self.gru.len();
                 for l in 0..n_layers {
                     let out = match self.lstm.get(l) {
-                        Some(m) => m.forward(x, None).0,
-                        None => self.gru[l].forward(x, None),
+                        Some(m) => crate::fused::lstm_forward(m, x, None).0,
+                        None => crate::fused::gru_forward(&self.gru[l], x, None),
                     };
                     x = if l + 1 < n_layers { self.dropout.forward(out) } else { out };
                 }

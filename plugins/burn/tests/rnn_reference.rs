@@ -3,7 +3,7 @@
 //! same fixed weights: every output must agree to 1e-5.
 
 use burn::tensor::{Tensor, TensorData};
-use promoml_burn::reference::{Cpu, gru_from_pytorch, lstm_from_pytorch};
+use promoml_burn::reference::{Cpu, gru_forward, gru_from_pytorch, lstm_forward, lstm_from_pytorch};
 use serde_json::Value;
 
 const TOL: f64 = 1e-5;
@@ -75,6 +75,38 @@ fn lstm_matches_the_pytorch_equations() {
     assert_close("lstm output, zero state", &values(out0), &flat64(&w["output_zero_state"]));
 }
 
+/// The fused pass the networks train with (`lstm_forward`: one input matmul for every step, one
+/// hidden matmul per step for all four gates) on the same weights and inputs.
+#[test]
+fn fused_lstm_matches_the_pytorch_equations() {
+    let f = fixture();
+    let (b, t, i, h) = dims(&f);
+    let device = Default::default();
+    let w = &f["lstm"];
+    let lstm = lstm_from_pytorch::<Cpu>(
+        &matrix(&w["weight_ih"]),
+        &matrix(&w["weight_hh"]),
+        &flat(&w["bias_ih"]),
+        &flat(&w["bias_hh"]),
+        &device,
+    );
+    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
+    let c0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["c0"]), [b, h]), &device);
+
+    let (out, state) = lstm_forward(&lstm, x.clone(), Some(burn::nn::LstmState::new(c0, h0)));
+    assert_close("fused lstm output", &values(out), &flat64(&w["output"]));
+    assert_close("fused lstm h_n", &values(state.hidden), &flat64(&w["h_n"]));
+    assert_close("fused lstm c_n", &values(state.cell), &flat64(&w["c_n"]));
+
+    let (out0, _) = lstm_forward(&lstm, x.clone(), None);
+    let out0 = values(out0);
+    assert_close("fused lstm output, zero state", &out0, &flat64(&w["output_zero_state"]));
+    // And burn's own step-by-step pass on the same module.
+    let burn_out: Vec<f64> = values(lstm.forward(x, None).0).into_iter().map(f64::from).collect();
+    assert_close("fused lstm against burn's pass", &out0, &burn_out);
+}
+
 #[test]
 fn gru_matches_the_pytorch_equations() {
     let f = fixture();
@@ -100,4 +132,28 @@ fn gru_matches_the_pytorch_equations() {
 
     let out0 = gru.forward(x, None);
     assert_close("gru output, zero state", &values(out0), &flat64(&w["output_zero_state"]));
+}
+
+/// The fused GRU pass (one input matmul for every step, one hidden matmul per step for all three
+/// gates) on the same weights and inputs.
+#[test]
+fn fused_gru_matches_the_pytorch_equations() {
+    let f = fixture();
+    let (b, t, i, h) = dims(&f);
+    let device = Default::default();
+    let w = &f["gru"];
+    let gru = gru_from_pytorch::<Cpu>(
+        &matrix(&w["weight_ih"]),
+        &matrix(&w["weight_hh"]),
+        &flat(&w["bias_ih"]),
+        &flat(&w["bias_hh"]),
+        &device,
+    );
+    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
+    assert_close("fused gru output", &values(gru_forward(&gru, x.clone(), Some(h0))), &flat64(&w["output"]));
+    let out0 = values(gru_forward(&gru, x.clone(), None));
+    assert_close("fused gru output, zero state", &out0, &flat64(&w["output_zero_state"]));
+    let burn_out: Vec<f64> = values(gru.forward(x, None)).into_iter().map(f64::from).collect();
+    assert_close("fused gru against burn's pass", &out0, &burn_out);
 }
