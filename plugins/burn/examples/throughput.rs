@@ -6,7 +6,7 @@
 //! holdout" (1997-10-01 .. 1998-06-30). Training customers are those with `id % 5 != 4`.
 //!
 //! ```text
-//! cargo run --release -p promoml-burn --example throughput [-- --epochs 3 --models lstm,gru,transformer]
+//! cargo run --release -p promoml-burn --example throughput [-- --epochs 3 --models lstm,gru,transformer --batch 128]
 //! ```
 //!
 //! Prints one line per model: rows, epochs, seconds, sequences/second (training only, from the
@@ -115,6 +115,7 @@ fn main() {
     let epochs: i64 = arg("--epochs", "3").parse().expect("--epochs N");
     let models = arg("--models", "lstm");
     let device = arg("--device", "cpu");
+    let batch: i64 = arg("--batch", "128").parse().expect("--batch N");
     let t0 = Instant::now();
     let (train, test) = load();
     println!(
@@ -135,7 +136,7 @@ fn main() {
             ("hidden_size", ParamValue::Int(32)),
             ("layers", ParamValue::Int(1)),
             ("head_layers", ParamValue::Int(1)),
-            ("batch_size", ParamValue::Int(128)),
+            ("batch_size", ParamValue::Int(batch)),
             ("epochs", ParamValue::Int(epochs)),
             ("valid_fraction", ParamValue::Float(0.0)),
             ("dropout", ParamValue::Float(0.0)),
@@ -152,7 +153,7 @@ fn main() {
         let auc = Metric::RocAuc.score(test.y.as_ref().unwrap(), &pred).unwrap();
         let log = fitted.log();
         println!(
-            "burn.{kind:12} device {device:6} hidden 32 batch 128: {} rows x {} epochs in {fit_s:.1} s -> {:.0} sequences/s \
+            "burn.{kind:12} device {device:6} hidden 32 batch {batch}: {} rows x {} epochs in {fit_s:.1} s -> {:.0} sequences/s \
              (training loop), test roc_auc {auc:.4} after {} epochs",
             train.n_rows(),
             log.epochs,

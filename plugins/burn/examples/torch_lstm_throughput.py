@@ -7,7 +7,7 @@ hidden state at the last valid step, concatenated with the 4 standardised RFM fe
 dense ReLU layer of 32, one logit), the same training (Adam lr 1e-3, batch 128, per-parameter
 gradient-norm clipping at 1.0, BCE), timed over the training loop only.
 
-Usage: python3 plugins/burn/examples/torch_lstm_throughput.py [--epochs 3] [--threads 2]
+Usage: python3 plugins/burn/examples/torch_lstm_throughput.py [--epochs 3] [--threads 2] [--batch 128]
 For benchmarking only: PyTorch is not a dependency of promoml or of its tests.
 """
 
@@ -84,6 +84,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../../../shared/data/raw/CDNOW_master.txt"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -108,8 +109,8 @@ def main():
     t0 = time.perf_counter()
     for _ in range(a.epochs):
         perm = torch.randperm(n, generator=g)
-        for b in range(0, n, 128):
-            idx = perm[b:b + 128]
+        for b in range(0, n, a.batch):
+            idx = perm[b:b + a.batch]
             opt.zero_grad()
             loss = loss_fn(net(seq_t[idx], last_t[idx], tab_t[idx]), y_t[idx])
             loss.backward()
@@ -117,7 +118,7 @@ def main():
                 torch.nn.utils.clip_grad_norm_([p], 1.0)
             opt.step()
     secs = time.perf_counter() - t0
-    print(f"torch {torch.__version__} LSTM hidden 32 batch 128, {a.threads} threads: {n} rows x {a.epochs} epochs "
+    print(f"torch {torch.__version__} LSTM hidden 32 batch {a.batch}, {a.threads} threads: {n} rows x {a.epochs} epochs "
           f"in {secs:.1f} s -> {n * a.epochs / secs:.0f} sequences/s")
 
 

@@ -4,55 +4,90 @@
 //! burn 0.21's `Lstm::forward` computes, at every time step, each of the four gates as two
 //! linear layers (input and hidden) plus their sum, and writes the step's hidden state into a
 //! `[batch, steps, hidden]` tensor with a slice assignment. On the CPU each of those is a
-//! separate tensor operation on small tensors (and a node of the autodiff graph), so per-op
-//! overhead dominates training. [`lstm_forward`] computes what PyTorch's fused kernel does:
+//! separate tensor operation on small tensors and a node of the autodiff graph, and the backward
+//! pass of every per-step slice or slice assignment of a `[batch, steps, ·]` tensor touches the
+//! whole tensor, so a layer costs O(steps²) in its backward pass. Here:
 //!
-//! * the input projection of every step for all four gates as **one** matmul before the
-//!   recurrence (`[batch·steps, in] × [in, 4·hidden]`, biases of both linear layers added once);
-//! * per step, **one** matmul of the hidden state with the four gates' hidden weights side by
-//!   side (`[batch, hidden] × [hidden, 4·hidden]`), split into the gates;
-//! * the hidden states stacked once at the end instead of assigned step by step.
+//! * per step, **one** matmul of the step's input with the gates' input weights side by side
+//!   (`[batch, in] × [in, G·hidden]`) and **one** of the hidden state with their hidden weights,
+//!   biases of both linear layers added as one row, then split into the gates;
+//! * a layer takes and returns the sequence as a list of per-step `[batch, ·]` tensors, so
+//!   stacked layers and the pooling never slice a `[batch, steps, ·]` tensor that autodiff
+//!   tracks (only the data's own input is sliced, which has no gradient).
 //!
-//! [`gru_forward`] does the same for the GRU (three gates; the reset gate applied after the
-//! hidden matmul, burn's default and PyTorch's equations). The parameters stay burn's records
-//! (gate by gate), so saved models and artifacts are unchanged; the PyTorch reference test
+//! (Computing every step's input projection as one matmul before the recurrence, as cuDNN does,
+//! was measured slower here: slicing the projected `[batch, steps, G·hidden]` tensor per step
+//! costs the whole tensor in the backward pass.) The parameters stay burn's records (gate by
+//! gate), so saved models and artifacts are unchanged; the PyTorch reference test
 //! (`tests/rnn_reference.rs`) checks every pass.
 
 use burn::nn::{GateController, Gru, Lstm, LstmState};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-/// The output `[batch, steps, hidden]` and final state of `lstm` over `x` `[batch, steps, in]`
-/// (batch first), as `lstm.forward(x, state)` computes it. Configurations this pass does not
-/// cover (sequence-first input, reverse direction, coupled input and forget gates) go through
-/// `lstm.forward` itself.
-pub fn lstm_forward<B: Backend>(
-    lstm: &Lstm<B>,
-    x: Tensor<B, 3>,
-    state: Option<LstmState<B, 2>>,
-) -> (Tensor<B, 3>, LstmState<B, 2>) {
+/// The gates' input weights side by side `[in, G·hidden]`, hidden weights `[hidden, G·hidden]`,
+/// and the sum of input and hidden biases as a row `[1, G·hidden]` (when the gates have any).
+type Stacked<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 2>>);
+
+fn stack_gates<B: Backend>(gates: &[&GateController<B>]) -> Stacked<B> {
+    let w_ih = Tensor::cat(gates.iter().map(|g| g.input_transform.weight.val()).collect(), 1);
+    let w_hh = Tensor::cat(gates.iter().map(|g| g.hidden_transform.weight.val()).collect(), 1);
+    let b_ih = bias_row(gates, |g| g.input_transform.bias.as_ref().map(|p| p.val()));
+    let b_hh = bias_row(gates, |g| g.hidden_transform.bias.as_ref().map(|p| p.val()));
+    let b = match (b_ih, b_hh) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    (w_ih, w_hh, b)
+}
+
+/// The gates' biases picked by `pick`, side by side as a row `[1, G·hidden]`, when every gate
+/// has one.
+fn bias_row<B: Backend>(
+    gates: &[&GateController<B>],
+    pick: impl Fn(&GateController<B>) -> Option<Tensor<B, 1>>,
+) -> Option<Tensor<B, 2>> {
+    let v: Vec<Tensor<B, 1>> = gates.iter().filter_map(|g| pick(g)).collect();
+    (v.len() == gates.len()).then(|| Tensor::cat(v, 0).unsqueeze_dim::<2>(0))
+}
+
+/// `x` `[batch, steps, in]` as one `[batch, in]` tensor per step.
+pub fn steps_of<B: Backend>(x: Tensor<B, 3>) -> Vec<Tensor<B, 2>> {
     let [b, t, c] = x.dims();
-    if !lstm.batch_first || lstm.reverse || lstm.input_forget || t == 0 {
-        return lstm.forward(x, state);
-    }
+    (0..t).map(|s| x.clone().slice([0..b, s..s + 1, 0..c]).reshape([b, c])).collect()
+}
+
+/// Whether [`lstm_steps`] computes this module's equations (batch first, forward direction,
+/// separate input and forget gates: what the networks build).
+pub fn lstm_supported<B: Backend>(lstm: &Lstm<B>) -> bool {
+    lstm.batch_first && !lstm.reverse && !lstm.input_forget
+}
+
+/// The hidden state after every step and the final state of `lstm` over `inputs` (one
+/// `[batch, in]` tensor per step, at least one), as `lstm.forward` computes them; `lstm` must be
+/// [`lstm_supported`].
+pub fn lstm_steps<B: Backend>(
+    lstm: &Lstm<B>,
+    inputs: Vec<Tensor<B, 2>>,
+    state: Option<LstmState<B, 2>>,
+) -> (Vec<Tensor<B, 2>>, LstmState<B, 2>) {
     let h = lstm.d_hidden;
-    let device = x.device();
     // Gate order along the stacked axis: input, forget, cell, output.
-    let (w_ih, w_hh, b_ih, b_hh) =
-        stack_gates(&[&lstm.input_gate, &lstm.forget_gate, &lstm.cell_gate, &lstm.output_gate]);
-    let mut xp = x.reshape([b * t, c]).matmul(w_ih);
-    // Both linear layers' biases, added once.
-    for bias in [b_ih, b_hh].into_iter().flatten() {
-        xp = xp + bias.unsqueeze_dim::<2>(0);
-    }
-    let xp = xp.reshape([b, t, 4 * h]);
+    let (w_ih, w_hh, bias) = stack_gates(&[&lstm.input_gate, &lstm.forget_gate, &lstm.cell_gate, &lstm.output_gate]);
     let (mut cell, mut hidden) = match state {
         Some(s) => (s.cell, s.hidden),
-        None => (Tensor::zeros([b, h], &device), Tensor::zeros([b, h], &device)),
+        None => {
+            let [b, _] = inputs[0].dims();
+            let device = inputs[0].device();
+            (Tensor::zeros([b, h], &device), Tensor::zeros([b, h], &device))
+        }
     };
-    let mut outputs = Vec::with_capacity(t);
-    for s in 0..t {
-        let z = xp.clone().slice([0..b, s..s + 1, 0..4 * h]).reshape([b, 4 * h]) + hidden.matmul(w_hh.clone());
+    let mut outputs = Vec::with_capacity(inputs.len());
+    for x in inputs {
+        let mut z = x.matmul(w_ih.clone()) + hidden.matmul(w_hh.clone());
+        if let Some(bias) = &bias {
+            z = z + bias.clone();
+        }
         let mut parts = z.split(h, 1).into_iter();
         let (Some(zi), Some(zf), Some(zc), Some(zo)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             unreachable!("four gates of width {h}")
@@ -68,48 +103,56 @@ pub fn lstm_forward<B: Backend>(
         hidden = output * lstm.hidden_activation.forward(cell.clone());
         outputs.push(hidden.clone());
     }
-    (Tensor::stack(outputs, 1), LstmState::new(cell, hidden))
+    (outputs, LstmState::new(cell, hidden))
 }
 
-/// The gates' input weights side by side `[in, G·hidden]`, hidden weights `[hidden, G·hidden]`,
-/// and (when every gate has them) input and hidden biases `[G·hidden]`.
-type Stacked<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 1>>, Option<Tensor<B, 1>>);
+/// The output `[batch, steps, hidden]` and final state of `lstm` over `x` `[batch, steps, in]`
+/// (batch first), as `lstm.forward(x, state)` computes it, through [`lstm_steps`] (or
+/// `lstm.forward` itself for a module [`lstm_supported`] refuses, or no steps).
+pub fn lstm_forward<B: Backend>(
+    lstm: &Lstm<B>,
+    x: Tensor<B, 3>,
+    state: Option<LstmState<B, 2>>,
+) -> (Tensor<B, 3>, LstmState<B, 2>) {
+    if !lstm_supported(lstm) || x.dims()[1] == 0 {
+        return lstm.forward(x, state);
+    }
+    let (outputs, state) = lstm_steps(lstm, steps_of(x), state);
+    (Tensor::stack(outputs, 1), state)
+}
 
-fn stack_gates<B: Backend>(gates: &[&GateController<B>]) -> Stacked<B> {
+/// Whether [`gru_steps`] computes this module's equations (the reset gate applied after the
+/// hidden matmul: burn's default, PyTorch's equations).
+pub fn gru_supported<B: Backend>(gru: &Gru<B>) -> bool {
+    gru.reset_after
+}
+
+/// The hidden state after every step of `gru` over `inputs` (one `[batch, in]` tensor per step,
+/// at least one): `z = σ(x·W_z + h·U_z + b)`, `r = σ(x·W_r + h·U_r + b)`,
+/// `n = tanh(x·W_n + b_in + r ⊙ (h·U_n + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`, as `gru.forward`
+/// computes them; `gru` must be [`gru_supported`].
+pub fn gru_steps<B: Backend>(
+    gru: &Gru<B>,
+    inputs: Vec<Tensor<B, 2>>,
+    state: Option<Tensor<B, 2>>,
+) -> Vec<Tensor<B, 2>> {
+    let h = gru.d_hidden;
+    let gates = [&gru.update_gate, &gru.reset_gate, &gru.new_gate];
+    // The new gate's hidden bias sits inside the reset product, so biases stay apart here.
     let w_ih = Tensor::cat(gates.iter().map(|g| g.input_transform.weight.val()).collect(), 1);
     let w_hh = Tensor::cat(gates.iter().map(|g| g.hidden_transform.weight.val()).collect(), 1);
-    let bias = |pick: &dyn Fn(&GateController<B>) -> Option<Tensor<B, 1>>| {
-        let v: Vec<Tensor<B, 1>> = gates.iter().filter_map(|g| pick(g)).collect();
-        (v.len() == gates.len()).then(|| Tensor::cat(v, 0))
-    };
-    let b_ih = bias(&|g| g.input_transform.bias.as_ref().map(|p| p.val()));
-    let b_hh = bias(&|g| g.hidden_transform.bias.as_ref().map(|p| p.val()));
-    (w_ih, w_hh, b_ih, b_hh)
-}
-
-/// The output `[batch, steps, hidden]` of `gru` over `x` `[batch, steps, in]`, as
-/// `gru.forward(x, state)` computes it: `z = σ(x·W_z + h·U_z + b)`, `r = σ(x·W_r + h·U_r + b)`,
-/// `n = tanh(x·W_n + b_in + r ⊙ (h·U_n + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`. A GRU with the
-/// reset gate applied before the hidden matmul (`reset_after = false`) goes through
-/// `gru.forward` itself.
-pub fn gru_forward<B: Backend>(gru: &Gru<B>, x: Tensor<B, 3>, state: Option<Tensor<B, 2>>) -> Tensor<B, 3> {
-    let [b, t, c] = x.dims();
-    if !gru.reset_after || t == 0 {
-        return gru.forward(x, state);
-    }
-    let h = gru.d_hidden;
-    let device = x.device();
-    let (w_ih, w_hh, b_ih, b_hh) = stack_gates(&[&gru.update_gate, &gru.reset_gate, &gru.new_gate]);
-    let mut xp = x.reshape([b * t, c]).matmul(w_ih);
-    if let Some(bias) = b_ih {
-        xp = xp + bias.unsqueeze_dim::<2>(0);
-    }
-    let xp = xp.reshape([b, t, 3 * h]);
-    let b_hh = b_hh.map(|bias| bias.unsqueeze_dim::<2>(0));
-    let mut hidden = state.unwrap_or_else(|| Tensor::zeros([b, h], &device));
-    let mut outputs = Vec::with_capacity(t);
-    for s in 0..t {
-        let zx = xp.clone().slice([0..b, s..s + 1, 0..3 * h]).reshape([b, 3 * h]);
+    let b_ih = bias_row(&gates, |g| g.input_transform.bias.as_ref().map(|p| p.val()));
+    let b_hh = bias_row(&gates, |g| g.hidden_transform.bias.as_ref().map(|p| p.val()));
+    let mut hidden = state.unwrap_or_else(|| {
+        let [b, _] = inputs[0].dims();
+        Tensor::zeros([b, h], &inputs[0].device())
+    });
+    let mut outputs = Vec::with_capacity(inputs.len());
+    for x in inputs {
+        let mut zx = x.matmul(w_ih.clone());
+        if let Some(bias) = &b_ih {
+            zx = zx + bias.clone();
+        }
         let mut zh = hidden.clone().matmul(w_hh.clone());
         if let Some(bias) = &b_hh {
             zh = zh + bias.clone();
@@ -131,5 +174,15 @@ pub fn gru_forward<B: Backend>(gru: &Gru<B>, x: Tensor<B, 3>, state: Option<Tens
         }
         outputs.push(hidden.clone());
     }
-    Tensor::stack(outputs, 1)
+    outputs
+}
+
+/// The output `[batch, steps, hidden]` of `gru` over `x` `[batch, steps, in]`, as
+/// `gru.forward(x, state)` computes it, through [`gru_steps`] (or `gru.forward` itself for a
+/// module [`gru_supported`] refuses, or no steps).
+pub fn gru_forward<B: Backend>(gru: &Gru<B>, x: Tensor<B, 3>, state: Option<Tensor<B, 2>>) -> Tensor<B, 3> {
+    if !gru_supported(gru) || x.dims()[1] == 0 {
+        return gru.forward(x, state);
+    }
+    Tensor::stack(gru_steps(gru, steps_of(x), state), 1)
 }

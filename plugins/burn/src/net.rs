@@ -224,13 +224,40 @@ impl<B: Backend> Net<B> {
         let mut parts: Vec<Tensor<B, 2>> = Vec::with_capacity(2);
         if let Some(seq) = input.seq {
             let [b, _, _] = seq.values.dims();
-            let pooled = if !self.lstm.is_empty() || !self.gru.is_empty() {
+            let [_, steps, _] = seq.values.dims();
+            let fused = steps > 0
+                && self.lstm.iter().all(crate::fused::lstm_supported)
+                && self.gru.iter().all(crate::fused::gru_supported);
+            let pooled = if fused && (!self.lstm.is_empty() || !self.gru.is_empty()) {
+                // The sequence as one tensor per step through every layer (crate::fused).
+                let mut xs = crate::fused::steps_of(seq.values);
+                let n_layers = self.lstm.len() + self.gru.len();
+                for l in 0..n_layers {
+                    let out = match self.lstm.get(l) {
+                        Some(m) => crate::fused::lstm_steps(m, xs, None).0,
+                        None => crate::fused::gru_steps(&self.gru[l], xs, None),
+                    };
+                    xs =
+                        if l + 1 < n_layers { out.into_iter().map(|h| self.dropout.forward(h)).collect() } else { out };
+                }
+                // Last valid hidden state: Σ_t h_t ⊙ last[:, t], the one-hot `last` mask
+                // picking step `length - 1`.
+                let mut pooled: Option<Tensor<B, 2>> = None;
+                for (s, hs) in xs.into_iter().enumerate() {
+                    let term = hs * seq.last.clone().slice([0..b, s..s + 1]);
+                    pooled = Some(match pooled {
+                        Some(p) => p + term,
+                        None => term,
+                    });
+                }
+                pooled.expect("at least one step")
+            } else if !self.lstm.is_empty() || !self.gru.is_empty() {
                 let mut x = seq.values;
                 let n_layers = self.lstm.len() + self.gru.len();
                 for l in 0..n_layers {
                     let out = match self.lstm.get(l) {
-                        Some(m) => crate::fused::lstm_forward(m, x, None).0,
-                        None => crate::fused::gru_forward(&self.gru[l], x, None),
+                        Some(m) => m.forward(x, None).0,
+                        None => self.gru[l].forward(x, None),
                     };
                     x = if l + 1 < n_layers { self.dropout.forward(out) } else { out };
                 }
