@@ -7,7 +7,7 @@ hidden state at the last valid step, concatenated with the 4 standardised RFM fe
 dense ReLU layer of 32, one logit), the same training (Adam lr 1e-3, batch 128, per-parameter
 gradient-norm clipping at 1.0, BCE), timed over the training loop only.
 
-Usage: python3 plugins/burn/examples/torch_lstm_throughput.py [--epochs 3] [--threads 2] [--batch 128]
+Usage: python3 plugins/burn/examples/torch_lstm_throughput.py [--epochs 3] [--threads 2] [--batch 128] [--cell gru]
 For benchmarking only: PyTorch is not a dependency of promoml or of its tests.
 """
 
@@ -67,9 +67,10 @@ def signed_log(v):
 
 
 class Net(torch.nn.Module):
-    def __init__(self, channels, tab, hidden):
+    def __init__(self, channels, tab, hidden, cell="lstm"):
         super().__init__()
-        self.lstm = torch.nn.LSTM(channels, hidden, batch_first=True)
+        rnn = torch.nn.GRU if cell == "gru" else torch.nn.LSTM
+        self.lstm = rnn(channels, hidden, batch_first=True)
         self.dense = torch.nn.Linear(hidden + tab, hidden)
         self.head = torch.nn.Linear(hidden, 1)
 
@@ -85,6 +86,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../../../shared/data/raw/CDNOW_master.txt"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -102,7 +104,7 @@ def main():
     last[np.arange(n), lengths - 1] = 1.0
     seq_t, last_t = torch.tensor(s, dtype=torch.float32), torch.tensor(last)
     tab_t, y_t = torch.tensor(xt, dtype=torch.float32), torch.tensor(y)
-    net = Net(2, 4, 32)
+    net = Net(2, 4, 32, a.cell)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-5)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     g = torch.Generator().manual_seed(42)
@@ -118,7 +120,7 @@ def main():
                 torch.nn.utils.clip_grad_norm_([p], 1.0)
             opt.step()
     secs = time.perf_counter() - t0
-    print(f"torch {torch.__version__} LSTM hidden 32 batch {a.batch}, {a.threads} threads: {n} rows x {a.epochs} epochs "
+    print(f"torch {torch.__version__} {a.cell.upper()} hidden 32 batch {a.batch}, {a.threads} threads: {n} rows x {a.epochs} epochs "
           f"in {secs:.1f} s -> {n * a.epochs / secs:.0f} sequences/s")
 
 

@@ -7,9 +7,11 @@ use burn::nn::{
     Dropout, DropoutConfig, Gru, GruConfig, Linear, LinearConfig, Lstm, LstmConfig, PositionalEncoding,
     PositionalEncodingConfig,
 };
-use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use rand::Rng as _;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// Network families.
@@ -218,9 +220,37 @@ impl NetSpec {
 }
 
 impl<B: Backend> Net<B> {
-    /// Output scores `[batch, out]` (logits, standardised values or reconstructions).
-    /// Dropout is active only on autodiff backends (training).
+    /// Output scores `[batch, out]` (logits, standardised values or reconstructions), without
+    /// dropout (inference and validation).
     pub(crate) fn forward(&self, input: BatchInputs<B>) -> Tensor<B, 2> {
+        self.forward_with(input, None)
+    }
+
+    /// Output scores while training: dropout between layers with masks drawn from `noise`, the
+    /// fit's own seeded generator (not the backend's process-wide one, so fits of recurrent and
+    /// dense networks can run side by side and stay reproducible). The transformer encoder's
+    /// internal dropout still draws from the backend (its fits hold the generator lock).
+    pub(crate) fn forward_train(&self, input: BatchInputs<B>, noise: &mut ChaCha8Rng) -> Tensor<B, 2> {
+        self.forward_with(input, Some(noise))
+    }
+
+    /// `x` with each element zeroed with the dropout probability and the rest scaled by
+    /// `1 / (1 − p)` (inverted dropout), when training (`noise` given) and `p > 0`.
+    fn drop<const D: usize>(&self, x: Tensor<B, D>, noise: &mut Option<&mut ChaCha8Rng>) -> Tensor<B, D> {
+        let p = self.dropout.prob;
+        let Some(rng) = noise.as_deref_mut() else { return x };
+        if p <= 0.0 {
+            return x;
+        }
+        let shape = x.shape();
+        let keep = (1.0 / (1.0 - p)) as f32;
+        let mask: Vec<f32> =
+            (0..shape.num_elements()).map(|_| if rng.random::<f64>() < p { 0.0 } else { keep }).collect();
+        let device = x.device();
+        x * Tensor::from_data(TensorData::new(mask, shape), &device)
+    }
+
+    fn forward_with(&self, input: BatchInputs<B>, mut noise: Option<&mut ChaCha8Rng>) -> Tensor<B, 2> {
         let mut parts: Vec<Tensor<B, 2>> = Vec::with_capacity(2);
         if let Some(seq) = input.seq {
             let [b, _, _] = seq.values.dims();
@@ -237,8 +267,11 @@ impl<B: Backend> Net<B> {
                         Some(m) => crate::fused::lstm_steps(m, xs, None).0,
                         None => crate::fused::gru_steps(&self.gru[l], xs, None),
                     };
-                    xs =
-                        if l + 1 < n_layers { out.into_iter().map(|h| self.dropout.forward(h)).collect() } else { out };
+                    xs = if l + 1 < n_layers {
+                        out.into_iter().map(|h| self.drop(h, &mut noise)).collect()
+                    } else {
+                        out
+                    };
                 }
                 // Last valid hidden state: Σ_t h_t ⊙ last[:, t], the one-hot `last` mask
                 // picking step `length - 1`.
@@ -259,7 +292,7 @@ impl<B: Backend> Net<B> {
                         Some(m) => m.forward(x, None).0,
                         None => self.gru[l].forward(x, None),
                     };
-                    x = if l + 1 < n_layers { self.dropout.forward(out) } else { out };
+                    x = if l + 1 < n_layers { self.drop(out, &mut noise) } else { out };
                 }
                 // Last valid hidden state: the one-hot `last` mask picks step `length - 1`.
                 let [_, _, h] = x.dims();
@@ -280,14 +313,14 @@ impl<B: Backend> Net<B> {
                 let count = valid.clone().sum_dim(1).clamp_min(1.0);
                 (x * valid.unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]) / count
             };
-            parts.push(self.dropout.forward(pooled));
+            parts.push(self.drop(pooled, &mut noise));
         }
         if let Some(tab) = input.tab {
             parts.push(tab);
         }
         let mut z = if parts.len() == 1 { parts.pop().expect("one part") } else { Tensor::cat(parts, 1) };
         for layer in &self.dense {
-            z = self.dropout.forward(relu(layer.forward(z)));
+            z = self.drop(relu(layer.forward(z)), &mut noise);
         }
         self.head.forward(z)
     }

@@ -3,7 +3,7 @@
 //! seeded validation fold (the best epoch's weights are kept), and the fit deadline.
 
 use crate::data::{Inputs, Targets};
-use crate::net::{Net, NetSpec};
+use crate::net::{Arch, Net, NetSpec};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
@@ -17,9 +17,11 @@ use rand::seq::SliceRandom;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Burn's backends draw initial weights and dropout masks from one process-wide generator;
-/// fits hold this lock from seeding to the end of training, so concurrent fits (the search
-/// runs trials in parallel) cannot interleave their draws and every fit is reproducible.
+/// Burn's backends draw initial weights (and burn's own dropout layers their masks) from one
+/// process-wide generator; a fit holds this lock from seeding until it draws nothing more from
+/// it (after initialisation, or for a transformer with dropout to the end of training), so
+/// concurrent fits (the search runs folds and trials in parallel) cannot interleave their
+/// draws and every fit is reproducible.
 static BACKEND_RNG: Mutex<()> = Mutex::new(());
 
 /// A freshly initialised network, built under the generator lock so that it does not take
@@ -147,9 +149,15 @@ pub(crate) fn train<B: AutodiffBackend>(
     if n == 0 {
         return Err(Error::model(who, "no training rows"));
     }
-    let _guard = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    // Initial weights come from the backend's process-wide generator, under its lock. Dropout
+    // masks come from the fit's own generator (`Net::forward_train`), so a recurrent or dense
+    // network releases the lock once initialised and fits train side by side (the search's
+    // folds and trials in parallel); the transformer encoder's internal dropout draws from the
+    // backend, so its fits keep the lock to the end.
+    let mut guard = Some(BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner()));
     B::seed(device, ctx.seed);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(ctx.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut noise = rand_chacha::ChaCha8Rng::seed_from_u64(ctx.seed ^ 0xd1b5_4a32_d192_ed03);
 
     // Seeded validation fold; too few rows (or valid_fraction 0) means fixed epochs, no fold.
     let mut order: Vec<usize> = (0..n).collect();
@@ -167,6 +175,9 @@ pub(crate) fn train<B: AutodiffBackend>(
     }
     let mut optim = optim_cfg.init::<B, Net<B>>();
     let mut net: Net<B> = materialized(spec.init(device));
+    if spec.arch != Arch::Transformer || spec.dropout == 0.0 {
+        guard.take();
+    }
 
     let mut best: Option<(Net<B::InnerBackend>, f64, usize)> = None;
     let mut since_best = 0usize;
@@ -202,7 +213,7 @@ pub(crate) fn train<B: AutodiffBackend>(
             }
             let batch = inputs.batch::<B>(chunk, device);
             let (y, w) = targets.batch::<B>(chunk, device);
-            let out = net.forward(batch);
+            let out = net.forward_train(batch, &mut noise);
             let loss = batch_loss(cfg.loss, out, y, w);
             let value: f64 = loss.clone().into_scalar().elem();
             if !value.is_finite() {
