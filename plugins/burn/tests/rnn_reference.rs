@@ -1,7 +1,9 @@
-//! burn's LSTM and GRU forward passes against an independent NumPy implementation of PyTorch's
-//! documented equations (`scripts/rnn_reference.py`, fixture committed beside this test), on the
-//! same fixed weights: every output must agree to 1e-5.
+//! burn's LSTM and GRU forward passes, and promoml's fused passes (`lstm_forward`,
+//! `gru_forward`, what the networks train with), against an independent NumPy implementation of
+//! PyTorch's documented equations (`scripts/rnn_reference.py`, fixture committed beside this
+//! test), on the same fixed weights: every output must agree to 1e-5.
 
+use burn::nn::{Gru, Lstm, LstmState};
 use burn::tensor::{Tensor, TensorData};
 use promoml_burn::reference::{Cpu, gru_forward, gru_from_pytorch, lstm_forward, lstm_from_pytorch};
 use serde_json::Value;
@@ -49,8 +51,12 @@ fn values<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
 }
 
-#[test]
-fn lstm_matches_the_pytorch_equations() {
+/// An LSTM pass: `(module, x, initial state) -> (output, final state)`.
+type LstmPass = fn(&Lstm<Cpu>, Tensor<Cpu, 3>, Option<LstmState<Cpu, 2>>) -> (Tensor<Cpu, 3>, LstmState<Cpu, 2>);
+
+/// `pass` on the fixture's LSTM weights and inputs, against PyTorch's outputs (and, for the
+/// zero state, against burn's own pass).
+fn check_lstm(name: &str, pass: LstmPass) {
     let f = fixture();
     let (b, t, i, h) = dims(&f);
     let device = Default::default();
@@ -66,24 +72,40 @@ fn lstm_matches_the_pytorch_equations() {
     let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
     let c0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["c0"]), [b, h]), &device);
 
-    let (out, state) = lstm.forward(x.clone(), Some(burn::nn::LstmState::new(c0, h0)));
-    assert_close("lstm output", &values(out), &flat64(&w["output"]));
-    assert_close("lstm h_n", &values(state.hidden), &flat64(&w["h_n"]));
-    assert_close("lstm c_n", &values(state.cell), &flat64(&w["c_n"]));
+    let (out, state) = pass(&lstm, x.clone(), Some(LstmState::new(c0, h0)));
+    assert_close(&format!("{name} output"), &values(out), &flat64(&w["output"]));
+    assert_close(&format!("{name} h_n"), &values(state.hidden), &flat64(&w["h_n"]));
+    assert_close(&format!("{name} c_n"), &values(state.cell), &flat64(&w["c_n"]));
 
-    let (out0, _) = lstm.forward(x, None);
-    assert_close("lstm output, zero state", &values(out0), &flat64(&w["output_zero_state"]));
+    let out0 = values(pass(&lstm, x.clone(), None).0);
+    assert_close(&format!("{name} output, zero state"), &out0, &flat64(&w["output_zero_state"]));
+    let burn_out: Vec<f64> = values(lstm.forward(x, None).0).into_iter().map(f64::from).collect();
+    assert_close(&format!("{name} against burn's pass"), &out0, &burn_out);
 }
 
-/// The fused pass the networks train with (`lstm_forward`: one input matmul for every step, one
-/// hidden matmul per step for all four gates) on the same weights and inputs.
+#[test]
+fn lstm_matches_the_pytorch_equations() {
+    check_lstm("lstm", |m, x, s| m.forward(x, s));
+}
+
+/// The fused pass the networks train with (`lstm_forward`: per step one input and one hidden
+/// matmul for all four gates) on the same weights and inputs.
 #[test]
 fn fused_lstm_matches_the_pytorch_equations() {
+    check_lstm("fused lstm", lstm_forward);
+}
+
+/// A GRU pass: `(module, x, initial state) -> output`.
+type GruPass = fn(&Gru<Cpu>, Tensor<Cpu, 3>, Option<Tensor<Cpu, 2>>) -> Tensor<Cpu, 3>;
+
+/// `pass` on the fixture's GRU weights and inputs, against PyTorch's outputs (and, for the zero
+/// state, against burn's own pass).
+fn check_gru(name: &str, pass: GruPass) {
     let f = fixture();
     let (b, t, i, h) = dims(&f);
     let device = Default::default();
-    let w = &f["lstm"];
-    let lstm = lstm_from_pytorch::<Cpu>(
+    let w = &f["gru"];
+    let gru = gru_from_pytorch::<Cpu>(
         &matrix(&w["weight_ih"]),
         &matrix(&w["weight_hh"]),
         &flat(&w["bias_ih"]),
@@ -92,68 +114,26 @@ fn fused_lstm_matches_the_pytorch_equations() {
     );
     let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
     let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
-    let c0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["c0"]), [b, h]), &device);
 
-    let (out, state) = lstm_forward(&lstm, x.clone(), Some(burn::nn::LstmState::new(c0, h0)));
-    assert_close("fused lstm output", &values(out), &flat64(&w["output"]));
-    assert_close("fused lstm h_n", &values(state.hidden), &flat64(&w["h_n"]));
-    assert_close("fused lstm c_n", &values(state.cell), &flat64(&w["c_n"]));
+    let out = values(pass(&gru, x.clone(), Some(h0)));
+    assert_close(&format!("{name} output"), &out, &flat64(&w["output"]));
+    let last: Vec<f32> = (0..b).flat_map(|r| out[(r * t + t - 1) * h..(r * t + t) * h].to_vec()).collect();
+    assert_close(&format!("{name} h_n"), &last, &flat64(&w["h_n"]));
 
-    let (out0, _) = lstm_forward(&lstm, x.clone(), None);
-    let out0 = values(out0);
-    assert_close("fused lstm output, zero state", &out0, &flat64(&w["output_zero_state"]));
-    // And burn's own step-by-step pass on the same module.
-    let burn_out: Vec<f64> = values(lstm.forward(x, None).0).into_iter().map(f64::from).collect();
-    assert_close("fused lstm against burn's pass", &out0, &burn_out);
+    let out0 = values(pass(&gru, x.clone(), None));
+    assert_close(&format!("{name} output, zero state"), &out0, &flat64(&w["output_zero_state"]));
+    let burn_out: Vec<f64> = values(gru.forward(x, None)).into_iter().map(f64::from).collect();
+    assert_close(&format!("{name} against burn's pass"), &out0, &burn_out);
 }
 
 #[test]
 fn gru_matches_the_pytorch_equations() {
-    let f = fixture();
-    let (b, t, i, h) = dims(&f);
-    let device = Default::default();
-    let w = &f["gru"];
-    let gru = gru_from_pytorch::<Cpu>(
-        &matrix(&w["weight_ih"]),
-        &matrix(&w["weight_hh"]),
-        &flat(&w["bias_ih"]),
-        &flat(&w["bias_hh"]),
-        &device,
-    );
-    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
-    let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
-
-    let out = gru.forward(x.clone(), Some(h0));
-    let out = values(out);
-    assert_close("gru output", &out, &flat64(&w["output"]));
-    // h_n is the output's last step.
-    let last: Vec<f32> = (0..b).flat_map(|r| out[(r * t + t - 1) * h..(r * t + t) * h].to_vec()).collect();
-    assert_close("gru h_n", &last, &flat64(&w["h_n"]));
-
-    let out0 = gru.forward(x, None);
-    assert_close("gru output, zero state", &values(out0), &flat64(&w["output_zero_state"]));
+    check_gru("gru", |m, x, s| m.forward(x, s));
 }
 
-/// The fused GRU pass (one input matmul for every step, one hidden matmul per step for all three
-/// gates) on the same weights and inputs.
+/// The fused GRU pass (per step one input and one hidden matmul for all three gates) on the
+/// same weights and inputs.
 #[test]
 fn fused_gru_matches_the_pytorch_equations() {
-    let f = fixture();
-    let (b, t, i, h) = dims(&f);
-    let device = Default::default();
-    let w = &f["gru"];
-    let gru = gru_from_pytorch::<Cpu>(
-        &matrix(&w["weight_ih"]),
-        &matrix(&w["weight_hh"]),
-        &flat(&w["bias_ih"]),
-        &flat(&w["bias_hh"]),
-        &device,
-    );
-    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
-    let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
-    assert_close("fused gru output", &values(gru_forward(&gru, x.clone(), Some(h0))), &flat64(&w["output"]));
-    let out0 = values(gru_forward(&gru, x.clone(), None));
-    assert_close("fused gru output, zero state", &out0, &flat64(&w["output_zero_state"]));
-    let burn_out: Vec<f64> = values(gru.forward(x, None)).into_iter().map(f64::from).collect();
-    assert_close("fused gru against burn's pass", &out0, &burn_out);
+    check_gru("fused gru", gru_forward);
 }
