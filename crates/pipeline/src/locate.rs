@@ -35,24 +35,44 @@ pub(crate) fn segments(path: &str) -> Vec<Result<&str, usize>> {
     out
 }
 
-/// What [`walk`] found of a dotted key.
-struct Walk {
+/// What a walk down a document (TOML here, RON in `ron_file`) found of a dotted key.
+pub(crate) struct Walk {
     /// Leading segments that exist.
-    matched: usize,
+    pub(crate) matched: usize,
     /// Segments of the key.
-    total: usize,
+    pub(crate) total: usize,
     /// Span of the deepest existing key (or array element).
-    best: Option<Range<usize>>,
+    pub(crate) best: Option<Range<usize>>,
     /// Key span of the last segment reached.
-    key: Option<Range<usize>>,
+    pub(crate) key: Option<Range<usize>>,
     /// Value span (a table's header) of the last segment reached.
-    value: Option<Range<usize>>,
+    pub(crate) value: Option<Range<usize>>,
+}
+
+impl Walk {
+    /// Nothing found yet of a key of `total` segments.
+    pub(crate) fn new(total: usize) -> Walk {
+        Walk { matched: 0, total, best: None, key: None, value: None }
+    }
+
+    /// 1-based line and column in `text` (the walked document) of `place`, when the whole key
+    /// was found.
+    pub(crate) fn position(self, text: &str, place: &Place) -> Option<(usize, usize)> {
+        if self.matched != self.total || self.total == 0 {
+            return None;
+        }
+        let span = match place.part {
+            Part::Key => self.key,
+            Part::Value => self.value,
+        }?;
+        Some(line_col(text, span.start + place.offset.min(span.len().saturating_sub(1))))
+    }
 }
 
 /// Follow `path` down from `root` as far as it exists.
 fn walk(root: &Table, path: &str) -> Walk {
     let segs = segments(path);
-    let mut w = Walk { matched: 0, total: segs.len(), best: None, key: None, value: None };
+    let mut w = Walk::new(segs.len());
     let mut table: Option<&dyn TableLike> = Some(root);
     let mut item: Option<&Item> = None;
     for seg in segs {
@@ -143,16 +163,7 @@ pub fn place_at(text: &str, pos: usize) -> Option<Place> {
 /// entry exists in `text`.
 pub fn position_of(text: &str, place: &Place) -> Option<(usize, usize)> {
     let doc = Document::parse(text.to_string()).ok()?;
-    let w = walk(doc.as_table(), &place.path);
-    if w.matched != w.total || w.total == 0 {
-        return None;
-    }
-    let span = match place.part {
-        Part::Key => w.key,
-        Part::Value => w.value,
-    }?;
-    let pos = span.start + place.offset.min(span.len().saturating_sub(1));
-    Some(line_col(text, pos))
+    walk(doc.as_table(), &place.path).position(text, place)
 }
 
 fn offset_in(span: Option<Range<usize>>, pos: usize) -> Option<usize> {

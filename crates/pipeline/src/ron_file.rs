@@ -17,7 +17,7 @@
 //! ignored, so `ron::ser::to_string_pretty` of serde structs shaped like the pipeline is a valid
 //! pipeline. Comments are not carried over by a conversion.
 
-use crate::locate::{Part, Place, line_col, segments};
+use crate::locate::{Place, Walk, line_col, segments};
 use std::ops::Range;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
@@ -64,15 +64,7 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
 /// Line and column in a RON text of a [`Place`] found in its TOML rendering.
 pub fn position_of(text: &str, place: &Place) -> Option<(usize, usize)> {
     let root = Parser::new(text).document().ok()?;
-    let w = walk(&root, &place.path);
-    if w.matched != w.total || w.total == 0 {
-        return None;
-    }
-    let span = match place.part {
-        Part::Key => w.key,
-        Part::Value => w.value,
-    }?;
-    Some(line_col(text, span.start + place.offset.min(span.len().saturating_sub(1))))
+    walk(&root, &place.path).position(text, place)
 }
 
 /// A RON value and the bytes it was written at.
@@ -642,18 +634,10 @@ fn value(text: &str, n: &Node) -> Result<Value, RonError> {
     })
 }
 
-/// What [`walk`] found of a dotted key in a RON tree (as `locate::walk` does in TOML).
-struct Walk {
-    matched: usize,
-    total: usize,
-    best: Option<Range<usize>>,
-    key: Option<Range<usize>>,
-    value: Option<Range<usize>>,
-}
-
+/// Follow `path` down from `root` as far as it exists (as `locate::walk` does in TOML).
 fn walk(root: &Node, path: &str) -> Walk {
     let segs = segments(path);
-    let mut w = Walk { matched: 0, total: segs.len(), best: None, key: None, value: None };
+    let mut w = Walk::new(segs.len());
     let mut node = root;
     for seg in segs {
         match (seg, &node.kind) {
@@ -847,7 +831,7 @@ Pipeline(
         assert_eq!(locate(RON, "models[1].search.depth"), Some((9, 54)));
         // A missing key falls back to the deepest part that exists.
         assert_eq!(locate(RON, "search.cv_folds"), Some((12, 5)));
-        let place = Place { path: "search.trials".into(), part: Part::Value, offset: 0 };
+        let place = Place { path: "search.trials".into(), part: crate::locate::Part::Value, offset: 0 };
         assert_eq!(position_of(RON, &place), Some((12, 22)));
     }
 
