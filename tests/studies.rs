@@ -26,20 +26,6 @@ fn report(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
 }
 
-fn postgres_url() -> Option<String> {
-    match std::env::var("PROMOML_TEST_POSTGRES") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("PROMOML_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
-            eprintln!("PostgreSQL tests SKIPPED on request (PROMOML_SKIP_POSTGRES=1)");
-            None
-        }
-        _ => panic!(
-            "PROMOML_TEST_POSTGRES is not set: these tests need a real PostgreSQL server (`.ci/run` starts one; \
-             or set PROMOML_SKIP_POSTGRES=1 to skip them knowingly)"
-        ),
-    }
-}
-
 /// The finished trials in a JSON-lines export (after its header line).
 fn exported(text: &str) -> Vec<serde_json::Value> {
     text.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -107,7 +93,7 @@ fn spawn(args: &[&str], log: &Path) -> Child {
 
 #[test]
 fn leader_and_workers_share_a_postgres_study_each_trial_once_a_killed_workers_trial_taken_over() {
-    let Some(url) = postgres_url() else { return };
+    let Some(url) = promoml_core::testing::postgres_url() else { return };
     let dir = tempfile::tempdir().unwrap();
     let demo = demo();
     let d = demo.to_str().unwrap();
@@ -175,7 +161,7 @@ fn leader_and_workers_share_a_postgres_study_each_trial_once_a_killed_workers_tr
 
 #[test]
 fn a_worker_started_with_other_settings_is_refused_naming_them() {
-    let Some(url) = postgres_url() else { return };
+    let Some(url) = promoml_core::testing::postgres_url() else { return };
     let dir = tempfile::tempdir().unwrap();
     let demo = demo();
     let d = demo.to_str().unwrap();

@@ -254,3 +254,21 @@ pub fn assert_round_trip(model: &dyn Model, ds: &Dataset) {
         assert!(e.contains("truncated") && e.contains(model.kind()), "{}: {e}", model.kind());
     }
 }
+
+/// The PostgreSQL server the shared-study tests run against: `PROMOML_TEST_POSTGRES` (a
+/// `postgresql://` URL; `.ci/run` starts a throw-away server and sets it). `None`, with a line
+/// saying so, only when `PROMOML_SKIP_POSTGRES=1` asks to skip them knowingly; otherwise a
+/// missing server fails the test instead of skipping it silently.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PROMOML_TEST_POSTGRES") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("PROMOML_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
+            eprintln!("PostgreSQL tests SKIPPED on request (PROMOML_SKIP_POSTGRES=1)");
+            None
+        }
+        _ => panic!(
+            "PROMOML_TEST_POSTGRES is not set: these tests need a real PostgreSQL server (`.ci/run` starts one; \
+             or set PROMOML_SKIP_POSTGRES=1 to skip them knowingly)"
+        ),
+    }
+}

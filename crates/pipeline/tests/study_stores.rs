@@ -13,24 +13,10 @@ use promoml_report::Trial;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-fn postgres_url() -> Option<String> {
-    match std::env::var("PROMOML_TEST_POSTGRES") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("PROMOML_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
-            eprintln!("PostgreSQL tests SKIPPED on request (PROMOML_SKIP_POSTGRES=1)");
-            None
-        }
-        _ => panic!(
-            "PROMOML_TEST_POSTGRES is not set: these tests need a real PostgreSQL server (`.ci/run` starts one; \
-             or set PROMOML_SKIP_POSTGRES=1 to skip them knowingly)"
-        ),
-    }
-}
-
 /// Store URLs to test: a fresh SQLite file, and PostgreSQL when configured.
 fn stores(dir: &tempfile::TempDir) -> Vec<String> {
     let mut v = vec![format!("sqlite:{}", dir.path().join("study.db").display())];
-    v.extend(postgres_url());
+    v.extend(promoml_core::testing::postgres_url());
     v
 }
 
