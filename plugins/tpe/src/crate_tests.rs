@@ -1,7 +1,7 @@
 //! Tests of `tpe.crate` (the `tpe` crate behind our trait), reusing the spaces and objectives of
 //! `tests.rs`.
 
-use crate::tests::{check_in_search_domain, median, mixed_objective, mixed_space, run};
+use crate::tests::{branin, branin_space, check_in_search_domain, median, mixed_objective, mixed_space, run};
 use crate::{CrateTpe, CrateTpeFactory};
 use promoml_core::search::RandomSearch;
 use promoml_core::{Optimizer, OptimizerFactory, ParamSpec, ParamValue, Params, ParamsExt, Registry, Rng, SearchSpace};
@@ -56,20 +56,10 @@ fn crate_tpe_same_seed_and_tells_give_same_asks_and_copies_continue_alike() {
 
 #[test]
 fn crate_tpe_beats_random_search_on_branin_and_a_mixed_conditional_space() {
-    let branin_space = SearchSpace::new(vec![
-        ParamSpec::float("x1", "", 0.0, -5.0, 10.0).search_float(-5.0, 10.0, false),
-        ParamSpec::float("x2", "", 0.0, 0.0, 15.0).search_float(0.0, 15.0, false),
-    ]);
-    let branin = |p: &Params| {
-        let (x1, x2) = (p.f64("x1").unwrap(), p.f64("x2").unwrap());
-        let b = 5.1 / (4.0 * std::f64::consts::PI.powi(2));
-        let c = 5.0 / std::f64::consts::PI;
-        let t = 1.0 / (8.0 * std::f64::consts::PI);
-        (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
-    };
+    let branin_domain = branin_space();
     let seeds = 0..9u64;
-    let random = median(seeds.clone().map(|s| run(&mut RandomSearch, &branin_space, branin, 60, s)).collect());
-    let ours = median(seeds.clone().map(|s| run(&mut CrateTpe::new(10), &branin_space, branin, 60, s)).collect());
+    let random = median(seeds.clone().map(|s| run(&mut RandomSearch, &branin_domain, branin, 60, s)).collect());
+    let ours = median(seeds.clone().map(|s| run(&mut CrateTpe::new(10), &branin_domain, branin, 60, s)).collect());
     assert!(ours < random, "median best after 60 trials: tpe.crate {ours} vs random {random}");
     let space = mixed_space();
     let random = median((0..7).map(|s| run(&mut RandomSearch, &space, mixed_objective, 60, s)).collect());

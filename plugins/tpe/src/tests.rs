@@ -71,6 +71,23 @@ fn tpe_univariate(startup: usize) -> Tpe {
     Tpe::new(TpeConfig { n_startup_trials: startup, multivariate: false, ..TpeConfig::default() }).unwrap()
 }
 
+/// Branin's domain, `x1` in [-5, 10] and `x2` in [0, 15].
+pub(crate) fn branin_space() -> SearchSpace {
+    SearchSpace::new(vec![
+        ParamSpec::float("x1", "", 0.0, -5.0, 10.0).search_float(-5.0, 10.0, false),
+        ParamSpec::float("x2", "", 0.0, 0.0, 15.0).search_float(0.0, 15.0, false),
+    ])
+}
+
+/// The Branin function (global minimum 0.397887).
+pub(crate) fn branin(p: &Params) -> f64 {
+    let (x1, x2) = (p.f64("x1").unwrap(), p.f64("x2").unwrap());
+    let b = 5.1 / (4.0 * std::f64::consts::PI.powi(2));
+    let c = 5.0 / std::f64::consts::PI;
+    let t = 1.0 / (8.0 * std::f64::consts::PI);
+    (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+}
+
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -161,17 +178,7 @@ fn same_seed_and_tells_give_same_asks_also_with_parallel_asks() {
 
 #[test]
 fn tpe_beats_random_search_on_branin_over_several_seeds() {
-    let space = SearchSpace::new(vec![
-        ParamSpec::float("x1", "", 0.0, -5.0, 10.0).search_float(-5.0, 10.0, false),
-        ParamSpec::float("x2", "", 0.0, 0.0, 15.0).search_float(0.0, 15.0, false),
-    ]);
-    let branin = |p: &Params| {
-        let (x1, x2) = (p.f64("x1").unwrap(), p.f64("x2").unwrap());
-        let b = 5.1 / (4.0 * std::f64::consts::PI.powi(2));
-        let c = 5.0 / std::f64::consts::PI;
-        let t = 1.0 / (8.0 * std::f64::consts::PI);
-        (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
-    };
+    let space = branin_space();
     let seeds = 0..9u64;
     let random = median(seeds.clone().map(|s| run(&mut RandomSearch, &space, branin, 60, s)).collect());
     for make in [tpe, tpe_univariate] {
