@@ -607,7 +607,8 @@ fn study_listing(action: StudyAction) -> Result<(), String> {
     let io = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::BrokenPipe { BROKEN_PIPE.to_string() } else { e.to_string() }
     };
-    use promoml_pipeline::study::shared::{SharedStore, open_store};
+    use promoml_pipeline::study::open_store;
+    use promoml_pipeline::study::shared::SharedStore;
     let open = |url: &str| -> Result<Box<dyn SharedStore>, String> {
         // A run's own OUT/study.db may be named as a path.
         let url =

@@ -1,6 +1,6 @@
 //! Built-in cleaners. Each is fitted on training rows; at predict time none drops a row.
 
-use crate::artifact::{step_from_bytes, step_to_bytes};
+use crate::codec::{step_from_bytes, step_to_bytes};
 use crate::steps::{parse_settings, present, quantile, select, sorted};
 use promoml_core::{
     Cleaner, ColumnData, ColumnType, Error, FittedCleaner, Frame, Registry, Result, SettingDoc, StepContext,

@@ -14,8 +14,8 @@
 
 use crate::plan::{EnsembleKind, EnsemblePlan};
 use crate::search::score_all;
-use ndarray::Array2;
-use promoml_core::{Error, Metric, Predictions, Result, Task};
+use ndarray::{Array2, Axis};
+use promoml_core::{Dataset, Error, Metric, Predictions, Result, Task};
 use promoml_report::Scores;
 
 /// A fitted combiner: one weight per member (and intercepts for stacking).
@@ -324,6 +324,47 @@ pub fn nested_cv(
             score_all(metrics, &yv, &pred)
         })
         .collect()
+}
+
+/// Columns that carry one model's predictions as features for the next layer: the logit of the
+/// positive class (binary), the log-probability of each class (multiclass) or the value.
+fn prediction_columns(name: &str, pred: &Predictions) -> (Vec<String>, Array2<f64>) {
+    const EPS: f64 = 1e-6;
+    match pred {
+        Predictions::Values(v) => (vec![format!("layer1:{name}")], Array2::from_shape_fn((v.len(), 1), |(i, _)| v[i])),
+        Predictions::Proba(a) if a.ncols() == 2 => (
+            vec![format!("layer1:{name}")],
+            Array2::from_shape_fn((a.nrows(), 1), |(i, _)| {
+                let q = a[[i, 1]].clamp(EPS, 1.0 - EPS);
+                (q / (1.0 - q)).ln()
+            }),
+        ),
+        Predictions::Proba(a) => {
+            ((0..a.ncols()).map(|c| format!("layer1:{name}:{c}")).collect(), a.mapv(|q| q.max(EPS).ln()))
+        }
+    }
+}
+
+/// `ds` with the layer-1 predictions of its rows (`rows` of `preds`, or all) appended as features.
+pub(crate) fn with_predictions(
+    ds: &Dataset,
+    names: &[String],
+    preds: &[&Predictions],
+    rows: Option<&[usize]>,
+) -> Dataset {
+    let mut out = ds.clone();
+    let mut x = ds.x.clone();
+    for (name, pred) in names.iter().zip(preds) {
+        let (cols, values) = prediction_columns(name, pred);
+        let values = match rows {
+            Some(r) => values.select(Axis(0), r),
+            None => values,
+        };
+        x = ndarray::concatenate(Axis(1), &[x.view(), values.view()]).expect("same rows");
+        out.feature_names.extend(cols);
+    }
+    out.x = x;
+    out
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! column add up to one contribution named `col` (the default; `group = false` keeps them),
 //! and a behaviour sequence counts as one input named [`SEQUENCE`].
 
-use crate::artifact::{FinalModel, Fitted};
+use crate::fitted::{FinalModel, Fitted};
 use promoml_core::explain::{Explanations, SamplingSettings, Space, sampling};
 use promoml_core::{Dataset, Error, FittedModel, Predictions, Result};
 use serde::Serialize;

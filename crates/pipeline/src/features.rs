@@ -1,7 +1,7 @@
 //! Built-in feature steps: encodings, scalings and date parts. Each learns from training rows
 //! only and transforms training and new rows alike.
 
-use crate::artifact::{step_from_bytes, step_to_bytes};
+use crate::codec::{step_from_bytes, step_to_bytes};
 use crate::steps::{parse_settings, present, select};
 use promoml_core::io::civil_from_days;
 use promoml_core::{

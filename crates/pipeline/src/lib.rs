@@ -8,16 +8,21 @@
 
 pub mod anomaly;
 pub mod artifact;
+mod budget;
 pub mod clean;
+mod codec;
 pub mod cv;
 pub mod data;
 pub mod ensemble;
 pub mod error;
 pub mod explain;
 pub mod features;
+pub mod fitted;
 pub mod importance;
 pub mod limits;
 pub mod locate;
+pub mod observe;
+pub mod options;
 pub mod plan;
 pub mod prep;
 pub mod ron_file;
@@ -29,11 +34,14 @@ pub mod sequence;
 pub mod spec;
 mod steps;
 pub mod study;
+pub mod tasks;
 pub mod uplift;
 
 pub use error::{Located, PipelineError, Result};
+pub use observe::{Observer, Silent};
+pub use options::{RunOptions, SharedOptions, WorkSummary};
 pub use plan::Pipeline;
-pub use run::{Observer, RunOptions, SharedOptions, Silent, WorkSummary, run, run_with, work};
+pub use run::{run, run_with, work};
 
 use promoml_core::Registry;
 use std::path::Path;

@@ -172,9 +172,9 @@ pub(crate) fn events_csv(rows: &[Value]) -> Result<String> {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
         };
-        crate::artifact::quote(&s)
+        crate::codec::quote(&s)
     };
-    let mut out = names.iter().map(|n| crate::artifact::quote(n)).collect::<Vec<_>>().join(",");
+    let mut out = names.iter().map(|n| crate::codec::quote(n)).collect::<Vec<_>>().join(",");
     out.push('\n');
     for r in rows {
         let o = r.as_object().expect("checked above");

@@ -18,6 +18,7 @@
 //! * **Storage and resume.** Every finished trial goes to a [`StudyStorage`]; trials found there
 //!   are replayed (their parameters must match what the optimiser asks) instead of refitted.
 
+use crate::budget::before;
 use crate::cv::derive_seed;
 use crate::plan::{Candidate, Pipeline, Pruner};
 use crate::study::{StudyStorage, TrialRecord};
@@ -78,7 +79,7 @@ pub struct Context<'a> {
     /// Where trials are stored (and replayed from on resume).
     pub storage: &'a mut dyn StudyStorage,
     /// Progress.
-    pub observer: &'a dyn crate::run::Observer,
+    pub observer: &'a dyn crate::observe::Observer,
     /// Extra seconds to keep free after the search (ensemble fitting), on top of refits.
     pub reserve_s: f64,
     /// Candidates refitted again in a second stacking layer (0 without one): each costs a CV
@@ -283,14 +284,6 @@ struct State {
     replay: HashMap<usize, TrialRecord>,
     /// Seconds per unit of [`promoml_core::Model::cost`] on the last batch with fresh trials.
     secs_per_cost: Option<f64>,
-}
-
-/// The moment `secs` seconds (at most 10⁶; a negative margin counts as none) before
-/// `deadline`, without the panics of `Instant - Duration`: a moment the clock cannot represent
-/// is taken as now, already past.
-pub(crate) fn before(deadline: Instant, secs: f64) -> Instant {
-    let margin = Duration::try_from_secs_f64(secs.min(1e6)).unwrap_or_default();
-    deadline.checked_sub(margin).unwrap_or_else(Instant::now)
 }
 
 pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {

@@ -19,7 +19,8 @@
 use crate::cv::derive_seed;
 use crate::plan::Pipeline;
 use crate::search::{Best, Evaluated, Fold, Outcome, Snapshot, assemble_oof, evaluate, make_record, mean_sd};
-use crate::study::shared::{ClaimView, Decision, SharedStore, SharedTrial, TrialState, open_store};
+use crate::study::open_store;
+use crate::study::shared::{ClaimView, Decision, SharedStore, SharedTrial, TrialState};
 use promoml_core::{Error, Metric, ParamValue, Params, Predictions, Result, Rng};
 use promoml_report::{Failure, Trial};
 use rand::SeedableRng;
@@ -249,7 +250,7 @@ fn claimer(
     p: &Pipeline,
     folds: &[Fold],
     n: usize,
-    observer: &dyn crate::run::Observer,
+    observer: &dyn crate::observe::Observer,
     store: &mut dyn SharedStore,
     (study, grace): (i64, Duration),
     me: &str,
@@ -307,7 +308,7 @@ pub fn search_shared(
     p: &Pipeline,
     folds: &[Fold],
     n: usize,
-    observer: &dyn crate::run::Observer,
+    observer: &dyn crate::observe::Observer,
     mut sh: SharedRun,
 ) -> Result<Outcome> {
     let _beat = Heartbeat::start(&sh.url, sh.study, &sh.worker, sh.heartbeat)?;

@@ -34,9 +34,9 @@ pub struct PipelineSpec {
     /// `[ensemble]`: how the best candidates are combined (absent: no ensemble).
     pub ensemble: Option<EnsembleSpec>,
     /// `[uplift]`: meta-learners, metrics and KPIs of an uplift task.
-    pub uplift: Option<crate::uplift::config::UpliftSpec>,
+    pub uplift: Option<crate::uplift::spec::UpliftSpec>,
     /// `[policy]`: values, costs and budget of the promotion policy (uplift tasks).
-    pub policy: Option<crate::uplift::config::PolicySpec>,
+    pub policy: Option<crate::uplift::spec::PolicySpec>,
 }
 
 /// `[ensemble]`.
@@ -135,7 +135,7 @@ pub struct DataSpec {
     /// `[data.events]`: the file is an event log; build one example per entity from it.
     pub events: Option<crate::sequence::EventsSpec>,
     /// Uplift tasks: `{ column, control, arms }`, the treatment column and its control value.
-    pub treatment: Option<crate::uplift::config::TreatmentSpec>,
+    pub treatment: Option<crate::uplift::spec::TreatmentSpec>,
 }
 
 /// A class label written as a string, an integer, a float or a boolean, as the reader prints

@@ -347,6 +347,20 @@ impl StudyStorage for TeeStorage {
     }
 }
 
+/// Open the store at `url`: `postgresql://USER@HOST:PORT/DB` (or `postgres://`), or
+/// `sqlite:PATH` / `sqlite://PATH` (a file on this machine, shared by its processes).
+pub fn open_store(url: &str) -> Result<Box<dyn shared::SharedStore>> {
+    if url.starts_with("postgresql://") || url.starts_with("postgres://") {
+        Ok(Box::new(postgres::PostgresStore::connect(url)?))
+    } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(path))?))
+    } else {
+        Err(Error::data(format!(
+            "--storage {url}: not a study storage URL; use postgresql://USER@HOST:PORT/DB or sqlite:PATH"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@
 //!   header equals its own, and is told what differs otherwise ([`join_study`]).
 //!
 //! Backends: [`crate::study::sqlite::SqliteStore`] (one machine, several processes) and
-//! [`crate::study::postgres::PostgresStore`] (many machines), chosen by URL in [`open_store`].
+//! [`crate::study::postgres::PostgresStore`] (many machines), chosen by URL in [`super::open_store`].
 
 use super::{StudyHeader, TrialRecord};
 use promoml_core::{Error, Result};
@@ -250,20 +250,6 @@ pub fn fingerprint(header: &StudyHeader) -> String {
     use sha2::{Digest, Sha256};
     let json = serde_json::to_string(header).unwrap_or_default();
     Sha256::digest(json.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Open the store at `url`: `postgresql://USER@HOST:PORT/DB` (or `postgres://`), or
-/// `sqlite:PATH` / `sqlite://PATH` (a file on this machine, shared by its processes).
-pub fn open_store(url: &str) -> Result<Box<dyn SharedStore>> {
-    if url.starts_with("postgresql://") || url.starts_with("postgres://") {
-        Ok(Box::new(super::postgres::PostgresStore::connect(url)?))
-    } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        Ok(Box::new(super::sqlite::SqliteStore::open(std::path::Path::new(path))?))
-    } else {
-        Err(Error::data(format!(
-            "--storage {url}: not a study storage URL; use postgresql://USER@HOST:PORT/DB or sqlite:PATH"
-        )))
-    }
 }
 
 /// A URL without its password, for messages.

@@ -1,7 +1,8 @@
 //! Uplift (promotion effect) modelling and promotion-policy optimisation, for
 //! `task = "uplift"` pipelines.
 //!
-//! * [`config`]: the `[data] treatment`, `[uplift]` and `[policy]` sections.
+//! * [`spec`]: the `[data] treatment`, `[uplift]` and `[policy]` sections as written;
+//!   [`config`]: validated into an [`UpliftPlan`].
 //! * [`learners`]: S-, T-, X-learners and class transformation over any registered model.
 //! * [`metrics`]: Qini and uplift curves, `qini_auc`, `uplift_auc`, `uplift_at_k` as
 //!   scikit-uplift defines them, average treatment effects.
@@ -9,13 +10,15 @@
 //!   inverse-propensity weighting and doubly robust estimates.
 //! * [`model`]: the fitted final model (learners, control model, policy rule) as one scorer,
 //!   shared by the run and the model artifact.
-//! * [`runner`]: the uplift pipeline run (search by cross-validated Qini, refit, test, report).
+//!
+//! The run itself (search by cross-validated Qini, refit, test, report) is
+//! [`crate::tasks::uplift`].
 
 pub mod config;
 pub mod learners;
 pub mod metrics;
 pub mod model;
 pub mod policy;
-pub mod runner;
+pub mod spec;
 
 pub use config::{LearnerKind, UpliftPlan};

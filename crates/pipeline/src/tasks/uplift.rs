@@ -3,17 +3,17 @@
 //! optimiser, refit the best trial of each on all training rows, score it once on the test rows
 //! with bootstrap intervals, average the best into an uplift ensemble, and optimise the policy.
 
-use super::config::{Budget, LearnerKind, PolicyPlan, Propensity, UpliftMetric, UpliftPlan};
-use super::learners::{self, Effects, FittedLearner, UpliftData};
-use super::metrics as um;
-use super::model::{PolicyRule, UpliftModel, UpliftScores};
-use super::policy::{self, Logged};
 use crate::artifact::{Fitted, Scored};
 use crate::cv::{complement, derive_seed, folds};
 use crate::data;
+use crate::observe::Observer;
 use crate::plan::{Candidate, Pipeline};
 use crate::prep::{Prepared, TargetEncoding};
-use crate::run::Observer;
+use crate::uplift::config::{Budget, LearnerKind, PolicyPlan, Propensity, UpliftMetric, UpliftPlan};
+use crate::uplift::learners::{self, Effects, FittedLearner, UpliftData};
+use crate::uplift::metrics as um;
+use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
+use crate::uplift::policy::{self, Logged};
 use promoml_core::{ColumnData, Dataset, Error, FitContext, Frame, Params, Result, Rng, Task};
 use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing, Trial};
 use rand::{Rng as _, SeedableRng};
@@ -606,7 +606,8 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             // by its slowest trial) and for writing the results.
             let refits = 1.3 * found.iter().map(|s| s.slowest_s).sum::<f64>();
             let stop_by = deadline.zip(p.search.time_budget).map(|(d, b)| {
-                d.checked_sub(Duration::from_secs_f64(refits.min(1e9)) + crate::run::writing_reserve(b)).unwrap_or(t0)
+                d.checked_sub(Duration::from_secs_f64(refits.min(1e9)) + crate::budget::writing_reserve(b))
+                    .unwrap_or(t0)
             });
             let limits = (deadline, stop_by);
             match search_one(p, u, learner, ci, cand, index, &fold_data, n_arms, limits, obs, &mut trials) {
@@ -794,7 +795,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             )?;
             let mu0 = learners::predict_control(m.as_ref(), &test.ds)?;
             control_model = Some((p.candidates[ci].model.kind().to_string(), m));
-            super::model::with_control(mu0, eff)
+            crate::uplift::model::with_control(mu0, eff)
         }
     };
     let kpis = arm_kpis(&arms, &test.arm, &y_test, &test_r.kpis, &mu);
@@ -1114,7 +1115,7 @@ fn policy_section(
     let assignments_file = pp.write_assignments.then(|| {
         // Columns named as `promoml predict` names them: the key column as the input names it,
         // `uplift_<arm>` per treatment arm.
-        let quoted = crate::artifact::quote;
+        let quoted = crate::codec::quote;
         let mut csv = quoted(pp.key.as_deref().unwrap_or("test_row"));
         csv.push_str(",arm,expected_gain");
         for a in &arms[1..] {
