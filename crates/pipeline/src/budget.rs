@@ -16,3 +16,19 @@ pub(crate) fn before(deadline: Instant, secs: f64) -> Instant {
 pub(crate) fn writing_reserve(budget: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_secs_f64(1.0 + 0.02 * budget.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_margins_never_panic() {
+        let d = Instant::now();
+        assert_eq!(before(d, -5.0), d);
+        assert_eq!(before(d, 0.0), d);
+        for huge in [1e20, f64::INFINITY, f64::NAN] {
+            let t = before(d, huge);
+            assert!(t <= d && d.duration_since(t) <= Duration::from_secs(1_000_000), "{huge}");
+        }
+    }
+}

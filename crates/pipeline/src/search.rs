@@ -1,6 +1,8 @@
-//! The hyper-parameter search loop: for every candidate, ask the optimiser for parameters,
-//! score them with K-fold cross-validation, tell the optimiser, and keep the best trial with its
-//! out-of-fold predictions (for ensembles).
+//! The one hyper-parameter search loop of every task: for every candidate, ask the optimiser for
+//! parameters, score them with K-fold cross-validation, tell the optimiser, and keep the best
+//! trial with what its folds left (out-of-fold predictions for ensembles, effects for uplift).
+//! What a trial fits and scores is the task's [`Objective`] (see [`crate::tasks`]); the loop
+//! owns the rest. [`crate::search_shared`] is the same loop for a study shared by processes.
 //!
 //! * **Rounds.** Candidates take turns, one batch of trials each, so that a time budget is shared
 //!   among them instead of spent on the first. The first round scores every candidate's defaults,
@@ -20,52 +22,79 @@
 
 use crate::budget::before;
 use crate::cv::derive_seed;
-use crate::plan::{Candidate, Pipeline, Pruner};
+use crate::plan::{Pipeline, Pruner};
 use crate::study::{StudyStorage, TrialRecord};
-use ndarray::Array2;
-use promoml_core::{Dataset, Error, FitContext, Metric, Params, Predictions, Result, Rng};
+use promoml_core::{Error, Metric, Params, Predictions, Result, Rng, SearchSpace};
 use promoml_report::{Failure, Scores, Trial};
 use rand::SeedableRng;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-/// One cross-validation fold, prepared: fitted on its training rows only.
-pub struct Fold {
-    /// The fold's training rows, cleaned and featurised.
-    pub train: Dataset,
-    /// Its validation rows, transformed by the fold's preparation.
-    pub valid: Dataset,
-    /// Indices of the validation rows among the training split's rows.
-    pub rows: Vec<usize>,
+/// A task's side of the search loop: its candidates, and how one fold of a trial is fitted and
+/// scored. The loop asks, schedules, prunes, stores and keeps the best; the objective fits.
+pub trait Objective: Sync {
+    /// What a fitted fold leaves for after the search: its validation predictions (supervised),
+    /// its effects (uplift), nothing (anomaly).
+    type Output: Send + Sync + Clone;
+    /// How many candidates there are.
+    fn candidates(&self) -> usize;
+    /// Candidate `ci`'s name: how its trials are reported and stored.
+    fn name(&self, ci: usize) -> &str;
+    /// How many trials candidate `ci` gets.
+    fn trials(&self, ci: usize) -> usize;
+    /// The space its trials after the first are asked from.
+    fn space(&self, ci: usize) -> &SearchSpace;
+    /// Its first trial's parameters: the space's defaults unless the task fixes them.
+    fn defaults(&self, ci: usize) -> Params {
+        self.space(ci).defaults()
+    }
+    /// Estimated cost of fitting one fold with `params`, in the units of
+    /// [`promoml_core::Model::cost`] (the loop measures seconds per unit as trials finish).
+    fn cost(&self, ci: usize, params: &Params) -> f64;
+    /// How many cross-validation folds a trial fits.
+    fn folds(&self) -> usize;
+    /// The score that ranks trials (a key of the scores [`Objective::fit_fold`] returns) and
+    /// whether higher is better.
+    fn ranking(&self) -> (&str, bool);
+    /// Fit candidate `ci` with `params` on fold `fold` of trial `number` (its seed follows from
+    /// the three), and score it on the fold's held-out rows.
+    fn fit_fold(
+        &self,
+        ci: usize,
+        number: usize,
+        fold: usize,
+        params: &Params,
+        deadline: Option<Instant>,
+    ) -> Result<(Scores, Self::Output)>;
 }
 
 /// The best trial of a candidate.
 #[derive(Debug, Clone)]
-pub struct Best {
+pub struct Found<T> {
     /// Trial number.
     pub number: usize,
     /// Its parameters.
     pub params: Params,
-    /// Mean of every metric over the folds.
+    /// Mean of every score over the folds.
     pub cv: Scores,
-    /// Standard deviation of the ranking metric over the folds.
+    /// Standard deviation of the ranking score over the folds.
     pub cv_std: f64,
-    /// Ranking metric per fold.
+    /// Ranking score per fold.
     pub fold_scores: Vec<f64>,
-    /// Mean of the ranking metric.
+    /// Mean of the ranking score.
     pub score: f64,
-    /// Mean seconds to fit and predict one fold.
+    /// Mean seconds to fit and score one fold.
     pub fold_seconds: f64,
-    /// Out-of-fold predictions, one row per training row; absent for a replayed trial until
-    /// [`out_of_fold`] recomputes them.
-    pub oof: Option<Predictions>,
+    /// What each fold left, in fold order; absent for a trial replayed from storage (or run by
+    /// another process) until [`recompute`] refits its folds.
+    pub outputs: Option<Vec<T>>,
 }
 
 /// What the search produced.
-pub struct Outcome {
+pub struct Outcome<T> {
     /// Candidate index and its best trial, for candidates with at least one complete trial.
-    pub bests: Vec<(usize, Best)>,
+    pub bests: Vec<(usize, Found<T>)>,
     /// Candidates without a complete trial.
     pub failures: Vec<Failure>,
     /// Every trial, in the order they finished.
@@ -97,7 +126,17 @@ pub fn score_all(metrics: &[Metric], y: &[f64], pred: &Predictions) -> Result<Sc
     metrics.iter().map(|m| Ok((m.name().to_string(), m.score(y, pred)?))).collect()
 }
 
-/// Running means of the ranking metric (as a loss: lower is better) of completed trials, per
+/// A score as a loss (lower is better).
+pub(crate) fn as_loss(v: f64, higher_is_better: bool) -> f64 {
+    if higher_is_better { -v } else { v }
+}
+
+/// Whether score `a` beats score `b`.
+pub(crate) fn better(a: f64, b: f64, higher_is_better: bool) -> bool {
+    if higher_is_better { a > b } else { a < b }
+}
+
+/// Running means of the ranking score (as a loss: lower is better) of completed trials, per
 /// fold step: what the median pruner compares against.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
@@ -148,67 +187,67 @@ impl Snapshot {
     }
 }
 
-pub(crate) struct FoldResult {
+/// One fitted and scored fold.
+pub(crate) struct FoldResult<T> {
     pub(crate) scores: Scores,
-    pub(crate) pred: Predictions,
+    pub(crate) output: T,
     pub(crate) seconds: f64,
 }
 
-pub(crate) struct Evaluated {
-    pub(crate) folds: Vec<FoldResult>,
+/// One evaluated trial: its folds (fewer than all when pruned), or the error that stopped it.
+pub(crate) struct Evaluated<T> {
+    pub(crate) folds: Vec<FoldResult<T>>,
     pub(crate) pruned: bool,
     pub(crate) error: Option<Error>,
     pub(crate) seconds: f64,
 }
 
-/// Fit and score one fold.
-#[allow(clippy::too_many_arguments)]
-fn run_fold(
-    p: &Pipeline,
-    ci: usize,
-    cand: &Candidate,
-    number: usize,
-    f: usize,
-    fold: &Fold,
-    params: &Params,
-    metrics: &[Metric],
-    deadline: Option<Instant>,
-) -> Result<FoldResult> {
-    let started = Instant::now();
-    let ctx = FitContext {
-        seed: derive_seed(p.seed, &[3, ci as u64, number as u64, f as u64]),
-        deadline,
-        label: format!("{} trial {number} fold {}/{}", cand.name, f + 1, p.search.cv_folds),
-        ..p.fit_context(p.seed)
-    };
-    let fitted = cand.model.fit(&fold.train, params, &ctx)?;
-    let pred = fitted.predict(&fold.valid)?;
-    pred.check(fold.valid.n_rows(), cand.model.kind())?;
-    let scores = score_all(metrics, fold.valid.target("validation")?, &pred)?;
-    Ok(FoldResult { scores, pred, seconds: started.elapsed().as_secs_f64() })
+impl<T> Evaluated<T> {
+    /// What a complete trial's folds left, and their mean seconds (`None` when pruned or failed).
+    pub(crate) fn into_outputs(self) -> Option<(Vec<T>, f64)> {
+        if self.error.is_some() || self.pruned || self.folds.is_empty() {
+            return None;
+        }
+        let secs = self.folds.iter().map(|f| f.seconds).sum::<f64>() / self.folds.len() as f64;
+        Some((self.folds.into_iter().map(|f| f.output).collect(), secs))
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn evaluate(
-    p: &Pipeline,
+fn fit_fold_timed<O: Objective>(
+    obj: &O,
     ci: usize,
-    cand: &Candidate,
+    number: usize,
+    f: usize,
+    params: &Params,
+    deadline: Option<Instant>,
+) -> Result<FoldResult<O::Output>> {
+    let started = Instant::now();
+    let (scores, output) = obj.fit_fold(ci, number, f, params, deadline)?;
+    let key = obj.ranking().0;
+    if !scores.contains_key(key) {
+        return Err(Error::data(format!("`{}` fold {}: no `{key}` score", obj.name(ci), f + 1)));
+    }
+    Ok(FoldResult { scores, output, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Fit and score every fold of trial `number` of candidate `ci`: in parallel, or in order with
+/// the median pruner once it can prune (stopping after a fold whose running loss is worse than
+/// the median of `snapshot`).
+pub(crate) fn evaluate<O: Objective>(
+    obj: &O,
+    pruner: &Pruner,
+    ci: usize,
     number: usize,
     params: &Params,
-    folds: &[Fold],
-    metrics: &[Metric],
     snapshot: &Snapshot,
     deadline: Option<Instant>,
-) -> Evaluated {
+) -> Evaluated<O::Output> {
     let started = Instant::now();
-    let metric = p.search.metric;
-    let loss = |s: &Scores| if metric.higher_is_better() { -s[metric.name()] } else { s[metric.name()] };
-    if !snapshot.can_prune(&p.search.pruner) {
-        let res: Result<Vec<FoldResult>> = folds
-            .par_iter()
-            .enumerate()
-            .map(|(f, fold)| run_fold(p, ci, cand, number, f, fold, params, metrics, deadline))
-            .collect();
+    let (key, higher) = obj.ranking();
+    let k = obj.folds();
+    if !snapshot.can_prune(pruner) {
+        let res: Result<Vec<FoldResult<O::Output>>> =
+            (0..k).into_par_iter().map(|f| fit_fold_timed(obj, ci, number, f, params, deadline)).collect();
         let seconds = started.elapsed().as_secs_f64();
         return match res {
             Ok(folds) => Evaluated { folds, pruned: false, error: None, seconds },
@@ -217,13 +256,13 @@ pub(crate) fn evaluate(
     }
     let mut done = Vec::new();
     let mut sum = 0.0;
-    for (f, fold) in folds.iter().enumerate() {
-        match run_fold(p, ci, cand, number, f, fold, params, metrics, deadline) {
+    for f in 0..k {
+        match fit_fold_timed(obj, ci, number, f, params, deadline) {
             Ok(r) => {
-                sum += loss(&r.scores);
+                sum += as_loss(r.scores[key], higher);
                 done.push(r);
                 let running = sum / done.len() as f64;
-                if f + 1 < folds.len() && snapshot.prune(&p.search.pruner, f, running) {
+                if f + 1 < k && snapshot.prune(pruner, f, running) {
                     return Evaluated {
                         folds: done,
                         pruned: true,
@@ -245,73 +284,29 @@ pub(crate) fn evaluate(
     Evaluated { folds: done, pruned: false, error: None, seconds: started.elapsed().as_secs_f64() }
 }
 
-/// Out-of-fold predictions: each fold's validation predictions put back at their rows.
-pub fn assemble_oof(n: usize, folds: &[Fold], preds: &[Predictions]) -> Predictions {
-    match &preds[0] {
-        Predictions::Proba(first) => {
-            let mut out = Array2::zeros((n, first.ncols()));
-            for (fold, pred) in folds.iter().zip(preds) {
-                if let Predictions::Proba(p) = pred {
-                    for (r, &i) in fold.rows.iter().enumerate() {
-                        out.row_mut(i).assign(&p.row(r));
-                    }
-                }
-            }
-            Predictions::Proba(out)
-        }
-        Predictions::Values(_) => {
-            let mut out = vec![0.0; n];
-            for (fold, pred) in folds.iter().zip(preds) {
-                if let Predictions::Values(v) = pred {
-                    for (r, &i) in fold.rows.iter().enumerate() {
-                        out[i] = v[r];
-                    }
-                }
-            }
-            Predictions::Values(out)
-        }
-    }
-}
-
-/// Per-candidate search state.
-struct State {
-    optimizer: Box<dyn promoml_core::Optimizer>,
-    rng: Rng,
-    next: usize,
-    best: Option<Best>,
-    last_error: Option<Error>,
-    snapshot: Snapshot,
-    replay: HashMap<usize, TrialRecord>,
-    /// Seconds per unit of [`promoml_core::Model::cost`] on the last batch with fresh trials.
-    secs_per_cost: Option<f64>,
-}
-
 pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
     let mean = v.iter().sum::<f64>() / v.len() as f64;
     let sd = (v.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
     (mean, sd)
 }
 
-/// The stored record of an evaluated trial.
-pub(crate) fn make_record(
-    cand: &Candidate,
-    number: usize,
-    params: &Params,
-    ev: &Evaluated,
-    metric: Metric,
-    metrics: &[Metric],
-) -> TrialRecord {
-    let fold_scores: Vec<f64> = ev.folds.iter().map(|f| f.scores[metric.name()]).collect();
+/// The stored record of an evaluated trial: ranking score per fold, and the mean of every
+/// score over the folds of a complete trial.
+pub(crate) fn make_record<T>(name: &str, number: usize, params: &Params, ev: &Evaluated<T>, key: &str) -> TrialRecord {
+    let fold_scores: Vec<f64> = ev.folds.iter().map(|f| f.scores[key]).collect();
     let mut cv = Scores::new();
-    if ev.error.is_none() {
-        for m in metrics {
-            let v = ev.folds.iter().map(|f| f.scores[m.name()]).sum::<f64>() / ev.folds.len() as f64;
-            cv.insert(m.name().to_string(), v);
+    if ev.error.is_none()
+        && let Some(first) = ev.folds.first()
+    {
+        for m in first.scores.keys() {
+            let v = ev.folds.iter().map(|f| f.scores.get(m).copied().unwrap_or(f64::NAN)).sum::<f64>()
+                / ev.folds.len() as f64;
+            cv.insert(m.clone(), v);
         }
     }
     TrialRecord {
         trial: Trial {
-            model: cand.name.clone(),
+            model: name.to_string(),
             number,
             params: params_json(params),
             fold_scores: fold_scores.clone(),
@@ -324,24 +319,36 @@ pub(crate) fn make_record(
     }
 }
 
-/// Search every candidate of `p` on `folds` (built from `n` training rows).
-pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Result<Outcome> {
-    let metric = p.search.metric;
-    let metrics = Metric::for_task(p.task);
-    let better = |a: f64, b: f64| if metric.higher_is_better() { a > b } else { a < b };
-    let as_loss = |v: f64| if metric.higher_is_better() { -v } else { v };
+/// Per-candidate search state.
+struct State<T> {
+    optimizer: Box<dyn promoml_core::Optimizer>,
+    rng: Rng,
+    next: usize,
+    best: Option<Found<T>>,
+    last_error: Option<Error>,
+    snapshot: Snapshot,
+    replay: HashMap<usize, TrialRecord>,
+    /// Seconds per unit of [`promoml_core::Model::cost`] on the last batch with fresh trials.
+    secs_per_cost: Option<f64>,
+}
 
-    let mut replay: Vec<HashMap<usize, TrialRecord>> = vec![HashMap::new(); p.candidates.len()];
+/// Search every candidate of `obj` with the settings of `p.search` (optimiser, pruner,
+/// parallel trials) and the seed `p.seed`.
+pub fn search<O: Objective>(p: &Pipeline, obj: &O, ctx: Context<'_>) -> Result<Outcome<O::Output>> {
+    let higher = obj.ranking().1;
+    let key = obj.ranking().0.to_string();
+    let nc = obj.candidates();
+    let better = |a: f64, b: f64| better(a, b, higher);
+    let as_loss = |v: f64| as_loss(v, higher);
+
+    let mut replay: Vec<HashMap<usize, TrialRecord>> = vec![HashMap::new(); nc];
     for r in ctx.storage.trials()? {
-        if let Some(ci) = p.candidates.iter().position(|c| c.name == r.trial.model) {
+        if let Some(ci) = (0..nc).position(|c| obj.name(c) == r.trial.model) {
             replay[ci].insert(r.trial.number, r);
         }
     }
-    let mut states: Vec<State> = p
-        .candidates
-        .iter()
-        .enumerate()
-        .map(|(ci, _)| State {
+    let mut states: Vec<State<O::Output>> = (0..nc)
+        .map(|ci| State {
             optimizer: p.search.optimizer.build(p.search.startup_trials),
             rng: Rng::seed_from_u64(derive_seed(p.seed, &[2, ci as u64])),
             next: 0,
@@ -352,13 +359,13 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             secs_per_cost: None,
         })
         .collect();
-    ctx.observer.search_started(p.candidates.iter().map(|c| c.trials).sum());
+    ctx.observer.search_started((0..nc).map(|c| obj.trials(c)).sum());
     let mut trials = Vec::new();
     let mut out_of_time = false;
     // Seconds to keep free after the search: refitting each candidate's best on all rows
     // (a fold's time scaled to the full training split) plus the ensemble.
-    let k = folds.len().max(2) as f64;
-    let reserve = |states: &[State]| -> f64 {
+    let k = obj.folds().max(2) as f64;
+    let reserve = |states: &[State<O::Output>]| -> f64 {
         let per_fold: Vec<f64> = states.iter().filter_map(|s| s.best.as_ref()).map(|b| b.fold_seconds).collect();
         let refits: f64 = per_fold.iter().map(|s| s * k / (k - 1.0) * 1.2).sum();
         let slowest = per_fold.iter().copied().fold(0.0, f64::max);
@@ -367,9 +374,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
         refits + layer2 + ctx.reserve_s
     };
     // Each candidate's estimated cost of a default fit on a fold's training rows.
-    let (fold_rows, fold_features) = folds.first().map_or((n, 1), |f| (f.train.n_rows(), f.train.n_features()));
-    let costs: Vec<f64> =
-        p.candidates.iter().map(|c| c.model.cost(fold_rows, fold_features, &c.space.defaults())).collect();
+    let costs: Vec<f64> = (0..nc).map(|c| obj.cost(c, &obj.defaults(c))).collect();
     let mut round = 0;
     while !out_of_time && !promoml_core::interrupt::requested() {
         let mut progressed = false;
@@ -377,21 +382,21 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             &costs,
             &states.iter().map(|s| s.best.as_ref().map(|b| b.score)).collect::<Vec<_>>(),
             round,
-            metric.higher_is_better(),
+            higher,
         );
         round += 1;
         for ci in order {
-            let cand = &p.candidates[ci];
+            let (name, n_trials) = (obj.name(ci), obj.trials(ci));
             if promoml_core::interrupt::requested() {
                 break;
             }
-            if states[ci].next >= cand.trials {
+            if states[ci].next >= n_trials {
                 continue;
             }
             // The first round evaluates only each model's defaults, so that under a time
             // budget every model is scored before any is tuned.
             let width = if states[ci].next == 0 { 1 } else { p.search.parallel_trials };
-            let batch_len = width.min(cand.trials - states[ci].next);
+            let batch_len = width.min(n_trials - states[ci].next);
             let fit_deadline = ctx.deadline.map(|d| before(d, 1.2 * reserve(&states)));
             let reserve_now = reserve(&states);
             // Seconds per unit of `Model::cost`: the candidate's own, measured on its last
@@ -405,7 +410,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             let batch: Vec<(usize, Params)> = (0..batch_len)
                 .map(|i| {
                     let t = st.next + i;
-                    (t, if t == 0 { cand.space.defaults() } else { st.optimizer.ask(&cand.space, &mut st.rng) })
+                    (t, if t == 0 { obj.defaults(ci) } else { st.optimizer.ask(obj.space(ci), &mut st.rng) })
                 })
                 .collect();
             for (t, params) in &batch {
@@ -414,7 +419,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                 {
                     return Err(Error::data(format!(
                         "the trial log does not match this pipeline: trial {t} of `{}` has parameters {} in the log, but the search asks {}; run without --resume to start a new study",
-                        cand.name,
+                        name,
                         serde_json::to_string(&r.trial.params).unwrap_or_default(),
                         serde_json::to_string(&params_json(params)).unwrap_or_default()
                     )));
@@ -422,11 +427,8 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             }
             // Replayed trials cost nothing; fresh ones need time: their estimated cost at the
             // measured rate, with a margin (a loaded machine makes the next batch slower).
-            let cost: f64 = batch
-                .iter()
-                .filter(|(t, _)| !st.replay.contains_key(t))
-                .map(|(_, params)| cand.model.cost(fold_rows, fold_features, params))
-                .sum();
+            let cost: f64 =
+                batch.iter().filter(|(t, _)| !st.replay.contains_key(t)).map(|(_, params)| obj.cost(ci, params)).sum();
             if cost > 0.0
                 && let (Some(d), Some(fd)) = (ctx.deadline, fit_deadline)
             {
@@ -441,7 +443,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                     // Too slow to fit; a cheaper model may still have time for a batch. (The
                     // batch is dropped whole: batches keep their bounds, so that a resumed
                     // study asks the same parameters.)
-                    st.next = cand.trials;
+                    st.next = n_trials;
                     continue;
                 }
             }
@@ -450,11 +452,11 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
             let snapshot = st.snapshot.clone();
             let replayed: Vec<bool> = batch.iter().map(|(t, _)| st.replay.contains_key(t)).collect();
             let started = Instant::now();
-            let evaluated: Vec<Option<Evaluated>> = batch
+            let evaluated: Vec<Option<Evaluated<O::Output>>> = batch
                 .par_iter()
                 .zip(&replayed)
                 .map(|((t, params), &replayed)| {
-                    (!replayed).then(|| evaluate(p, ci, cand, *t, params, folds, &metrics, &snapshot, fit_deadline))
+                    (!replayed).then(|| evaluate(obj, &p.search.pruner, ci, *t, params, &snapshot, fit_deadline))
                 })
                 .collect();
             if cost > 0.0 && evaluated.iter().any(Option::is_some) {
@@ -468,17 +470,12 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                 // (record, out-of-fold predictions and mean fold seconds of a fresh trial)
                 let (record, fresh) = match ev {
                     None => (st.replay.remove(&t).expect("replayed trial is in the log"), None),
-                    Some(ev) => {
-                        let record = make_record(cand, t, &params, &ev, metric, &metrics);
+                    Some(mut ev) => {
+                        let record = make_record(name, t, &params, &ev, &key);
                         ctx.storage.append(&record)?;
-                        let fresh = if ev.error.is_none() && !ev.pruned {
-                            let preds: Vec<Predictions> = ev.folds.iter().map(|f| f.pred.clone()).collect();
-                            let secs = ev.folds.iter().map(|f| f.seconds).sum::<f64>() / ev.folds.len() as f64;
-                            Some((assemble_oof(n, folds, &preds), secs))
-                        } else {
-                            None
-                        };
-                        if let Some(e) = ev.error {
+                        let error = ev.error.take();
+                        let fresh = if error.is_none() { ev.into_outputs() } else { None };
+                        if let Some(e) = error {
                             st.last_error = Some(e);
                         }
                         (record, fresh)
@@ -490,13 +487,13 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                         st.optimizer.tell(&params, Some(as_loss(v)));
                         st.snapshot.add(&trial.fold_scores.iter().map(|&s| as_loss(s)).collect::<Vec<_>>());
                         if st.best.as_ref().is_none_or(|b| better(v, b.score)) {
-                            let (oof, fold_seconds) = match fresh {
-                                Some((oof, secs)) => (Some(oof), secs),
-                                // A replayed trial: its out-of-fold predictions are recomputed
-                                // by `out_of_fold` if an ensemble needs them.
-                                None => (None, trial.seconds / folds.len() as f64),
+                            let (outputs, fold_seconds) = match fresh {
+                                Some((outputs, secs)) => (Some(outputs), secs),
+                                // A replayed trial: its fold outputs are recomputed by
+                                // `recompute` if the task needs them.
+                                None => (None, trial.seconds / obj.folds().max(1) as f64),
                             };
-                            st.best = Some(Best {
+                            st.best = Some(Found {
                                 number: t,
                                 params: params.clone(),
                                 cv: record.cv.clone(),
@@ -504,7 +501,7 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
                                 fold_scores: trial.fold_scores.clone(),
                                 score: v,
                                 fold_seconds,
-                                oof,
+                                outputs,
                             });
                         }
                     }
@@ -538,10 +535,11 @@ pub fn search(p: &Pipeline, folds: &[Fold], n: usize, ctx: Context<'_>) -> Resul
         match st.best {
             Some(b) => bests.push((ci, b)),
             None => failures.push(Failure {
-                model: p.candidates[ci].name.clone(),
-                error: st.last_error.map(|e| e.to_string()).unwrap_or_else(|| {
-                    format!("no trial of `{}` finished within the time budget", p.candidates[ci].name)
-                }),
+                model: obj.name(ci).to_string(),
+                error: st
+                    .last_error
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| format!("no trial of `{}` finished within the time budget", obj.name(ci))),
             }),
         }
     }
@@ -570,21 +568,17 @@ fn round_order(costs: &[f64], best: &[Option<f64>], round: usize, higher_is_bett
     order
 }
 
-/// Make sure `best` has out-of-fold predictions, refitting its folds with the trial's own seeds
-/// (so a replayed trial gets exactly the predictions of the run that logged it).
-pub fn out_of_fold(p: &Pipeline, ci: usize, best: &mut Best, folds: &[Fold], n: usize) -> Result<()> {
-    if best.oof.is_some() {
+/// Make sure `found` has its fold outputs, refitting its folds with the trial's own seeds (so a
+/// replayed trial gets exactly the outputs of the run that logged it).
+pub fn recompute<O: Objective>(obj: &O, ci: usize, found: &mut Found<O::Output>) -> Result<()> {
+    if found.outputs.is_some() {
         return Ok(());
     }
-    let metrics = Metric::for_task(p.task);
-    let cand = &p.candidates[ci];
-    let res: Vec<FoldResult> = folds
-        .par_iter()
-        .enumerate()
-        .map(|(f, fold)| run_fold(p, ci, cand, best.number, f, fold, &best.params, &metrics, None))
+    let res: Vec<FoldResult<O::Output>> = (0..obj.folds())
+        .into_par_iter()
+        .map(|f| fit_fold_timed(obj, ci, found.number, f, &found.params, None))
         .collect::<Result<_>>()?;
-    let preds: Vec<Predictions> = res.into_iter().map(|r| r.pred).collect();
-    best.oof = Some(assemble_oof(n, folds, &preds));
+    found.outputs = Some(res.into_iter().map(|r| r.output).collect());
     Ok(())
 }
 
@@ -601,16 +595,5 @@ mod tests {
         assert_eq!(round_order(&costs, &best, 1, true), vec![2, 0, 3, 1]);
         // A loss: lower first.
         assert_eq!(round_order(&costs, &best, 2, false), vec![3, 0, 2, 1]);
-    }
-
-    #[test]
-    fn deadline_margins_never_panic() {
-        let d = Instant::now();
-        assert_eq!(before(d, -5.0), d);
-        assert_eq!(before(d, 0.0), d);
-        for huge in [1e20, f64::INFINITY, f64::NAN] {
-            let t = before(d, huge);
-            assert!(t <= d && d.duration_since(t) <= Duration::from_secs(1_000_000), "{huge}");
-        }
     }
 }

@@ -14,14 +14,16 @@
 //! A worker stops when nothing is left to claim. The leader also waits for the trials others
 //! still run (taking over those whose worker stopped beating), then builds the outcome from the
 //! study: each candidate's best trial, with its out-of-fold predictions when the leader ran it
-//! itself (otherwise [`crate::search::out_of_fold`] recomputes them if an ensemble needs them).
+//! itself (otherwise [`crate::search::recompute`] refits its folds if the task needs them).
+//!
+//! Like [`crate::search::search`], it serves any task through its [`Objective`].
 
 use crate::cv::derive_seed;
 use crate::plan::Pipeline;
-use crate::search::{Best, Evaluated, Fold, Outcome, Snapshot, assemble_oof, evaluate, make_record, mean_sd};
+use crate::search::{Evaluated, Found, Objective, Outcome, Snapshot, as_loss, better, evaluate, make_record, mean_sd};
 use crate::study::open_store;
 use crate::study::shared::{ClaimView, Decision, SharedStore, SharedTrial, TrialState};
-use promoml_core::{Error, Metric, ParamValue, Params, Predictions, Result, Rng};
+use promoml_core::{Error, ParamValue, Params, Result, Rng};
 use promoml_report::{Failure, Trial};
 use rand::SeedableRng;
 use std::collections::{BTreeMap, HashMap};
@@ -82,12 +84,12 @@ struct Claimed {
 /// What the evaluation of a claimed trial needs: the pruner's snapshot and the seconds left for fits.
 type ClaimExtra = (Snapshot, Option<f64>);
 
-fn decide(p: &Pipeline, view: &ClaimView<'_>) -> Result<(Decision, Option<ClaimExtra>)> {
-    let metric = p.search.metric;
-    let as_loss = |v: f64| if metric.higher_is_better() { -v } else { v };
-    let better = |a: f64, b: f64| if metric.higher_is_better() { a > b } else { a < b };
-    let ci_of = |m: &str| p.candidates.iter().position(|c| c.name == m);
-    let nc = p.candidates.len();
+fn decide<O: Objective>(p: &Pipeline, obj: &O, view: &ClaimView<'_>) -> Result<(Decision, Option<ClaimExtra>)> {
+    let higher = obj.ranking().1;
+    let as_loss = |v: f64| as_loss(v, higher);
+    let better = |a: f64, b: f64| better(a, b, higher);
+    let nc = obj.candidates();
+    let ci_of = |m: &str| (0..nc).position(|c| obj.name(c) == m);
     let mut per: Vec<Vec<&SharedTrial>> = vec![Vec::new(); nc];
     for t in view.trials {
         if let Some(ci) = ci_of(&t.model) {
@@ -146,8 +148,8 @@ fn decide(p: &Pipeline, view: &ClaimView<'_>) -> Result<(Decision, Option<ClaimE
     let mut order: Vec<usize> = (0..nc).collect();
     order.sort_by_key(|&ci| (per[ci].len(), ci));
     for ci in order {
-        let cand = &p.candidates[ci];
-        let cap = view.budget.trials.get(&cand.name).copied().unwrap_or(cand.trials);
+        let name = obj.name(ci);
+        let cap = view.budget.trials.get(name).copied().unwrap_or(obj.trials(ci));
         let number = per[ci].len();
         if number >= cap {
             continue;
@@ -159,7 +161,7 @@ fn decide(p: &Pipeline, view: &ClaimView<'_>) -> Result<(Decision, Option<ClaimE
             }
         }
         let params = if number == 0 {
-            cand.space.defaults()
+            obj.defaults(ci)
         } else {
             let mut opt = p.search.optimizer.build(p.search.startup_trials);
             let losses: Vec<f64> = per[ci]
@@ -181,20 +183,27 @@ fn decide(p: &Pipeline, view: &ClaimView<'_>) -> Result<(Decision, Option<ClaimE
                 }
             }
             let mut rng = Rng::seed_from_u64(derive_seed(p.seed, &[2, ci as u64, number as u64]));
-            opt.ask(&cand.space, &mut rng)
+            opt.ask(obj.space(ci), &mut rng)
         };
         return Ok((
-            Decision::New { model: cand.name.clone(), number, params: crate::search::params_json(&params) },
+            Decision::New { model: name.to_string(), number, params: crate::search::params_json(&params) },
             Some((snapshot_of(ci), fit_left)),
         ));
     }
     Ok((Decision::Nothing, None))
 }
 
-fn claim(p: &Pipeline, store: &mut dyn SharedStore, study: i64, me: &str, grace: Duration) -> Result<Option<Claimed>> {
+fn claim<O: Objective>(
+    p: &Pipeline,
+    obj: &O,
+    store: &mut dyn SharedStore,
+    study: i64,
+    me: &str,
+    grace: Duration,
+) -> Result<Option<Claimed>> {
     let mut extra = None;
     let trial = store.claim(study, me, grace.as_secs_f64(), &mut |view| {
-        let (d, e) = decide(p, view)?;
+        let (d, e) = decide(p, obj, view)?;
         extra = e;
         Ok(d)
     })?;
@@ -236,61 +245,61 @@ impl Drop for Heartbeat {
 }
 
 /// What the claimers of one process found.
-#[derive(Default)]
-struct Found {
-    /// Out-of-fold predictions and mean fold seconds of the trials completed here.
-    own: HashMap<(usize, usize), (Predictions, f64)>,
+struct Local<T> {
+    /// Fold outputs and mean fold seconds of the trials completed here.
+    own: HashMap<(usize, usize), (Vec<T>, f64)>,
     /// The trials finished here.
     mine: Vec<Trial>,
 }
 
+impl<T> Default for Local<T> {
+    fn default() -> Self {
+        Local { own: HashMap::new(), mine: Vec::new() }
+    }
+}
+
 /// One claimer: claim, evaluate, store, until nothing is left to claim (or an interrupt).
 #[allow(clippy::too_many_arguments)]
-fn claimer(
+fn claimer<O: Objective>(
     p: &Pipeline,
-    folds: &[Fold],
-    n: usize,
+    obj: &O,
     observer: &dyn crate::observe::Observer,
     store: &mut dyn SharedStore,
     (study, grace): (i64, Duration),
     me: &str,
-    found: &std::sync::Mutex<Found>,
+    found: &std::sync::Mutex<Local<O::Output>>,
 ) -> Result<()> {
-    let metric = p.search.metric;
-    let metrics = Metric::for_task(p.task);
+    let key = obj.ranking().0;
     loop {
         if promoml_core::interrupt::requested() {
             return Err(Error::Interrupted("during the shared search".into()));
         }
-        let Some(c) = claim(p, store, study, me, grace)? else { return Ok(()) };
-        let ci = p.candidates.iter().position(|x| x.name == c.trial.model).expect("claimed a known candidate");
-        let cand = &p.candidates[ci];
+        let Some(c) = claim(p, obj, store, study, me, grace)? else { return Ok(()) };
+        let ci = (0..obj.candidates()).position(|x| obj.name(x) == c.trial.model).expect("claimed a known candidate");
+        let name = obj.name(ci);
         let params = to_params(&c.trial.params)?;
         let fit_deadline = c.fit_left_s.map(|s| {
             let now = Instant::now();
             now.checked_add(Duration::try_from_secs_f64(s.clamp(0.0, 1e6)).unwrap_or_default()).unwrap_or(now)
         });
         if c.trial.attempts > 1 {
-            tracing::info!("taking over trial {} of `{}` (attempt {})", c.trial.number, cand.name, c.trial.attempts);
+            tracing::info!("taking over trial {} of `{name}` (attempt {})", c.trial.number, c.trial.attempts);
         }
-        let ev: Evaluated = evaluate(p, ci, cand, c.trial.number, &params, folds, &metrics, &c.snapshot, fit_deadline);
+        let ev: Evaluated<O::Output> =
+            evaluate(obj, &p.search.pruner, ci, c.trial.number, &params, &c.snapshot, fit_deadline);
         if matches!(ev.error, Some(Error::Interrupted(_))) {
             return Err(Error::Interrupted("during the shared search".into()));
         }
-        let record = make_record(cand, c.trial.number, &params, &ev, metric, &metrics);
+        let record = make_record(name, c.trial.number, &params, &ev, key);
         if !store.finish(study, me, &record)? {
             tracing::warn!(
                 "trial {} of `{}` was handed to another worker while this one ran it (missed heartbeats); its result here is dropped",
                 c.trial.number,
-                cand.name
+                name
             );
             continue;
         }
-        let oof = (ev.error.is_none() && !ev.pruned).then(|| {
-            let preds: Vec<Predictions> = ev.folds.iter().map(|f| f.pred.clone()).collect();
-            let secs = ev.folds.iter().map(|f| f.seconds).sum::<f64>() / ev.folds.len() as f64;
-            (assemble_oof(n, folds, &preds), secs)
-        });
+        let oof = ev.into_outputs();
         observer.trial_done(&record.trial);
         let mut f = found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(o) = oof {
@@ -304,16 +313,15 @@ fn claimer(
 /// process (each with its own connection, named `worker/N`), as the single-process loop runs
 /// that many trials at once. The leader's outcome covers every trial of the study; a worker's
 /// lists the trials it finished itself.
-pub fn search_shared(
+pub fn search_shared<O: Objective>(
     p: &Pipeline,
-    folds: &[Fold],
-    n: usize,
+    obj: &O,
     observer: &dyn crate::observe::Observer,
     mut sh: SharedRun,
-) -> Result<Outcome> {
+) -> Result<Outcome<O::Output>> {
     let _beat = Heartbeat::start(&sh.url, sh.study, &sh.worker, sh.heartbeat)?;
-    observer.search_started(p.candidates.iter().map(|c| c.trials).sum());
-    let found = std::sync::Mutex::new(Found::default());
+    observer.search_started((0..obj.candidates()).map(|c| obj.trials(c)).sum());
+    let found = std::sync::Mutex::new(Local::default());
     let width = p.search.parallel_trials.max(1);
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..width)
@@ -323,7 +331,7 @@ pub fn search_shared(
                 s.spawn(move || {
                     let mut store = open_store(url)?;
                     let me = format!("{worker}/{i}");
-                    claimer(p, folds, n, observer, store.as_mut(), at, &me, found)
+                    claimer(p, obj, observer, store.as_mut(), at, &me, found)
                 })
             })
             .collect();
@@ -344,56 +352,55 @@ pub fn search_shared(
         sh.store.release(sh.study, &sh.worker)?;
         return Err(e);
     }
-    let Found { mut own, mut mine } = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Local { mut own, mut mine } = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !sh.leader {
         return Ok(Outcome { bests: Vec::new(), failures: Vec::new(), trials: mine });
     }
     // The leader waits for trials other workers still run, taking over those whose worker
     // stopped beating.
-    let found = std::sync::Mutex::new(Found::default());
+    let found = std::sync::Mutex::new(Local::default());
     let me = format!("{}/0", sh.worker);
     let mut store = open_store(&sh.url)?;
     loop {
         if !sh.store.trials(sh.study)?.iter().any(|t| !t.state.finished()) {
             break;
         }
-        claimer(p, folds, n, observer, store.as_mut(), (sh.study, sh.grace), &me, &found)?;
+        claimer(p, obj, observer, store.as_mut(), (sh.study, sh.grace), &me, &found)?;
         std::thread::sleep(sh.heartbeat.min(Duration::from_millis(500)));
     }
     let late = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     own.extend(late.own);
     mine.extend(late.mine);
     let stored = sh.store.trials(sh.study)?;
-    outcome_of(p, folds, &stored, own)
+    outcome_of(obj, &stored, own)
 }
 
 /// The leader's outcome: every finished trial of the study, each candidate's best.
-fn outcome_of(
-    p: &Pipeline,
-    folds: &[Fold],
+fn outcome_of<O: Objective>(
+    obj: &O,
     stored: &[SharedTrial],
-    mut own: HashMap<(usize, usize), (Predictions, f64)>,
-) -> Result<Outcome> {
-    let metric = p.search.metric;
-    let better = |a: f64, b: f64| if metric.higher_is_better() { a > b } else { a < b };
+    mut own: HashMap<(usize, usize), (Vec<O::Output>, f64)>,
+) -> Result<Outcome<O::Output>> {
+    let higher = obj.ranking().1;
+    let better = |a: f64, b: f64| better(a, b, higher);
     let mut trials = Vec::new();
     let mut bests = Vec::new();
     let mut failures = Vec::new();
-    for (ci, cand) in p.candidates.iter().enumerate() {
-        let mut recs: Vec<_> =
-            stored.iter().filter(|t| t.model == cand.name).filter_map(|t| t.record.clone()).collect();
+    for ci in 0..obj.candidates() {
+        let name = obj.name(ci);
+        let mut recs: Vec<_> = stored.iter().filter(|t| t.model == name).filter_map(|t| t.record.clone()).collect();
         recs.sort_by_key(|r| r.trial.number);
-        let mut best: Option<Best> = None;
+        let mut best: Option<Found<O::Output>> = None;
         let mut last_error = None;
         for r in &recs {
             let t = &r.trial;
             match (t.score, t.pruned, &t.error) {
                 (Some(v), false, None) if best.as_ref().is_none_or(|b| better(v, b.score)) => {
-                    let (oof, fold_seconds) = match own.remove(&(ci, t.number)) {
-                        Some((oof, secs)) => (Some(oof), secs),
-                        None => (None, t.seconds / folds.len().max(1) as f64),
+                    let (outputs, fold_seconds) = match own.remove(&(ci, t.number)) {
+                        Some((outputs, secs)) => (Some(outputs), secs),
+                        None => (None, t.seconds / obj.folds().max(1) as f64),
                     };
-                    best = Some(Best {
+                    best = Some(Found {
                         number: t.number,
                         params: to_params(&t.params)?,
                         cv: r.cv.clone(),
@@ -401,7 +408,7 @@ fn outcome_of(
                         fold_scores: t.fold_scores.clone(),
                         score: v,
                         fold_seconds,
-                        oof,
+                        outputs,
                     });
                 }
                 (_, _, Some(e)) => last_error = Some(e.clone()),
@@ -412,9 +419,8 @@ fn outcome_of(
         match best {
             Some(b) => bests.push((ci, b)),
             None => failures.push(Failure {
-                model: cand.name.clone(),
-                error: last_error
-                    .unwrap_or_else(|| format!("no trial of `{}` finished within the time budget", cand.name)),
+                model: name.to_string(),
+                error: last_error.unwrap_or_else(|| format!("no trial of `{name}` finished within the time budget")),
             }),
         }
     }

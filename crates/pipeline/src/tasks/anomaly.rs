@@ -14,13 +14,17 @@
 //! Also here: [`steps_section`], the report section of `anomaly.*` cleaners and feature steps in
 //! any task.
 
+use super::{Ran, Searched, search_study};
 use crate::cv::{complement, derive_seed, folds, name_seed};
 use crate::data::{self, class_labels};
 use crate::observe::Observer;
+use crate::options::RunOptions;
 use crate::plan::{Pipeline, SplitRule};
 use crate::prep::{Prepared, TargetEncoding};
+use crate::search::Objective;
+use crate::study::StudyHeader;
 use promoml_core::metrics::{average_precision, precision_at_k, roc_auc};
-use promoml_core::{ColumnData, Dataset, Error, FitContext, ParamValue, Result, Task};
+use promoml_core::{ColumnData, Dataset, Error, FitContext, ParamValue, Params, Result, SearchSpace, Task};
 use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing};
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -97,27 +101,69 @@ struct CvFold {
     y: Vec<f64>,
 }
 
-/// Mean ROC-AUC and PR-AUC over the folds of `cand` fitted without labels on each fold's
-/// training rows and scored on its held-out rows, and the fold standard deviation of ROC-AUC.
-fn cross_validate(p: &Pipeline, cand: &DetectorCandidate, cv: &[CvFold]) -> Result<(Scores, f64)> {
-    let per_fold: Vec<(f64, f64)> = cv
-        .par_iter()
-        .enumerate()
-        .map(|(f, fold)| {
-            let seed = derive_seed(p.seed, &[CV_SEED, name_seed(&cand.name), f as u64]);
-            let ctx = FitContext { seed, ..p.fit_context(p.seed) };
-            let scores = cand.detector.fit(&fold.train.x, &cand.params, &ctx)?.score(&fold.valid.x)?;
-            if let Some(r) = scores.iter().position(|s| !s.is_finite()) {
-                return Err(Error::data(format!("fold {}: score of held-out row {} is not finite", f + 1, r + 1)));
-            }
-            Ok((roc_auc(&fold.y, &scores)?, average_precision(&fold.y, &scores)?))
-        })
-        .collect::<Result<_>>()?;
-    let k = per_fold.len() as f64;
-    let roc = per_fold.iter().map(|s| s.0).sum::<f64>() / k;
-    let pr = per_fold.iter().map(|s| s.1).sum::<f64>() / k;
-    let sd = (per_fold.iter().map(|s| (s.0 - roc).powi(2)).sum::<f64>() / k).sqrt();
-    Ok((Scores::from([("roc_auc".to_string(), roc), ("pr_auc".to_string(), pr)]), sd))
+/// The detectors of an anomaly task as candidates of the search: one trial each (their
+/// parameters are fixed), each fold fitted without labels on the other folds' rows and scored on
+/// the held-out fold's labels (ROC-AUC ranks, PR-AUC is reported).
+struct Detectors<'a> {
+    p: &'a Pipeline,
+    detectors: &'a [DetectorCandidate],
+    spaces: Vec<SearchSpace>,
+    cv: &'a [CvFold],
+}
+
+impl<'a> Detectors<'a> {
+    fn new(p: &'a Pipeline, detectors: &'a [DetectorCandidate], cv: &'a [CvFold]) -> Detectors<'a> {
+        Detectors { p, detectors, spaces: detectors.iter().map(|d| d.detector.space()).collect(), cv }
+    }
+}
+
+impl Objective for Detectors<'_> {
+    type Output = ();
+
+    fn candidates(&self) -> usize {
+        self.detectors.len()
+    }
+    fn name(&self, ci: usize) -> &str {
+        &self.detectors[ci].name
+    }
+    fn trials(&self, _ci: usize) -> usize {
+        1
+    }
+    fn space(&self, ci: usize) -> &SearchSpace {
+        &self.spaces[ci]
+    }
+    fn defaults(&self, ci: usize) -> Params {
+        self.detectors[ci].params.clone()
+    }
+    fn cost(&self, _ci: usize, _params: &Params) -> f64 {
+        // Detectors have no cost model: alike, so the declaration order decides the first round.
+        self.cv.first().map_or(1.0, |f| (f.train.n_rows() * f.train.n_features().max(1)) as f64)
+    }
+    fn folds(&self) -> usize {
+        self.cv.len()
+    }
+    fn ranking(&self) -> (&str, bool) {
+        ("roc_auc", true)
+    }
+    fn fit_fold(
+        &self,
+        ci: usize,
+        _number: usize,
+        f: usize,
+        params: &Params,
+        deadline: Option<Instant>,
+    ) -> Result<(Scores, ())> {
+        let (p, cand, fold) = (self.p, &self.detectors[ci], &self.cv[f]);
+        let seed = derive_seed(p.seed, &[CV_SEED, name_seed(&cand.name), f as u64]);
+        let ctx = FitContext { seed, deadline, ..p.fit_context(p.seed) };
+        let scores = cand.detector.fit(&fold.train.x, params, &ctx)?.score(&fold.valid.x)?;
+        if let Some(r) = scores.iter().position(|s| !s.is_finite()) {
+            return Err(Error::data(format!("fold {}: score of held-out row {} is not finite", f + 1, r + 1)));
+        }
+        let roc = roc_auc(&fold.y, &scores)?;
+        let pr = average_precision(&fold.y, &scores)?;
+        Ok((Scores::from([("roc_auc".to_string(), roc), ("pr_auc".to_string(), pr)]), ()))
+    }
 }
 
 /// Run an anomaly pipeline; with `artifact`, also write the final detector (the leaderboard's
@@ -125,7 +171,8 @@ fn cross_validate(p: &Pipeline, cand: &DetectorCandidate, cv: &[CvFold]) -> Resu
 ///
 /// With `search.time_budget_s`, a detector (after the first) that would start once the budget
 /// is spent is not fitted and is listed as a failure.
-pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::ArtifactRequest>) -> Result<Report> {
+pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
+    let artifact = opts.artifact.as_ref();
     let plan = p.anomaly.as_ref().ok_or_else(|| Error::config("pipeline.task", "an anomaly task without detectors"))?;
     let t0 = Instant::now();
     let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
@@ -183,6 +230,25 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     let prepare_s = t_prep.elapsed().as_secs_f64();
 
     let t_fit = Instant::now();
+    // Cross-validation of every detector through the search loop (one trial each).
+    let mut trials = Vec::new();
+    let mut cv_scores: BTreeMap<String, std::result::Result<(Scores, f64), String>> = BTreeMap::new();
+    if let Some(folds) = &cv {
+        obs.stage("cross-validating the detectors on the training labels");
+        let obj = Detectors::new(p, &plan.detectors, folds);
+        let header = StudyHeader::for_run(p, &[&loaded.train, &loaded.test])?;
+        let outcome = match search_study(p, &obj, opts, &header, worker, (deadline, 0.0, 0), obs)? {
+            Searched::Led(o) => o,
+            Searched::Worked(w) => return Ok(Ran::Worked(w)),
+        };
+        for (ci, found) in outcome.bests {
+            cv_scores.insert(plan.detectors[ci].name.clone(), Ok((found.cv, found.cv_std)));
+        }
+        for f in outcome.failures {
+            cv_scores.insert(f.model, Err(f.error));
+        }
+        trials = outcome.trials;
+    }
     let mut leaderboard: Vec<(f64, LeaderboardEntry)> = Vec::new();
     let mut failures = Vec::new();
     let mut detectors_section = Vec::new();
@@ -198,14 +264,12 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             continue;
         }
         obs.stage(&format!("fitting {}", cand.name));
-        let (cv_scores, cv_std) = match &cv {
-            Some(folds) => match cross_validate(p, cand, folds) {
-                Ok(s) => s,
-                Err(e) => {
-                    failures.push(Failure { model: cand.name.clone(), error: format!("cross-validation: {e}") });
-                    continue;
-                }
-            },
+        let (cv_scores, cv_std) = match cv_scores.remove(&cand.name) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                failures.push(Failure { model: cand.name.clone(), error: format!("cross-validation: {e}") });
+                continue;
+            }
             None => (Scores::new(), 0.0),
         };
         let ctx = FitContext { seed: derive_seed(p.seed, &[FIT_SEED, name_seed(&cand.name)]), ..p.fit_context(p.seed) };
@@ -335,7 +399,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
         let model = crate::artifact::Fitted::Anomaly(model);
         crate::artifact::write_for_run(req, p, prepared, &loaded.train, &loaded.test, model, &expected)?;
     }
-    Ok(Report {
+    Ok(Ran::Report(Box::new(Report {
         schema_version: SCHEMA_VERSION,
         promoml_version: env!("CARGO_PKG_VERSION").to_string(),
         pipeline: p.name.clone(),
@@ -369,6 +433,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
             importance_s: 0.0,
         },
         anomaly: Some(section),
+        trials,
         ..Report::default()
-    })
+    })))
 }

@@ -3,24 +3,32 @@
 //! optimiser, refit the best trial of each on all training rows, score it once on the test rows
 //! with bootstrap intervals, average the best into an uplift ensemble, and optimise the policy.
 
+use super::{Ran, Searched, search_study};
 use crate::artifact::{Fitted, Scored};
 use crate::cv::{complement, derive_seed, folds};
 use crate::data;
 use crate::observe::Observer;
-use crate::plan::{Candidate, Pipeline};
+use crate::options::RunOptions;
+use crate::search::{Outcome, params_json, recompute};
+use crate::study::StudyHeader;
+
+mod objective;
+
+use crate::plan::Pipeline;
 use crate::prep::{Prepared, TargetEncoding};
-use crate::uplift::config::{Budget, LearnerKind, PolicyPlan, Propensity, UpliftMetric, UpliftPlan};
+use crate::uplift::config::{Budget, PolicyPlan, Propensity, UpliftMetric, UpliftPlan};
 use crate::uplift::learners::{self, Effects, FittedLearner, UpliftData};
 use crate::uplift::metrics as um;
 use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
 use crate::uplift::policy::{self, Logged};
+use objective::{Fold, Uplift};
 use promoml_core::{ColumnData, Dataset, Error, FitContext, Frame, Params, Result, Rng, Task};
-use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing, Trial};
+use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing};
 use rand::{Rng as _, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Columns taken out of a frame before preparation.
 struct Reserved {
@@ -267,142 +275,6 @@ fn metric_key(m: UpliftMetric, k: f64) -> String {
     }
 }
 
-fn params_json(p: &Params) -> BTreeMap<String, serde_json::Value> {
-    p.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null))).collect()
-}
-
-struct Fold {
-    train: Part,
-    valid: Part,
-}
-
-struct Searched {
-    learner: LearnerKind,
-    ci: usize,
-    name: String,
-    params: Params,
-    cv: Scores,
-    cv_std: f64,
-    score: f64,
-    fold_effects: Vec<Effects>,
-    trials: usize,
-    /// Seconds of the slowest trial (its folds fitted in parallel): what the refit on all
-    /// training rows is expected to take.
-    slowest_s: f64,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn search_one(
-    p: &Pipeline,
-    u: &UpliftPlan,
-    learner: LearnerKind,
-    ci: usize,
-    cand: &Candidate,
-    index: u64,
-    folds: &[Fold],
-    n_arms: usize,
-    (deadline, stop_by): (Option<Instant>, Option<Instant>),
-    obs: &dyn Observer,
-    trials: &mut Vec<Trial>,
-) -> Result<Searched> {
-    let name = format!("{}-learner/{}", learner.name(), cand.name);
-    let key = metric_key(u.metric, u.k);
-    let mut optimizer = p.search.optimizer.build(p.search.startup_trials);
-    let mut rng = Rng::seed_from_u64(derive_seed(p.seed, &[2, index]));
-    let mut best: Option<Searched> = None;
-    let mut last_error = None;
-    let mut n_trials = 0;
-    let mut slowest_s: f64 = 0.0;
-    for t in 0..cand.trials {
-        // No trial starts that the last one's time says would end after `stop_by`.
-        if stop_by.is_some_and(|d| Instant::now() + Duration::from_secs_f64(1.3 * slowest_s) >= d) {
-            break;
-        }
-        let params = if t == 0 { cand.space.defaults() } else { optimizer.ask(&cand.space, &mut rng) };
-        let started = Instant::now();
-        let per_fold: Result<Vec<(Scores, Effects)>> = folds
-            .par_iter()
-            .enumerate()
-            .map(|(f, fold)| {
-                let ctx = FitContext {
-                    seed: derive_seed(p.seed, &[3, index, t as u64, f as u64]),
-                    deadline,
-                    ..p.fit_context(p.seed)
-                };
-                let fitted =
-                    learners::fit(learner, cand.model.as_ref(), &params, u.outcome, &fold.train.view(n_arms), &ctx)?;
-                let eff = fitted.effects(&fold.valid.ds)?;
-                let rows: Vec<usize> = (0..fold.valid.arm.len()).collect();
-                let y = fold.valid.ds.target("validation")?;
-                Ok((score(&eff, y, &fold.valid.arm, &rows, u.outcome, u.k)?, eff))
-            })
-            .collect();
-        let seconds = started.elapsed().as_secs_f64();
-        slowest_s = slowest_s.max(seconds);
-        n_trials += 1;
-        let trial = match per_fold {
-            Ok(res) => {
-                let fold_scores: Vec<f64> = res.iter().map(|(s, _)| s[&key]).collect();
-                let mean = fold_scores.iter().sum::<f64>() / fold_scores.len() as f64;
-                let sd =
-                    (fold_scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / fold_scores.len() as f64).sqrt();
-                optimizer.tell(&params, Some(-mean));
-                if best.as_ref().is_none_or(|b| mean > b.score) {
-                    let mut cv = Scores::new();
-                    for m in res[0].0.keys() {
-                        cv.insert(m.clone(), res.iter().map(|(s, _)| s[m]).sum::<f64>() / res.len() as f64);
-                    }
-                    best = Some(Searched {
-                        learner,
-                        ci,
-                        name: name.clone(),
-                        params: params.clone(),
-                        cv,
-                        cv_std: sd,
-                        score: mean,
-                        fold_effects: res.into_iter().map(|(_, e)| e).collect(),
-                        trials: 0,
-                        slowest_s: 0.0,
-                    });
-                }
-                Trial {
-                    model: name.clone(),
-                    number: t,
-                    params: params_json(&params),
-                    fold_scores,
-                    score: Some(mean),
-                    seconds,
-                    error: None,
-                    pruned: false,
-                }
-            }
-            Err(e) => {
-                optimizer.tell(&params, None);
-                let msg = e.to_string();
-                last_error = Some(e);
-                Trial {
-                    model: name.clone(),
-                    number: t,
-                    params: params_json(&params),
-                    fold_scores: vec![],
-                    score: None,
-                    seconds,
-                    error: Some(msg),
-                    pruned: false,
-                }
-            }
-        };
-        obs.trial_done(&trial);
-        trials.push(trial);
-    }
-    let mut b = best.ok_or_else(|| {
-        last_error.unwrap_or_else(|| Error::Budget(format!("no trial of `{name}` finished within the time budget")))
-    })?;
-    b.trials = n_trials;
-    b.slowest_s = slowest_s;
-    Ok(b)
-}
-
 /// A value with its bootstrap interval.
 #[derive(Debug, Clone, Serialize)]
 struct Interval {
@@ -524,7 +396,10 @@ struct PolicySection {
 /// Run an uplift pipeline end to end.
 /// Run an uplift pipeline; with `artifact`, also write the final model as a model artifact
 /// (checked to reproduce the test effects and assignments bit for bit once reloaded).
-pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::ArtifactRequest>) -> Result<Report> {
+/// Run an uplift pipeline (see the module docs); as a `worker`, evaluate trials of a shared
+/// study instead of reporting.
+pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
+    let artifact = opts.artifact.as_ref();
     let u = p.uplift.as_ref().ok_or_else(|| Error::config("pipeline.task", "an uplift task needs its uplift plan"))?;
     let t0 = Instant::now();
     let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
@@ -595,29 +470,15 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     let prepare_s = t_prep.elapsed().as_secs_f64();
 
     let t_search = Instant::now();
-    obs.search_started(u.learners.len() * p.candidates.iter().map(|c| c.trials).sum::<usize>());
-    let mut trials = Vec::new();
-    let mut found: Vec<Searched> = Vec::new();
-    let mut failures = Vec::new();
-    let mut index = 0u64;
-    for &learner in &u.learners {
-        for (ci, cand) in p.candidates.iter().enumerate() {
-            // Trials stop early enough for the refit of every learner found so far (estimated
-            // by its slowest trial) and for writing the results.
-            let refits = 1.3 * found.iter().map(|s| s.slowest_s).sum::<f64>();
-            let stop_by = deadline.zip(p.search.time_budget).map(|(d, b)| {
-                d.checked_sub(Duration::from_secs_f64(refits.min(1e9)) + crate::budget::writing_reserve(b))
-                    .unwrap_or(t0)
-            });
-            let limits = (deadline, stop_by);
-            match search_one(p, u, learner, ci, cand, index, &fold_data, n_arms, limits, obs, &mut trials) {
-                Ok(s) => found.push(s),
-                Err(e) => failures
-                    .push(Failure { model: format!("{}-learner/{}", learner.name(), cand.name), error: e.to_string() }),
-            }
-            index += 1;
-        }
-    }
+    let obj = Uplift::new(p, u, &fold_data, n_arms);
+    // Time kept after the search for the bootstrap, the reports and the artifact.
+    let writing_s = p.search.time_budget.map_or(0.0, |b| crate::budget::writing_reserve(b).as_secs_f64());
+    let header = StudyHeader::for_run(p, &[&loaded.train, &loaded.test])?;
+    let outcome = match search_study(p, &obj, opts, &header, worker, (deadline, writing_s, 0), obs)? {
+        Searched::Led(o) => o,
+        Searched::Worked(w) => return Ok(Ran::Worked(w)),
+    };
+    let Outcome { bests, mut failures, trials } = outcome;
     let search_s = t_search.elapsed().as_secs_f64();
 
     let t_refit = Instant::now();
@@ -635,39 +496,44 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
     }
     let mut done: Vec<Done> = Vec::new();
     let mut fitted_all: Vec<Option<(String, FittedLearner)>> = Vec::new();
-    for s in found {
-        let cand = &p.candidates[s.ci];
-        let ctx =
-            FitContext { seed: derive_seed(p.seed, &[4, s.ci as u64, s.learner as u64]), ..p.fit_context(p.seed) };
+    for (pi, mut s) in bests {
+        let pair = &obj.pairs[pi];
+        let cand = &p.candidates[pair.ci];
+        let ctx = FitContext {
+            seed: derive_seed(p.seed, &[4, pair.ci as u64, pair.learner as u64]),
+            deadline,
+            ..p.fit_context(p.seed)
+        };
         let t = Instant::now();
-        let fitted =
-            match learners::fit(s.learner, cand.model.as_ref(), &s.params, u.outcome, &train.view(n_arms), &ctx) {
-                Ok(f) => f,
-                Err(e) => {
-                    failures.push(Failure { model: s.name.clone(), error: format!("refit: {e}") });
-                    continue;
-                }
-            };
+        let fitted = learners::fit(pair.learner, cand.model.as_ref(), &s.params, u.outcome, &train.view(n_arms), &ctx)
+            .and_then(|f| recompute(&obj, pi, &mut s).map(|()| f));
+        let fitted = match fitted {
+            Ok(f) => f,
+            Err(e) => {
+                failures.push(Failure { model: pair.name.clone(), error: format!("refit: {e}") });
+                continue;
+            }
+        };
         let fit_s = t.elapsed().as_secs_f64();
         let effects = fitted.effects(&test.ds)?;
         let test_scores = score(&effects, &y_test, &test.arm, &test_rows, u.outcome, u.k)?;
         fitted_all.push(Some((cand.model.kind().to_string(), fitted)));
         done.push(Done {
             entry: LeaderboardEntry {
-                name: s.name.clone(),
-                kind: format!("uplift.{}({})", s.learner.name(), cand.model.kind()),
+                name: pair.name.clone(),
+                kind: format!("uplift.{}({})", pair.learner.name(), cand.model.kind()),
                 params: params_json(&s.params),
                 cv: s.cv,
                 cv_std: s.cv_std,
                 test: test_scores,
                 fit_s,
-                n_trials: s.trials,
+                n_trials: trials.iter().filter(|t| t.model == pair.name).count(),
                 threshold: None,
             },
             cv_score: s.score,
             effects,
-            fold_effects: s.fold_effects,
-            base: Some((s.ci, s.params)),
+            fold_effects: s.outputs.take().expect("recomputed"),
+            base: Some((pair.ci, s.params)),
             members: vec![fitted_all.len() - 1],
         });
     }
@@ -925,7 +791,7 @@ pub fn run(p: &Pipeline, obs: &dyn Observer, artifact: Option<&crate::artifact::
         crate::artifact::write_for_run(req, p, full, &train_frame, &test_frame, Fitted::Uplift(model), &expected)?;
     }
     report.timing.total_s = t0.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(Ran::Report(Box::new(report)))
 }
 
 /// Calibrated effect = `intercept + slope * predicted`.

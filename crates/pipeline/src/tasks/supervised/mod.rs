@@ -2,20 +2,22 @@
 //! CV, refit the best trial of each on all training rows, ensemble, score once on the test rows,
 //! and report.
 
+use super::{Ran, Searched};
 use crate::budget::writing_reserve;
 use crate::cv::{complement, derive_seed, folds};
 use crate::data::{self, class_labels};
 use crate::ensemble;
 use crate::ensemble::with_predictions;
 use crate::observe::Observer;
-use crate::options::{RunOptions, SharedOptions, WorkSummary};
+use crate::options::RunOptions;
 use crate::plan::{EnsembleKind, Pipeline};
 use crate::prep::{Prepared, TargetEncoding};
-use crate::search::{self, Best, Fold, params_json, score_all};
-use crate::study::open_store;
-use crate::study::shared::{Budget, SharedStore, join_study, unix_now};
-use crate::study::sqlite::SqliteStorage;
-use crate::study::{JsonlStorage, MemoryStorage, StudyHeader, StudyStorage, TeeStorage};
+use crate::search::{self, params_json, score_all};
+
+pub mod objective;
+
+use crate::study::StudyHeader;
+use objective::{Best, Fold, Supervised, assemble_oof, out_of_fold};
 use promoml_core::{Dataset, Error, FitContext, Metric, Predictions, Result};
 use promoml_report::{
     DataSummary, EnsembleMember, EnsembleSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing,
@@ -24,74 +26,6 @@ use promoml_report::{
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
-
-/// Whether a supervised run led its study (and reported) or worked for another's.
-pub(crate) enum Ran {
-    Report(Box<Report>),
-    Worked(WorkSummary),
-}
-
-/// The local study of a run: `OUT/study.db` (resumed from when asked) with the trial log as its
-/// export, a legacy trial log alone, or memory.
-fn local_storage(opts: &RunOptions, header: &StudyHeader) -> Result<Box<dyn StudyStorage>> {
-    Ok(match (&opts.study_db, &opts.trial_log, opts.resume) {
-        (Some(db), log, resume) => {
-            let primary = if resume && db.exists() {
-                SqliteStorage::resume(db, header)?
-            } else if resume && log.as_ref().is_some_and(|l| l.exists()) {
-                // A log written before study databases: continue it alone.
-                let log = log.as_ref().expect("checked");
-                return Ok(Box::new(JsonlStorage::resume(log, header)?));
-            } else if resume {
-                return Err(Error::data(format!("--resume: no study database at {}", db.display())));
-            } else {
-                SqliteStorage::create(db, header)?
-            };
-            match log {
-                Some(log) => {
-                    Box::new(TeeStorage::new(Box::new(primary), Box::new(JsonlStorage::create(log, header)?))?)
-                }
-                None => Box::new(primary),
-            }
-        }
-        (None, Some(path), true) if path.exists() => Box::new(JsonlStorage::resume(path, header)?),
-        (None, Some(path), _) => Box::new(JsonlStorage::create(path, header)?),
-        (None, None, true) => return Err(Error::data("--resume needs a trial log to continue from")),
-        (None, None, false) => Box::new(MemoryStorage::default()),
-    })
-}
-
-/// Open the shared study of a leader (a new one, or with `--resume` the newest running or
-/// finished study with the same fingerprint) or a worker (the running one it must match).
-fn open_shared(
-    p: &Pipeline,
-    so: &SharedOptions,
-    header: &StudyHeader,
-    budget: &Budget,
-    resume: bool,
-    worker: bool,
-) -> Result<(Box<dyn SharedStore>, i64)> {
-    let mut store = open_store(&so.url)?;
-    let study = if worker {
-        let s = join_study(store.as_mut(), header, so.wait)?;
-        tracing::info!("joined study {} of pipeline `{}` ({} trial(s) so far)", s.id, s.pipeline, s.n_trials);
-        s.id
-    } else if resume {
-        let fp = crate::study::shared::fingerprint(header);
-        let found = store.studies()?.into_iter().find(|s| s.fingerprint == fp).ok_or_else(|| {
-            Error::data(format!(
-                "--resume: the storage {} holds no study of pipeline `{}` with this data and these settings",
-                crate::study::shared::redact(&so.url),
-                p.name
-            ))
-        })?;
-        store.reopen_study(found.id, budget)?;
-        found.id
-    } else {
-        store.create_study(header, budget)?
-    };
-    Ok((store, study))
-}
 
 /// Run a supervised pipeline; as a `worker`, evaluate trials of a shared study instead of
 /// reporting.
@@ -171,49 +105,11 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         Some(EnsembleKind::Stacking { layers: 2, layer2_models, .. }) => *layer2_models,
         _ => 0,
     };
-    let outcome = match &opts.shared {
-        Some(so) => {
-            let budget = Budget {
-                trials: p.candidates.iter().map(|c| (c.name.clone(), c.trials)).collect(),
-                deadline_unix: deadline.map(|d| unix_now() + d.saturating_duration_since(Instant::now()).as_secs_f64()),
-                reserve_s,
-                layer2_models,
-                folds: k,
-            };
-            let (store, study) = open_shared(p, so, &header, &budget, opts.resume, worker)?;
-            let sh = crate::search_shared::SharedRun {
-                url: so.url.clone(),
-                store,
-                study,
-                worker: crate::search_shared::worker_name(),
-                leader: !worker,
-                heartbeat: so.heartbeat,
-                grace: so.grace,
-            };
-            let outcome = crate::search_shared::search_shared(p, &fold_data, n, obs, sh)?;
-            if worker {
-                return Ok(Ran::Worked(WorkSummary { study, trials: outcome.trials }));
-            }
-            // The study is complete: export it beside the report, and close it.
-            let mut store = open_store(&so.url)?;
-            let mut export = local_storage(&RunOptions { resume: false, ..opts.clone() }, &header)?;
-            let mut stored = store.trials(study)?;
-            stored.sort_by_key(|t| (p.candidates.iter().position(|c| c.name == t.model), t.number));
-            for r in stored.into_iter().filter_map(|t| t.record) {
-                export.append(&r)?;
-            }
-            store.set_study_state(study, "finished")?;
-            outcome
-        }
-        None => {
-            let mut storage = local_storage(opts, &header)?;
-            search::search(
-                p,
-                &fold_data,
-                n,
-                search::Context { deadline, storage: storage.as_mut(), observer: obs, reserve_s, layer2_models },
-            )?
-        }
+    let obj = Supervised::new(p, &fold_data);
+    let outcome = match super::search_study(p, &obj, opts, &header, worker, (deadline, reserve_s, layer2_models), obs)?
+    {
+        Searched::Led(o) => o,
+        Searched::Worked(w) => return Ok(Ran::Worked(w)),
     };
     let search::Outcome { bests, mut failures, trials } = outcome;
     let search_s = t_search.elapsed().as_secs_f64();
@@ -283,10 +179,7 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         let y_oof = oof_targets(&fold_data, n)?;
         for (ci, best, pred) in refitted.iter_mut() {
             let name = p.candidates[*ci].name.clone();
-            let threshold = decide_threshold(p, &y_oof, || {
-                search::out_of_fold(p, *ci, best, &fold_data, n)?;
-                best.oof.clone().ok_or_else(|| Error::data("no out-of-fold predictions"))
-            });
+            let threshold = decide_threshold(p, &y_oof, || out_of_fold(p, *ci, best, &fold_data, n));
             if let Some(t) = threshold
                 && let Some((_, e)) = leaderboard.iter_mut().find(|(_, e)| e.name == name)
             {
@@ -469,14 +362,14 @@ fn fit_ensemble(
         if metric.higher_is_better() { y.total_cmp(&x) } else { x.total_cmp(&y) }
     });
     order.truncate(plan.max_members);
+    let mut oofs = Vec::new();
     for &i in &order {
         let (ci, best, _) = &mut refitted[i];
-        search::out_of_fold(p, *ci, best, fold_data, n)?;
+        oofs.push(out_of_fold(p, *ci, best, fold_data, n)?);
     }
     let y = oof_targets(fold_data, n)?;
     let mut names: Vec<String> = order.iter().map(|&i| p.candidates[refitted[i].0].name.clone()).collect();
-    let layer1_oof: Vec<&Predictions> =
-        order.iter().map(|&i| refitted[i].1.oof.as_ref().expect("computed above")).collect();
+    let layer1_oof: Vec<&Predictions> = oofs.iter().collect();
     let layer1_test: Vec<&Predictions> = order.iter().map(|&i| &refitted[i].2).collect();
     let mut layer2: Vec<(Predictions, Predictions, Box<dyn promoml_core::FittedModel>)> = Vec::new();
     let mut layer2_cis: Vec<usize> = Vec::new();
@@ -651,7 +544,7 @@ fn second_layer(
             let fitted = cand.model.fit(&full, &best.params, &ctx)?;
             let test_pred = fitted.predict(&test_x)?;
             test_pred.check(test_x.n_rows(), cand.model.kind())?;
-            Ok((search::assemble_oof(n, &folds, &preds), test_pred, fitted))
+            Ok((assemble_oof(n, &folds, &preds), test_pred, fitted))
         })
         .collect()
 }
