@@ -10,7 +10,8 @@
 //! connection, claim and finish `TRIALS` trials in all (claim + finish = one trial's overhead);
 //! prints milliseconds per trial (wall time / trials) and per claim+finish round trip.
 
-use promoml_pipeline::study::shared::{Budget, ClaimView, Decision, TrialState, open_store};
+use promoml_pipeline::study::open_store;
+use promoml_pipeline::study::shared::{Budget, ClaimView, Decision, TrialState};
 use promoml_pipeline::study::sqlite::SqliteStorage;
 use promoml_pipeline::study::{JsonlStorage, StudyHeader, StudyStorage, TRIAL_LOG_VERSION, TrialRecord};
 use promoml_report::Trial;

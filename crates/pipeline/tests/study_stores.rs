@@ -7,7 +7,8 @@
 //! throw-away cluster and sets it). Without it these tests fail, unless
 //! `PROMOML_SKIP_POSTGRES=1` says that skipping them is intended.
 
-use promoml_pipeline::study::shared::{Budget, ClaimView, Decision, TrialState, join_study, open_store};
+use promoml_pipeline::study::open_store;
+use promoml_pipeline::study::shared::{Budget, ClaimView, Decision, TrialState, join_study};
 use promoml_pipeline::study::{StudyHeader, TRIAL_LOG_VERSION, TrialRecord, score_settings};
 use promoml_report::Trial;
 use std::collections::{BTreeMap, BTreeSet};

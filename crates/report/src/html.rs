@@ -231,10 +231,37 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
     history(&mut h, r)?;
 
     if let Some(a) = &r.anomaly {
+        let _ = writeln!(h, "<h2>Anomaly detection</h2>");
+        if let Some(p) = &a.protocol {
+            let _ = writeln!(h, "<p>{}</p>", escape(p));
+        }
+        if let Some(s) = &a.selection {
+            let _ = writeln!(h, "<p>Final detector: {} ({}).</p>", escape(&s.rule), escape(&s.detail));
+        }
+        if !a.detectors.is_empty() {
+            let head: Vec<String> = ["detector", "threshold", "flagged test rows", "test score p50", "test score p99"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let rows: Vec<Vec<String>> = a
+                .detectors
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.name.clone(),
+                        d.threshold.map_or_else(|| "—".into(), |t| format!("{t:.4}")),
+                        d.flagged_test_rows.map_or_else(|| "—".into(), |n| n.to_string()),
+                        format!("{:.4}", d.test_scores.p50),
+                        format!("{:.4}", d.test_scores.p99),
+                    ]
+                })
+                .collect();
+            table(&mut h, &head, &rows);
+        }
         let pretty = serde_json::to_string_pretty(a).unwrap_or_default();
         let _ = writeln!(
             h,
-            "<h2>Anomaly detection</h2>\n<details><summary>The report's <code>anomaly</code> section</summary><pre>{}</pre></details>",
+            "<details><summary>The report's <code>anomaly</code> section</summary><pre>{}</pre></details>",
             escape(&pretty)
         );
     }

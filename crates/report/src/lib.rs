@@ -8,6 +8,7 @@ pub mod compare;
 pub mod curves;
 pub mod html;
 mod plot;
+pub mod sections;
 pub mod shap;
 mod uplift_view;
 
@@ -18,14 +19,21 @@ pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 pub use curves::{CalibrationBin, Curves};
+pub use sections::{
+    AnomalySection, ArmKpis, ArmMetrics, Calibration, DetectorSummary, Interval, PolicyRow, PolicySection, Quantiles,
+    Selection, UpliftSection,
+};
 pub use shap::{ShapBin, ShapFeature, ShapSummary};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// Version of the `report.json` schema written by this crate.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `report.json` schema written by this crate. Version 2 typed the `uplift`,
+/// `policy` and `anomaly` sections ([`sections`]) with the JSON of version 1, which is still read.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema version [`Report::from_json`] reads.
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 /// Features listed in report.md's importance table (report.html draws up to
 /// [`html::MAX_IMPORTANCE_BARS`], report.json keeps all).
@@ -81,16 +89,16 @@ pub struct Report {
     /// Uplift tasks: per-arm test metrics with bootstrap intervals, Qini and uplift curves,
     /// average treatment effects and campaign KPIs (the README documents the fields).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uplift: Option<serde_json::Value>,
+    pub uplift: Option<UpliftSection>,
     /// Uplift tasks with `[policy]`: the optimised policy's off-policy value next to the
     /// treat-none, treat-all and random policies, with bootstrap intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<serde_json::Value>,
+    pub policy: Option<PolicySection>,
     /// Anomaly detection: for `task = "anomaly"` the protocol, label and each detector's
     /// threshold, flagged rows and score quantiles; for any task, what `anomaly.*` steps did
     /// (scores, thresholds, dropped or corrupted training rows). The README documents the fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anomaly: Option<serde_json::Value>,
+    pub anomaly: Option<AnomalySection>,
     /// Binary tasks: the final model's decision threshold, how it was chosen, and the share of
     /// positive training rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -318,7 +326,9 @@ pub enum ReportError {
         message: String,
     },
     /// Written by another schema version.
-    #[error("{path}: report schema version {found}, this promoml reads version {expected}")]
+    #[error(
+        "{path}: report schema version {found}, this promoml reads versions {OLDEST_READABLE_SCHEMA} to {expected}"
+    )]
     Version {
         /// The file.
         path: String,
@@ -343,7 +353,7 @@ impl Report {
         let v: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| ReportError::Invalid { path: path.into(), message: e.to_string() })?;
         let found = v.get("schema_version").and_then(serde_json::Value::as_u64).unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
+        if !(u64::from(OLDEST_READABLE_SCHEMA)..=u64::from(SCHEMA_VERSION)).contains(&found) {
             return Err(ReportError::Version { path: path.into(), found, expected: SCHEMA_VERSION });
         }
         serde_json::from_value(v).map_err(|e| ReportError::Invalid { path: path.into(), message: e.to_string() })
@@ -546,9 +556,12 @@ mod tests {
     fn round_trips_and_checks_version() {
         let r = sample();
         assert_eq!(Report::from_json(&r.to_json(), "r.json").unwrap(), r);
-        let old = r.to_json().replace("\"schema_version\": 1", "\"schema_version\": 0");
+        let old = r.to_json().replace("\"schema_version\": 2", "\"schema_version\": 0");
         let e = Report::from_json(&old, "r.json").unwrap_err().to_string();
-        assert_eq!(e, "r.json: report schema version 0, this promoml reads version 1");
+        assert_eq!(e, "r.json: report schema version 0, this promoml reads versions 1 to 2");
+        // Version 1 (untyped task sections, same JSON) still reads.
+        let v1 = r.to_json().replace("\"schema_version\": 2", "\"schema_version\": 1");
+        assert_eq!(Report::from_json(&v1, "r.json").unwrap().schema_version, 1);
         assert!(Report::from_json("{", "r.json").unwrap_err().to_string().contains("not a promoml report"));
     }
 

@@ -1,71 +1,49 @@
-//! Rendering of the optional `uplift` and `policy` sections (written by the uplift runner as
-//! JSON): per-arm metric tables, Qini and uplift curves, and policy value against the share of
-//! customers treated. Fields are read defensively: a missing or mistyped field leaves its cell
-//! or curve out rather than failing the report.
+//! Rendering of the `uplift` and `policy` sections ([`UpliftSection`], [`PolicySection`]):
+//! per-arm metric tables, Qini and uplift curves, and policy value against the share of
+//! customers treated.
 
 use crate::plot::{PALETTE, REFERENCE, Series, Style, XyChart};
-use serde_json::Value;
+use crate::{Interval, PolicySection, UpliftSection};
 
-/// A `{value, low, high}` interval as `v [low, high]` (or just `v`).
-pub(crate) fn interval(v: &Value) -> String {
-    let Some(value) = v.get("value").and_then(Value::as_f64) else {
-        return v.as_f64().map(|x| format!("{x:.4}")).unwrap_or_else(|| "—".into());
-    };
-    match (v.get("low").and_then(Value::as_f64), v.get("high").and_then(Value::as_f64)) {
-        (Some(l), Some(h)) => format!("{value:.4} [{l:.4}, {h:.4}]"),
-        _ => format!("{value:.4}"),
-    }
+fn points(v: &[[f64; 2]]) -> Vec<(f64, f64)> {
+    v.iter().map(|p| (p[0], p[1])).filter(|p| p.0.is_finite() && p.1.is_finite()).collect()
 }
 
-fn points(v: &Value) -> Vec<(f64, f64)> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
-                .filter(|p| p.0.is_finite() && p.1.is_finite())
-                .collect()
-        })
-        .unwrap_or_default()
+fn opt_interval(v: Option<&Interval>) -> String {
+    v.map_or_else(|| "—".into(), Interval::text)
 }
 
-fn text(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "—".into(),
-        Some(x) => x.to_string(),
-    }
+fn number(v: f64) -> String {
+    format!("{v:.4}")
 }
 
 /// Per-arm metrics table: header and rows of plain text cells.
-pub(crate) fn arm_table(uplift: &Value) -> (Vec<String>, Vec<Vec<String>>) {
-    let k = uplift.get("k").and_then(Value::as_f64).map(|k| format!("uplift@{k}")).unwrap_or("uplift@k".into());
+pub(crate) fn arm_table(uplift: &UpliftSection) -> (Vec<String>, Vec<Vec<String>>) {
+    let k = format!("uplift@{}", uplift.k);
     let head = ["arm", "test rows", "Qini AUC", "uplift AUC", &k, "ATE observed", "ATE predicted"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let rows = arms(uplift)
+    let rows = uplift
+        .metrics
         .iter()
         .map(|m| {
             vec![
-                text(m, "arm"),
-                text(m, "test_rows"),
-                interval(m.get("qini_auc").unwrap_or(&Value::Null)),
-                interval(m.get("uplift_auc").unwrap_or(&Value::Null)),
-                interval(m.get("uplift_at_k").unwrap_or(&Value::Null)),
-                interval(m.get("ate_observed").unwrap_or(&Value::Null)),
-                interval(m.get("ate_predicted").unwrap_or(&Value::Null)),
+                m.arm.clone(),
+                m.test_rows.to_string(),
+                m.qini_auc.text(),
+                opt_interval(m.uplift_auc.as_ref()),
+                m.uplift_at_k.text(),
+                m.ate_observed.text(),
+                number(m.ate_predicted),
             ]
         })
         .collect();
     (head, rows)
 }
 
-fn arms(uplift: &Value) -> Vec<&Value> {
-    uplift.get("metrics").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
-}
-
 /// Policies table: header and rows.
-pub(crate) fn policy_table(policy: &Value) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn policy_table(policy: &PolicySection) -> (Vec<String>, Vec<Vec<String>>) {
     let head = [
         "policy",
         "value per customer (IPW)",
@@ -78,43 +56,40 @@ pub(crate) fn policy_table(policy: &Value) -> (Vec<String>, Vec<Vec<String>>) {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let rows = policies(policy)
+    let rows = policy
+        .policies
         .iter()
         .map(|p| {
             vec![
-                text(p, "policy"),
-                interval(p.get("ipw").unwrap_or(&Value::Null)),
-                interval(p.get("dr").unwrap_or(&Value::Null)),
-                interval(p.get("incremental_ipw").unwrap_or(&Value::Null)),
-                p.get("treated_share").and_then(Value::as_f64).map(|x| format!("{x:.3}")).unwrap_or("—".into()),
-                p.get("cost_per_customer").and_then(Value::as_f64).map(|x| format!("{x:.4}")).unwrap_or("—".into()),
-                interval(p.get("true_value").unwrap_or(&Value::Null)),
+                p.policy.clone(),
+                p.ipw.text(),
+                opt_interval(p.dr.as_ref()),
+                p.incremental_ipw.text(),
+                format!("{:.3}", p.treated_share),
+                number(p.cost_per_customer),
+                p.true_value.map_or_else(|| "—".into(), number),
             ]
         })
         .collect();
     (head, rows)
 }
 
-fn policies(policy: &Value) -> Vec<&Value> {
-    policy.get("policies").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
-}
-
 /// Qini and uplift curve charts, two per arm, with their captions.
-pub(crate) fn curve_charts(uplift: &Value) -> Vec<(String, XyChart, String)> {
-    let outcome = uplift.get("outcome").and_then(Value::as_str).unwrap_or("outcome");
+pub(crate) fn curve_charts(uplift: &UpliftSection) -> Vec<(String, XyChart, String)> {
+    let outcome = &uplift.outcome;
     let mut out = Vec::new();
-    for (i, m) in arms(uplift).into_iter().enumerate() {
-        let arm = m.get("arm").and_then(Value::as_str).unwrap_or("treatment");
+    for (i, m) in uplift.metrics.iter().enumerate() {
+        let arm = &m.arm;
         let color = PALETTE[i % PALETTE.len()];
-        let qini = points(m.get("qini_curve").unwrap_or(&Value::Null));
+        let qini = points(&m.qini_curve);
         if let Some(&(x_end, y_end)) = qini.last() {
             let mut series = vec![Series {
-                name: format!("model (Qini AUC {})", interval(m.get("qini_auc").unwrap_or(&Value::Null))),
+                name: format!("model (Qini AUC {})", m.qini_auc.text()),
                 points: qini.clone(),
                 color,
                 style: Style::Line,
             }];
-            let perfect = points(m.get("perfect_qini_curve").unwrap_or(&Value::Null));
+            let perfect = points(&m.perfect_qini_curve);
             if !perfect.is_empty() {
                 series.push(Series {
                     name: "perfect".into(),
@@ -146,7 +121,7 @@ pub(crate) fn curve_charts(uplift: &Value) -> Vec<(String, XyChart, String)> {
                 ),
             ));
         }
-        let up = points(m.get("uplift_curve").unwrap_or(&Value::Null));
+        let up = points(&m.uplift_curve);
         if let Some(&(x_end, y_end)) = up.last() {
             out.push((
                 format!("uplift curve of {arm}"),
@@ -178,39 +153,36 @@ pub(crate) fn curve_charts(uplift: &Value) -> Vec<(String, XyChart, String)> {
 }
 
 /// Policy value (IPW, with its bootstrap interval) against the share of customers treated.
-pub(crate) fn value_vs_budget(policy: &Value) -> Option<(XyChart, String)> {
+pub(crate) fn value_vs_budget(policy: &PolicySection) -> Option<(XyChart, String)> {
     let mut series = Vec::new();
-    for (i, p) in policies(policy).into_iter().enumerate() {
-        let (Some(x), Some(ipw)) = (p.get("treated_share").and_then(Value::as_f64), p.get("ipw")) else {
+    for (i, p) in policy.policies.iter().enumerate() {
+        let (x, v) = (p.treated_share, p.ipw.value);
+        if !x.is_finite() || !v.is_finite() {
             continue;
-        };
-        let Some(v) = ipw.get("value").and_then(Value::as_f64).or_else(|| ipw.as_f64()) else { continue };
+        }
         let color = PALETTE[i % PALETTE.len()];
-        let name = p.get("policy").and_then(Value::as_str).unwrap_or("policy").to_string();
-        series.push(Series { name, points: vec![(x, v)], color, style: Style::Points });
-        if let (Some(l), Some(h)) = (ipw.get("low").and_then(Value::as_f64), ipw.get("high").and_then(Value::as_f64)) {
+        series.push(Series { name: p.policy.clone(), points: vec![(x, v)], color, style: Style::Points });
+        if let (Some(l), Some(h)) = (p.ipw.low, p.ipw.high) {
             series.push(Series { name: String::new(), points: vec![(x, l), (x, h)], color, style: Style::Line });
         }
     }
     if series.is_empty() {
         return None;
     }
-    let budget = policy.get("budget").and_then(Value::as_str).unwrap_or("none");
     let mut caption = format!(
-        "Net value per customer of each policy on the test rows (inverse-propensity weighted, bars: bootstrap 95 % interval) against the share of customers it treats; budget: {budget}."
+        "Net value per customer of each policy on the test rows (inverse-propensity weighted, bars: bootstrap 95 % interval) against the share of customers it treats; budget: {}.",
+        policy.budget
     );
-    if let Some(arm) = policy.get("best_single_arm").and_then(Value::as_str) {
-        caption.push_str(&format!(
-            " Gain over the best single arm ({arm}): {}.",
-            interval(policy.get("gain_vs_best_single_arm_ipw").unwrap_or(&Value::Null))
-        ));
-    }
-    if let Some(base) = policy.get("best_baseline").and_then(Value::as_str) {
-        caption.push_str(&format!(
-            " Gain over the best baseline without a model ({base}): {}.",
-            interval(policy.get("gain_vs_best_baseline_ipw").unwrap_or(&Value::Null))
-        ));
-    }
+    caption.push_str(&format!(
+        " Gain over the best single arm ({}): {}.",
+        policy.best_single_arm,
+        policy.gain_vs_best_single_arm_ipw.text()
+    ));
+    caption.push_str(&format!(
+        " Gain over the best baseline without a model ({}): {}.",
+        policy.best_baseline,
+        policy.gain_vs_best_baseline_ipw.text()
+    ));
     Some((
         XyChart {
             title: "Policy value vs share treated (test)".into(),
@@ -230,13 +202,15 @@ pub(crate) fn value_vs_budget(policy: &Value) -> Option<(XyChart, String)> {
 pub(crate) mod tests {
     use super::*;
 
-    /// An uplift and a policy section shaped like the uplift runner's.
-    pub(crate) fn sample() -> (Value, Value) {
+    /// An uplift and a policy section, read from JSON shaped like the uplift task's (the JSON
+    /// of schema version 1, which wrote them untyped).
+    pub(crate) fn sample() -> (UpliftSection, PolicySection) {
         let curve =
             |f: f64| serde_json::json!((0..=10).map(|i| [i as f64 * 100.0, f * (i as f64).sqrt()]).collect::<Vec<_>>());
         let uplift = serde_json::json!({
-            "treatment": "segment", "control": "No E-Mail", "arms": ["No E-Mail", "Mens E-Mail"],
-            "outcome": "spend", "k": 0.3, "bootstrap": 200,
+            "treatment": "segment", "control": "No E-Mail", "arms": ["Mens E-Mail"],
+            "outcome": "spend", "outcome_kind": "continuous", "propensity": {"No E-Mail": 0.5, "Mens E-Mail": 0.5},
+            "propensity_source": "frequency", "final_model": "T-learner/rf", "k": 0.3, "bootstrap": 200,
             "metrics": [{
                 "arm": "Mens E-Mail", "test_rows": 1000,
                 "qini_auc": {"value": 0.05, "low": 0.01, "high": 0.09},
@@ -247,20 +221,22 @@ pub(crate) mod tests {
             "kpis": []
         });
         let policy = serde_json::json!({
-            "model": "t.rf", "budget": "none", "customers": 1000,
+            "model": "t.rf", "budget": "none", "lambda": 0.0, "customers": 1000,
+            "value_per_outcome": {"Mens E-Mail": 1.0}, "cost": {"Mens E-Mail": 0.1},
             "policies": [
                 {"policy": "model", "ipw": {"value": 0.31, "low": 0.2, "high": 0.4}, "incremental_ipw": {"value": 0.1},
                  "treated_share": 0.6, "cost_per_customer": 0.06, "arm_shares": {}},
                 {"policy": "treat none", "ipw": {"value": 0.2}, "incremental_ipw": {"value": 0.0},
                  "treated_share": 0.0, "cost_per_customer": 0.0, "arm_shares": {}}
             ],
-            "best_single_arm": "Mens E-Mail", "gain_vs_best_single_arm_ipw": {"value": 0.02, "low": -0.01, "high": 0.05}
+            "best_single_arm": "Mens E-Mail", "gain_vs_best_single_arm_ipw": {"value": 0.02, "low": -0.01, "high": 0.05},
+            "best_baseline": "treat none", "gain_vs_best_baseline_ipw": {"value": 0.11}
         });
-        (uplift, policy)
+        (serde_json::from_value(uplift).unwrap(), serde_json::from_value(policy).unwrap())
     }
 
     #[test]
-    fn tables_and_charts_from_runner_shaped_json() {
+    fn tables_and_charts_from_the_sections() {
         let (u, p) = sample();
         let (head, rows) = arm_table(&u);
         assert_eq!(head[4], "uplift@0.3");
@@ -272,11 +248,20 @@ pub(crate) mod tests {
         assert_eq!(charts[0].1.series.len(), 3, "model, perfect, random");
         let (_, prow) = policy_table(&p);
         assert_eq!(prow[1][0], "treat none");
+        assert_eq!(prow[0][6], "—");
         let (chart, caption) = value_vs_budget(&p).unwrap();
         assert_eq!(chart.series.len(), 3, "two policies, one interval bar");
         assert!(caption.contains("0.0200 [-0.0100, 0.0500]"), "{caption}");
-        // Malformed sections draw nothing instead of failing.
-        assert!(curve_charts(&serde_json::json!({"metrics": [{"arm": 3}]})).is_empty());
-        assert!(value_vs_budget(&serde_json::json!({"policies": "x"})).is_none());
+        assert!(caption.contains("(treat none): 0.1100"), "{caption}");
+        // No curve points, no chart; non-finite policy values are left out.
+        let mut empty = u.clone();
+        empty.metrics[0].qini_curve.clear();
+        empty.metrics[0].uplift_curve.clear();
+        assert!(curve_charts(&empty).is_empty());
+        let mut nan = p.clone();
+        for r in &mut nan.policies {
+            r.ipw.value = f64::NAN;
+        }
+        assert!(value_vs_budget(&nan).is_none());
     }
 }

@@ -82,16 +82,16 @@ fn anomaly_task_scores_detectors_with_the_label_only() {
         assert!(e.test.contains_key("pr_auc") && e.test.contains_key("precision_at_contamination"));
     }
     let section = report.anomaly.as_ref().unwrap();
-    assert_eq!(section["label"], "label");
-    assert_eq!(section["detectors"].as_array().unwrap().len(), 2);
+    assert_eq!(section.label.as_deref(), Some("label"));
+    assert_eq!(section.detectors.len(), 2);
     // The label never reaches the detectors: inverted labels leave every score and threshold
     // where it was, and only the metrics move.
     write_labelled(dir.path(), "inverted.csv", true);
     let inverted = ANOMALY.replace("rows.csv", "inverted.csv");
     let again = run(&pipeline(dir.path(), &inverted).unwrap(), &Silent).unwrap();
-    let without_timing = |v: &serde_json::Value| {
-        let mut v = v["detectors"].clone();
-        v.as_array_mut().unwrap().iter_mut().for_each(|d| d["score_s"] = serde_json::Value::Null);
+    let without_timing = |v: &promoml_report::AnomalySection| {
+        let mut v = v.detectors.clone();
+        v.iter_mut().for_each(|d| d.score_s = 0.0);
         v
     };
     assert_eq!(without_timing(again.anomaly.as_ref().unwrap()), without_timing(section));
@@ -100,7 +100,7 @@ fn anomaly_task_scores_detectors_with_the_label_only() {
     let unlabelled = ANOMALY.replace("target = \"label\"", "drop = [\"label\"]");
     let r = run(&pipeline(dir.path(), &unlabelled).unwrap(), &Silent).unwrap();
     assert!(r.leaderboard.iter().all(|e| e.test.is_empty()));
-    assert!(r.anomaly.as_ref().unwrap()["detectors"][0]["threshold"].as_f64().is_some());
+    assert!(r.anomaly.as_ref().unwrap().detectors[0].threshold.is_some());
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn anomaly_task_rejects_search_and_unknown_detectors() {
         ANOMALY.replace("target = \"label\"", "target = \"label\"\nsplit = { kind = \"random\", test_fraction = 0.5 }");
     let r = run(&pipeline(dir.path(), &held_out).unwrap(), &Silent).unwrap();
     assert_eq!(r.data.test_rows, 150);
-    assert!(r.anomaly.as_ref().unwrap()["protocol"].as_str().unwrap().contains("test rows"));
+    assert!(r.anomaly.as_ref().unwrap().protocol.as_deref().unwrap().contains("test rows"));
 }
 
 #[test]
@@ -168,7 +168,7 @@ cv_folds = 3
     let spec = src.parse().unwrap();
     let p = Pipeline::from_spec(src, spec, &r).unwrap();
     let report = run(&p, &Silent).unwrap();
-    let steps = report.anomaly.as_ref().unwrap()["steps"].as_array().unwrap().clone();
+    let steps = report.anomaly.as_ref().unwrap().steps.clone();
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["anomaly.corrupt", "anomaly.filter", "anomaly.score"]);
     assert_eq!(steps[1]["rule"], "auto");
@@ -254,7 +254,15 @@ fn anomaly_final_detector_chosen_without_test_labels() {
     for r in [&right, &wrong] {
         let cv: Vec<f64> = r.leaderboard.iter().map(|e| e.cv["roc_auc"]).collect();
         assert!(cv[0] > cv[1], "ranked by cross-validated ROC-AUC: {cv:?}");
-        assert_eq!(r.anomaly.as_ref().unwrap()["selection"]["rule"], "cross-validation");
+        assert_eq!(r.anomaly.as_ref().unwrap().selection.as_ref().unwrap().rule, "cross-validation");
+        // The cross-validation ran in the search loop: one trial per detector (its fixed
+        // parameters), one score per fold, the trial's mean on the leaderboard.
+        assert_eq!(r.trials.len(), 2, "{:?}", r.trials);
+        for e in &r.leaderboard {
+            let t = r.trials.iter().find(|t| t.model == e.name).unwrap();
+            assert_eq!((t.number, t.fold_scores.len(), t.score), (0, 5, Some(e.cv["roc_auc"])), "{t:?}");
+            assert_eq!(t.params, e.params);
+        }
     }
     assert_eq!(right.leaderboard[0].cv, wrong.leaderboard[0].cv, "test labels never reach the choice");
     // The defect's reproducer: by the inverted test labels the weak forest would look best.
@@ -265,7 +273,7 @@ fn anomaly_final_detector_chosen_without_test_labels() {
     let r = run(&pipeline(dir.path(), &unlabelled).unwrap(), &Silent).unwrap();
     assert_eq!(r.final_model, "weak-forest");
     assert!(r.leaderboard.iter().all(|e| e.cv.is_empty()));
-    assert_eq!(r.anomaly.as_ref().unwrap()["selection"]["rule"], "first listed");
+    assert_eq!(r.anomaly.as_ref().unwrap().selection.as_ref().unwrap().rule, "first listed");
 }
 
 #[test]
@@ -279,8 +287,8 @@ fn anomaly_detector_seed_independent_of_position() {
     let (first, second) = (first.unwrap(), second.unwrap());
     let entry = |r: &Report| r.leaderboard.iter().find(|e| e.name == "anomaly.isolation_forest").cloned().unwrap();
     let detector = |r: &Report, at: usize| {
-        let mut d = r.anomaly.as_ref().unwrap()["detectors"][at].clone();
-        d["score_s"] = serde_json::Value::Null;
+        let mut d = r.anomaly.as_ref().unwrap().detectors[at].clone();
+        d.score_s = 0.0;
         d
     };
     // Same scores (quantiles and threshold), same test and cross-validated figures, wherever it is listed.

@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn unknown_storage_urls_are_refused_naming_the_forms() {
-        let e = open_store("mysql://x/y").err().unwrap().to_string();
+        let e = crate::study::open_store("mysql://x/y").err().unwrap().to_string();
         assert!(e.contains("mysql://x/y") && e.contains("postgresql://") && e.contains("sqlite:"), "{e}");
     }
 }

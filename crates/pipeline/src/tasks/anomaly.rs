@@ -25,26 +25,27 @@ use crate::search::Objective;
 use crate::study::StudyHeader;
 use promoml_core::metrics::{average_precision, precision_at_k, roc_auc};
 use promoml_core::{ColumnData, Dataset, Error, FitContext, ParamValue, Params, Result, SearchSpace, Task};
+use promoml_report::{AnomalySection, DetectorSummary, Quantiles, Selection};
 use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing};
 use rayon::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::anomaly::DetectorCandidate;
 
 /// The report section of `anomaly.*` steps in a non-anomaly run (`None` when there are none).
-pub fn steps_section(prepared: &Prepared) -> Option<Value> {
+pub fn steps_section(prepared: &Prepared) -> Option<AnomalySection> {
     let steps = prepared.step_summaries();
-    (!steps.is_empty()).then(|| json!({ "steps": steps }))
+    (!steps.is_empty()).then(|| AnomalySection { steps, ..AnomalySection::default() })
 }
 
 /// Quantiles of scores, for the report.
-fn quantiles(scores: &[f64]) -> Value {
+fn quantiles(scores: &[f64]) -> Quantiles {
     let mut s = scores.to_vec();
     s.sort_by(f64::total_cmp);
     let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
-    json!({ "min": q(0.0), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": q(1.0) })
+    Quantiles { min: q(0.0), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1.0) }
 }
 
 /// 0/1 labels of the label column (1 = abnormal: `data.positive`, else the last class in sorted
@@ -166,16 +167,82 @@ impl Objective for Detectors<'_> {
     }
 }
 
+/// A detector refitted on all training rows and its scores.
+struct FinalFit {
+    fitted: Box<dyn promoml_core::FittedDetector>,
+    fit_s: f64,
+    score_s: f64,
+    train_scores: Vec<f64>,
+    test_scores: Vec<f64>,
+    contamination: Option<f64>,
+    threshold: Option<f64>,
+    flagged: Option<usize>,
+}
+
+/// Fit `cand` on every prepared training row (without labels), score the training and test
+/// rows, and draw its threshold from the training scores. The error says why it failed, for the
+/// report's failures.
+fn fit_final(
+    p: &Pipeline,
+    cand: &DetectorCandidate,
+    (train_ds, test_ds): (&Dataset, &Dataset),
+) -> std::result::Result<FinalFit, String> {
+    let ctx = FitContext { seed: derive_seed(p.seed, &[FIT_SEED, name_seed(&cand.name)]), ..p.fit_context(p.seed) };
+    let t = Instant::now();
+    let fitted = cand.detector.fit(&train_ds.x, &cand.params, &ctx).map_err(|e| e.to_string())?;
+    let fit_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let scored = fitted.score(&train_ds.x).and_then(|tr| Ok((tr, fitted.score(&test_ds.x)?)));
+    let (train_scores, test_scores) = scored.map_err(|e| format!("scoring: {e}"))?;
+    let score_s = t.elapsed().as_secs_f64();
+    if let Some(k) = test_scores.iter().position(|s| !s.is_finite()) {
+        return Err(format!("score of test row {} is not finite", k + 1));
+    }
+    // Threshold: the training scores' (1 - contamination) quantile, as PyOD draws it.
+    let contamination = match cand.params.get("contamination") {
+        Some(ParamValue::Float(c)) => Some(*c),
+        _ => None,
+    };
+    let mut sorted = train_scores.clone();
+    sorted.sort_by(f64::total_cmp);
+    let threshold = contamination.map(|c| {
+        let pos = ((1.0 - c) * (sorted.len() - 1) as f64).clamp(0.0, (sorted.len() - 1) as f64);
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+    });
+    let flagged = threshold.map(|t| test_scores.iter().filter(|&&s| s > t).count());
+    Ok(FinalFit { fitted, fit_s, score_s, train_scores, test_scores, contamination, threshold, flagged })
+}
+
 /// Run an anomaly pipeline; with `artifact`, also write the final detector (the leaderboard's
 /// first) as a model artifact, checked to reproduce the test scores bit for bit once reloaded.
 ///
 /// With `search.time_budget_s`, a detector (after the first) that would start once the budget
 /// is spent is not fitted and is listed as a failure.
-pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
-    let artifact = opts.artifact.as_ref();
-    let plan = p.anomaly.as_ref().ok_or_else(|| Error::config("pipeline.task", "an anomaly task without detectors"))?;
+/// An anomaly problem loaded and prepared, the label taken out of the frames.
+struct Problem {
+    loaded: data::Loaded,
+    /// 0/1 labels of the test rows, when there is a label column.
+    y_test: Option<Vec<f64>>,
+    /// 0/1 labels of the training rows, or why they cannot choose the final detector.
+    y_train: std::result::Result<Vec<f64>, String>,
+    /// Training rows per label value.
+    class_counts: BTreeMap<String, usize>,
+    prepared: Prepared,
+    train_ds: Dataset,
+    test_ds: Dataset,
+    dropped: usize,
+    /// Cross-validation folds, when the training labels can choose the final detector.
+    cv: Option<Vec<CvFold>>,
+    load_s: f64,
+    prepare_s: f64,
+}
+
+/// Load the data, take the label out, fit the preparation on the training rows, and cut
+/// label-stratified folds (each with its own preparation) when training labels can choose
+/// the final detector.
+fn prepare(p: &Pipeline, deadline: Option<Instant>, obs: &dyn Observer) -> Result<Problem> {
     let t0 = Instant::now();
-    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
     obs.stage("loading data");
     let mut loaded = data::load(&p.data, p.task)?;
     let load_s = t0.elapsed().as_secs_f64();
@@ -229,6 +296,18 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
     };
     let prepare_s = t_prep.elapsed().as_secs_f64();
 
+    Ok(Problem { loaded, y_test, y_train, class_counts, prepared, train_ds, test_ds, dropped, cv, load_s, prepare_s })
+}
+
+pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
+    let artifact = opts.artifact.as_ref();
+    let plan = p.anomaly.as_ref().ok_or_else(|| Error::config("pipeline.task", "an anomaly task without detectors"))?;
+    let t0 = Instant::now();
+    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
+    let Problem { loaded, y_test, y_train, class_counts, prepared, train_ds, test_ds, dropped, cv, load_s, prepare_s } =
+        prepare(p, deadline, obs)?;
+    let (label, k, n_train) = (&p.data.target, p.search.cv_folds, loaded.train.n_rows());
+
     let t_fit = Instant::now();
     // Cross-validation of every detector through the search loop (one trial each).
     let mut trials = Vec::new();
@@ -272,46 +351,14 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
             }
             None => (Scores::new(), 0.0),
         };
-        let ctx = FitContext { seed: derive_seed(p.seed, &[FIT_SEED, name_seed(&cand.name)]), ..p.fit_context(p.seed) };
-        let t = Instant::now();
-        let fitted = match cand.detector.fit(&train_ds.x, &cand.params, &ctx) {
+        let f = match fit_final(p, cand, (&train_ds, &test_ds)) {
             Ok(f) => f,
-            Err(e) => {
-                failures.push(Failure { model: cand.name.clone(), error: e.to_string() });
+            Err(error) => {
+                failures.push(Failure { model: cand.name.clone(), error });
                 continue;
             }
         };
-        let fit_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let scored = fitted.score(&train_ds.x).and_then(|tr| Ok((tr, fitted.score(&test_ds.x)?)));
-        let (train_scores, test_scores) = match scored {
-            Ok(s) => s,
-            Err(e) => {
-                failures.push(Failure { model: cand.name.clone(), error: format!("scoring: {e}") });
-                continue;
-            }
-        };
-        let score_s = t.elapsed().as_secs_f64();
-        if let Some(k) = test_scores.iter().position(|s| !s.is_finite()) {
-            failures.push(Failure {
-                model: cand.name.clone(),
-                error: format!("score of test row {} is not finite", k + 1),
-            });
-            continue;
-        }
-        // Threshold: the training scores' (1 - contamination) quantile, as PyOD draws it.
-        let contamination = match cand.params.get("contamination") {
-            Some(ParamValue::Float(c)) => Some(*c),
-            _ => None,
-        };
-        let mut sorted = train_scores.clone();
-        sorted.sort_by(f64::total_cmp);
-        let threshold = contamination.map(|c| {
-            let pos = ((1.0 - c) * (sorted.len() - 1) as f64).clamp(0.0, (sorted.len() - 1) as f64);
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-        });
-        let flagged = threshold.map(|t| test_scores.iter().filter(|&&s| s > t).count());
+        let FinalFit { fitted, fit_s, score_s, train_scores, test_scores, contamination, threshold, flagged } = f;
         let mut test = Scores::new();
         if let Some(y) = &y_test {
             test.insert("roc_auc".into(), roc_auc(y, &test_scores)?);
@@ -320,16 +367,16 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
             let k = ((share * y.len() as f64).round() as usize).clamp(1, y.len());
             test.insert("precision_at_contamination".into(), precision_at_k(y, &test_scores, k)?);
         }
-        detectors_section.push(json!({
-            "name": cand.name,
-            "kind": cand.detector.kind(),
-            "contamination": contamination,
-            "threshold": threshold,
-            "flagged_test_rows": flagged,
-            "score_s": score_s,
-            "train_scores": quantiles(&train_scores),
-            "test_scores": quantiles(&test_scores),
-        }));
+        detectors_section.push(DetectorSummary {
+            name: cand.name.clone(),
+            kind: cand.detector.kind().to_string(),
+            contamination,
+            threshold,
+            flagged_test_rows: flagged,
+            score_s,
+            train_scores: quantiles(&train_scores),
+            test_scores: quantiles(&test_scores),
+        });
         let params =
             cand.params.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null))).collect();
         // Ranked by cross-validated ROC-AUC on training labels; without them every detector
@@ -371,24 +418,21 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         "detectors fitted on the training rows without the label, scored on the test rows"
     };
     let selection = match &y_train {
-        Ok(_) => json!({
-            "rule": "cross-validation",
-            "metric": "roc_auc",
-            "folds": k,
-            "detail": "each detector fitted without labels on the other folds of the training rows, scored on the held-out fold against its labels",
-        }),
-        Err(why) => json!({ "rule": "first listed", "detail": why }),
+        Ok(_) => Selection {
+            rule: "cross-validation".into(),
+            metric: Some("roc_auc".into()),
+            folds: Some(k),
+            detail: "each detector fitted without labels on the other folds of the training rows, scored on the held-out fold against its labels".into(),
+        },
+        Err(why) => Selection { rule: "first listed".into(), metric: None, folds: None, detail: why.clone() },
     };
-    let mut section = json!({
-        "protocol": protocol,
-        "label": (!label.is_empty()).then(|| label.clone()),
-        "selection": selection,
-        "detectors": detectors_section,
-    });
-    let steps = prepared.step_summaries();
-    if !steps.is_empty() {
-        section["steps"] = json!(steps);
-    }
+    let section = AnomalySection {
+        protocol: Some(protocol.to_string()),
+        label: (!label.is_empty()).then(|| label.clone()),
+        selection: Some(selection),
+        detectors: detectors_section,
+        steps: prepared.step_summaries(),
+    };
     let final_entry = &leaderboard[0];
     let n_features = prepared.feature_names().len();
     if let Some(req) = artifact {

@@ -29,9 +29,29 @@ use std::time::Instant;
 
 /// Run a supervised pipeline; as a `worker`, evaluate trials of a shared study instead of
 /// reporting.
-pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
+/// A supervised problem loaded and prepared: the data, the preparation fitted on all training
+/// rows with the training and test rows it gives, and the cross-validation folds (each with its
+/// own preparation fitted on its training rows).
+struct Problem {
+    loaded: data::Loaded,
+    full: Prepared,
+    train_ds: Dataset,
+    test_ds: Dataset,
+    /// Training rows the cleaners dropped.
+    dropped: usize,
+    leaks: Vec<promoml_report::SuspectedLeak>,
+    /// Class index of every training row (classification).
+    labels: Option<Vec<usize>>,
+    class_counts: BTreeMap<String, usize>,
+    fold_data: Vec<Fold>,
+    load_s: f64,
+    prepare_s: f64,
+}
+
+/// Load the data, encode the target, fit the preparation on the training rows (warning about
+/// features that look like leaks), check the classes against the folds, and cut the folds.
+fn prepare(p: &Pipeline, deadline: Option<Instant>, obs: &dyn Observer) -> Result<Problem> {
     let t0 = Instant::now();
-    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
     obs.stage("loading data");
     let loaded = data::load(&p.data, p.task)?;
     let load_s = t0.elapsed().as_secs_f64();
@@ -93,6 +113,73 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         })
         .collect::<Result<_>>()?;
     let prepare_s = t_prep.elapsed().as_secs_f64();
+
+    Ok(Problem { loaded, full, train_ds, test_ds, dropped, leaks, labels, class_counts, fold_data, load_s, prepare_s })
+}
+
+/// Permutation importance and the SHAP summary of the final model `(model, name)` on the test
+/// rows, each within its own budget and never past the run's deadline.
+fn explain_final(
+    p: &Pipeline,
+    obs: &dyn Observer,
+    (final_model, name): (&crate::artifact::FinalModel, &str),
+    (train_ds, test_ds, y_test): (&Dataset, &Dataset, &[f64]),
+    loaded: &data::Loaded,
+    deadline: Option<Instant>,
+) -> (Option<promoml_report::PermutationImportance>, Option<promoml_report::ShapSummary>) {
+    let t_importance = Instant::now();
+    let metric = p.search.metric;
+    let feature_importance = if p.importance_repeats > 0 {
+        obs.stage("permutation feature importance of the final model on the test rows");
+        let predict = |ds: &Dataset| final_model.predict(ds);
+        let seed = derive_seed(p.seed, &[8]);
+        match crate::importance::permutation_importance(
+            name,
+            &predict,
+            test_ds,
+            y_test,
+            metric,
+            p.importance_repeats,
+            seed,
+            Some(importance_deadline(p, deadline, t_importance)),
+            final_model.reads(),
+        ) {
+            Ok(fi) if fi.features.is_empty() => {
+                tracing::warn!(
+                    "no permutation importance for {}: the time budget ran out before the first shuffle",
+                    name
+                );
+                None
+            }
+            Ok(fi) => Some(fi),
+            Err(e) => {
+                tracing::warn!("no permutation importance for {}: {e}", name);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let shap = if matches!(p.task, promoml_core::Task::Binary | promoml_core::Task::Regression) {
+        obs.stage("SHAP summary of the final model on the test rows");
+        let columns: Vec<String> =
+            loaded.train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect();
+        // Bounded like permutation importance: its own budget, never past the run's deadline.
+        let until = importance_deadline(p, deadline, Instant::now()).min(Instant::now() + SHAP_BUDGET);
+        let binary = p.task == promoml_core::Task::Binary;
+        crate::explain::shap_summary(&final_model, test_ds, &train_ds, &columns, binary, until)
+    } else {
+        None
+    };
+    (feature_importance, shap)
+}
+
+pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
+    let t0 = Instant::now();
+    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
+    let Problem { loaded, full, train_ds, test_ds, dropped, leaks, labels, class_counts, fold_data, load_s, prepare_s } =
+        prepare(p, deadline, obs)?;
+    let n = loaded.train.n_rows();
 
     let t_search = Instant::now();
     let metric = p.search.metric;
@@ -232,48 +319,8 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
             .ok()
     });
     let t_importance = Instant::now();
-    let feature_importance = if p.importance_repeats > 0 {
-        obs.stage("permutation feature importance of the final model on the test rows");
-        let predict = |ds: &Dataset| final_model.predict(ds);
-        let seed = derive_seed(p.seed, &[8]);
-        match crate::importance::permutation_importance(
-            &final_entry.name,
-            &predict,
-            &test_ds,
-            &y_test,
-            metric,
-            p.importance_repeats,
-            seed,
-            Some(importance_deadline(p, deadline, t_importance)),
-            final_model.reads(),
-        ) {
-            Ok(fi) if fi.features.is_empty() => {
-                tracing::warn!(
-                    "no permutation importance for {}: the time budget ran out before the first shuffle",
-                    final_entry.name
-                );
-                None
-            }
-            Ok(fi) => Some(fi),
-            Err(e) => {
-                tracing::warn!("no permutation importance for {}: {e}", final_entry.name);
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let shap = if matches!(p.task, promoml_core::Task::Binary | promoml_core::Task::Regression) {
-        obs.stage("SHAP summary of the final model on the test rows");
-        let columns: Vec<String> =
-            loaded.train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect();
-        // Bounded like permutation importance: its own budget, never past the run's deadline.
-        let until = importance_deadline(p, deadline, Instant::now()).min(Instant::now() + SHAP_BUDGET);
-        let binary = p.task == promoml_core::Task::Binary;
-        crate::explain::shap_summary(&final_model, &test_ds, &train_ds, &columns, binary, until)
-    } else {
-        None
-    };
+    let (feature_importance, shap) =
+        explain_final(p, obs, (&final_model, &final_entry.name), (&train_ds, &test_ds, &y_test), &loaded, deadline);
     let importance_s = t_importance.elapsed().as_secs_f64();
     let decision_threshold = final_entry.threshold.map(|value| promoml_report::DecisionThreshold {
         value,

@@ -9,7 +9,7 @@ use crate::cv::{complement, derive_seed, folds};
 use crate::data;
 use crate::observe::Observer;
 use crate::options::RunOptions;
-use crate::search::{Outcome, params_json, recompute};
+use crate::search::{Found, Outcome, params_json, recompute};
 use crate::study::StudyHeader;
 
 mod objective;
@@ -23,10 +23,12 @@ use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
 use crate::uplift::policy::{self, Logged};
 use objective::{Fold, Uplift};
 use promoml_core::{ColumnData, Dataset, Error, FitContext, Frame, Params, Result, Rng, Task};
-use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing};
+use promoml_report::{
+    ArmKpis, ArmMetrics, Calibration, DataSummary, Failure, Interval, LeaderboardEntry, PolicyRow, PolicySection,
+    Report, SCHEMA_VERSION, Scores, Timing, Trial, UpliftSection,
+};
 use rand::{Rng as _, SeedableRng};
 use rayon::prelude::*;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -275,16 +277,6 @@ fn metric_key(m: UpliftMetric, k: f64) -> String {
     }
 }
 
-/// A value with its bootstrap interval.
-#[derive(Debug, Clone, Serialize)]
-struct Interval {
-    value: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    low: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    high: Option<f64>,
-}
-
 /// Bootstrap resamples of `n` rows (seeded).
 fn resamples(n: usize, b: usize, seed: u64) -> Vec<Vec<usize>> {
     let mut rng = Rng::seed_from_u64(seed);
@@ -303,110 +295,36 @@ fn interval(value: f64, boot: &[Vec<usize>], f: &(dyn Fn(&[usize]) -> Option<f64
     Interval { value, low: Some(um::percentile(&v, 0.025)), high: Some(um::percentile(&v, 0.975)) }
 }
 
-#[derive(Serialize)]
-struct ArmMetrics {
-    arm: String,
-    test_rows: usize,
-    qini_auc: Interval,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    uplift_auc: Option<Interval>,
-    uplift_at_k: Interval,
-    ate_observed: Interval,
-    ate_predicted: f64,
-    qini_curve: Vec<[f64; 2]>,
-    uplift_curve: Vec<[f64; 2]>,
-    perfect_qini_curve: Vec<[f64; 2]>,
-}
-
-#[derive(Serialize)]
-struct ArmKpis {
-    arm: String,
-    customers: usize,
-    outcome_mean: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    predicted_outcome_mean: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    participation_rate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    conversion_rate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    average_order_value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revenue_per_customer: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct UpliftSection {
-    treatment: String,
-    control: String,
-    arms: Vec<String>,
-    outcome: String,
-    outcome_kind: &'static str,
-    propensity: BTreeMap<String, f64>,
-    propensity_source: &'static str,
-    final_model: String,
-    k: f64,
-    bootstrap: usize,
-    metrics: Vec<ArmMetrics>,
-    kpis: Vec<ArmKpis>,
-}
-
-#[derive(Serialize)]
-struct PolicyRow {
-    policy: String,
-    ipw: Interval,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dr: Option<Interval>,
-    incremental_ipw: Interval,
-    treated_share: f64,
-    cost_per_customer: f64,
-    arm_shares: BTreeMap<String, f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    true_value: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct PolicySection {
-    model: String,
-    budget: String,
-    lambda: f64,
-    /// Per arm, the linear map applied to predicted effects before optimising.
-    effect_calibration: BTreeMap<String, Calibration>,
-    value_per_outcome: BTreeMap<String, f64>,
-    cost: BTreeMap<String, f64>,
-    customers: usize,
-    policies: Vec<PolicyRow>,
-    best_single_arm: String,
-    gain_vs_best_single_arm_ipw: Interval,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gain_vs_best_single_arm_dr: Option<Interval>,
-    /// The best policy that needs no model, by IPW value: "treat none" or "treat all: ARM".
-    best_baseline: String,
-    gain_vs_best_baseline_ipw: Interval,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gain_vs_best_baseline_dr: Option<Interval>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    oracle_true_value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    oracle_share_recovered: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    assignments_file: Option<String>,
-}
-
-/// Run an uplift pipeline end to end.
-/// Run an uplift pipeline; with `artifact`, also write the final model as a model artifact
-/// (checked to reproduce the test effects and assignments bit for bit once reloaded).
 /// Run an uplift pipeline (see the module docs); as a `worker`, evaluate trials of a shared
-/// study instead of reporting.
-pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
-    let artifact = opts.artifact.as_ref();
-    let u = p.uplift.as_ref().ok_or_else(|| Error::config("pipeline.task", "an uplift task needs its uplift plan"))?;
+/// study instead of reporting. With `opts.artifact`, also write the final model as a model
+/// artifact (checked to reproduce the test effects and assignments bit for bit once reloaded).
+/// An uplift problem loaded and prepared: the training and test rows with their arms and
+/// propensities, the held-back columns (KPIs, true outcomes, policy key), and the
+/// cross-validation folds.
+struct Problem {
+    loaded: data::Loaded,
+    arms: Vec<String>,
+    train_frame: Frame,
+    test_frame: Frame,
+    test_r: Reserved,
+    full: Prepared,
+    train: Part,
+    test: Part,
+    /// Training outcomes.
+    y: Vec<f64>,
+    fold_rows: Vec<Vec<usize>>,
+    fold_data: Vec<Fold>,
+    load_s: f64,
+    prepare_s: f64,
+}
+
+/// Load the data, check the arms and the outcome, prepare the features (on the training rows,
+/// and again in each fold), estimate propensities, and cut the folds.
+fn prepare(p: &Pipeline, u: &UpliftPlan, deadline: Option<Instant>, obs: &dyn Observer) -> Result<Problem> {
     let t0 = Instant::now();
-    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
     obs.stage("loading data");
     let loaded = data::load(&p.data, p.task)?;
     let arms = resolve_arms(u, &loaded.train)?;
-    let n_arms = arms.len() - 1;
     let ids = loaded.ids.as_ref();
     let (train_frame, train_r) = reserve(&loaded.train, ids.map(|i| &i.0), u, &p.data.target, &arms, "training")?;
     let (test_frame, test_r) = reserve(&loaded.test, ids.map(|i| &i.1), u, &p.data.target, &arms, "test")?;
@@ -469,31 +387,53 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         .collect::<Result<_>>()?;
     let prepare_s = t_prep.elapsed().as_secs_f64();
 
-    let t_search = Instant::now();
-    let obj = Uplift::new(p, u, &fold_data, n_arms);
-    // Time kept after the search for the bootstrap, the reports and the artifact.
-    let writing_s = p.search.time_budget.map_or(0.0, |b| crate::budget::writing_reserve(b).as_secs_f64());
-    let header = StudyHeader::for_run(p, &[&loaded.train, &loaded.test])?;
-    let outcome = match search_study(p, &obj, opts, &header, worker, (deadline, writing_s, 0), obs)? {
-        Searched::Led(o) => o,
-        Searched::Worked(w) => return Ok(Ran::Worked(w)),
-    };
-    let Outcome { bests, mut failures, trials } = outcome;
-    let search_s = t_search.elapsed().as_secs_f64();
+    Ok(Problem {
+        loaded,
+        arms,
+        train_frame,
+        test_frame,
+        test_r,
+        full,
+        train,
+        test,
+        y,
+        fold_rows,
+        fold_data,
+        load_s,
+        prepare_s,
+    })
+}
 
-    let t_refit = Instant::now();
-    obs.stage("refitting the best learners on all training rows and scoring on test rows");
+/// A refitted learner (or the average of the best ones): its leaderboard entry, its effects on
+/// the test rows and in each fold, and what an artifact needs.
+struct Done {
+    entry: LeaderboardEntry,
+    cv_score: f64,
+    effects: Effects,
+    fold_effects: Vec<Effects>,
+    base: Option<(usize, Params)>,
+    /// Indices into `fitted` of the learners whose effects these are.
+    members: Vec<usize>,
+}
+
+/// What [`refit`] gives: every refitted learner (and the ensemble, when asked), best first by
+/// cross-validation, and the fitted learners (taken by the artifact).
+type Refitted = (Vec<Done>, Vec<Option<(String, FittedLearner)>>);
+
+/// Refit each pair's best trial on all training rows and score it on the test rows; with
+/// `uplift.ensemble = K`, add the average of the top K. Sorted best first by cross-validation.
+fn refit(
+    p: &Pipeline,
+    u: &UpliftPlan,
+    obj: &Uplift<'_>,
+    bests: Vec<(usize, Found<Effects>)>,
+    (pb, trials, deadline): (&Problem, &[Trial], Option<Instant>),
+    failures: &mut Vec<Failure>,
+) -> Result<Refitted> {
+    let (train, test, fold_data) = (&pb.train, &pb.test, &pb.fold_data);
+    let n_arms = pb.arms.len() - 1;
     let y_test = test.ds.target("test")?.to_vec();
     let test_rows: Vec<usize> = (0..test.ds.n_rows()).collect();
-    struct Done {
-        entry: LeaderboardEntry,
-        cv_score: f64,
-        effects: Effects,
-        fold_effects: Vec<Effects>,
-        base: Option<(usize, Params)>,
-        /// Indices into `fitted` of the learners whose effects these are.
-        members: Vec<usize>,
-    }
     let mut done: Vec<Done> = Vec::new();
     let mut fitted_all: Vec<Option<(String, FittedLearner)>> = Vec::new();
     for (pi, mut s) in bests {
@@ -506,7 +446,7 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         };
         let t = Instant::now();
         let fitted = learners::fit(pair.learner, cand.model.as_ref(), &s.params, u.outcome, &train.view(n_arms), &ctx)
-            .and_then(|f| recompute(&obj, pi, &mut s).map(|()| f));
+            .and_then(|f| recompute(obj, pi, &mut s).map(|()| f));
         let fitted = match fitted {
             Ok(f) => f,
             Err(e) => {
@@ -581,12 +521,14 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         done.push(Done { entry, cv_score: mean, effects, fold_effects, base, members });
         done.sort_by(|a, b| b.cv_score.total_cmp(&a.cv_score));
     }
-    let refit_s = t_refit.elapsed().as_secs_f64();
+    Ok((done, fitted_all))
+}
 
-    obs.stage("bootstrap intervals, KPIs and policy");
-    let final_done = &done[0];
-    let boot = resamples(test_rows.len(), u.bootstrap, derive_seed(p.seed, &[5]));
-    let eff = &final_done.effects;
+/// Per-arm test metrics of effects `eff` (each arm against control), with bootstrap intervals,
+/// and the Qini, uplift and perfect Qini curves.
+fn arm_metrics(p: &Pipeline, u: &UpliftPlan, pb: &Problem, y_test: &[f64], eff: &Effects) -> Result<Vec<ArmMetrics>> {
+    let (test, test_rows, n_arms) = (&pb.test, (0..pb.test.ds.n_rows()).collect::<Vec<usize>>(), pb.arms.len() - 1);
+    let arms = &pb.arms;
     let mut arm_metrics = Vec::new();
     #[allow(clippy::needless_range_loop)]
     for a in 1..=n_arms {
@@ -644,6 +586,45 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
             perfect_qini_curve: um::thin(&px, &pv, u.curve_points),
         });
     }
+    Ok(arm_metrics)
+}
+
+pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: bool) -> Result<Ran> {
+    let artifact = opts.artifact.as_ref();
+    let u = p.uplift.as_ref().ok_or_else(|| Error::config("pipeline.task", "an uplift task needs its uplift plan"))?;
+    let t0 = Instant::now();
+    let deadline = p.search.time_budget.and_then(|b| t0.checked_add(b));
+    let pb = prepare(p, u, deadline, obs)?;
+    let (load_s, prepare_s) = (pb.load_s, pb.prepare_s);
+    let n_arms = pb.arms.len() - 1;
+
+    let t_search = Instant::now();
+    let obj = Uplift::new(p, u, &pb.fold_data, n_arms);
+    // Time kept after the search for the bootstrap, the reports and the artifact.
+    let writing_s = p.search.time_budget.map_or(0.0, |b| crate::budget::writing_reserve(b).as_secs_f64());
+    let header = StudyHeader::for_run(p, &[&pb.loaded.train, &pb.loaded.test])?;
+    let outcome = match search_study(p, &obj, opts, &header, worker, (deadline, writing_s, 0), obs)? {
+        Searched::Led(o) => o,
+        Searched::Worked(w) => return Ok(Ran::Worked(w)),
+    };
+    let Outcome { bests, mut failures, trials } = outcome;
+    let search_s = t_search.elapsed().as_secs_f64();
+
+    let t_refit = Instant::now();
+    obs.stage("refitting the best learners on all training rows and scoring on test rows");
+    let (done, mut fitted_all) = refit(p, u, &obj, bests, (&pb, &trials, deadline), &mut failures)?;
+    let refit_s = t_refit.elapsed().as_secs_f64();
+
+    obs.stage("bootstrap intervals, KPIs and policy");
+    let key = metric_key(u.metric, u.k);
+    let final_done = &done[0];
+    let eff = &final_done.effects;
+    let y_test = pb.test.ds.target("test")?.to_vec();
+    let arm_metrics = arm_metrics(p, u, &pb, &y_test, eff)?;
+    let Problem { loaded, arms, train_frame, test_frame, test_r, full, train, test, y, fold_rows, .. } = pb;
+    let n = train.ds.n_rows();
+    let test_rows: Vec<usize> = (0..test.ds.n_rows()).collect();
+    let boot = resamples(test_rows.len(), u.bootstrap, derive_seed(p.seed, &[5]));
 
     // The outcome under every arm: the learner's outcome model, or a control model plus effects.
     let mut control_model = None;
@@ -727,13 +708,14 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         control: u.control.clone(),
         arms: arms[1..].to_vec(),
         outcome: p.data.target.clone(),
-        outcome_kind: if u.outcome == Task::Binary { "binary" } else { "continuous" },
+        outcome_kind: if u.outcome == Task::Binary { "binary" } else { "continuous" }.into(),
         propensity,
         propensity_source: match u.propensity {
             Propensity::Frequency => "frequency",
             Propensity::Given(_) => "given",
             Propensity::Model(_) => "model",
-        },
+        }
+        .into(),
         final_model: final_done.entry.name.clone(),
         k: u.k,
         bootstrap: u.bootstrap,
@@ -774,9 +756,9 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
         timing: Timing { total_s: 0.0, load_s, prepare_s, search_s, refit_s, importance_s: 0.0 },
         ..Report::default()
     };
-    report.uplift = Some(serde_json::to_value(&section).map_err(|e| Error::data(e.to_string()))?);
+    report.uplift = Some(section);
     if let Some(ps) = policy_section {
-        report.policy = Some(serde_json::to_value(&ps).map_err(|e| Error::data(e.to_string()))?);
+        report.policy = Some(ps);
     }
     report.files = files;
     if let Some(req) = artifact {
@@ -792,13 +774,6 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
     }
     report.timing.total_s = t0.elapsed().as_secs_f64();
     Ok(Ran::Report(Box::new(report)))
-}
-
-/// Calibrated effect = `intercept + slope * predicted`.
-#[derive(Debug, Clone, Copy, Serialize)]
-struct Calibration {
-    intercept: f64,
-    slope: f64,
 }
 
 /// Linear calibration of predicted effects of arm `a` on rows `r` (arm `a` and control):

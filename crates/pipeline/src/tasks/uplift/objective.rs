@@ -1,5 +1,5 @@
 //! The uplift objective: every meta-learner of `[uplift] learners` over every candidate base
-//! model is one candidate of the search (`S-learner/forust`, ...), fitted on a fold's training
+//! model is one candidate of the search (`s-learner/forust`, ...), fitted on a fold's training
 //! rows and scored on its held-out rows by the uplift metrics (Qini, uplift AUC, uplift at k),
 //! averaged over the treatment arms. A fold leaves its predicted effects, which the ensemble
 //! and the policy's calibration use.

@@ -1,0 +1,130 @@
+//! Every task goes through the one search loop: uplift pairs (learner × model) get the study
+//! database, `--resume` and the median pruner like supervised candidates.
+
+use promoml_core::Registry;
+use promoml_pipeline::spec::Source;
+use promoml_pipeline::{Pipeline, RunOptions, Silent, run_with};
+use promoml_report::Report;
+use std::path::Path;
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    promoml_pipeline::register(&mut r);
+    promoml_forest::register(&mut r);
+    r
+}
+
+const UPLIFT: &str = r#"
+[pipeline]
+name = "uplift-loop"
+task = "uplift"
+seed = 5
+
+[data]
+source = "synthetic.price"
+rows = 4000
+arms = 1
+split = { kind = "random", test_fraction = 0.3 }
+target = "purchase"
+treatment = { column = "promotion", control = "control" }
+
+[uplift]
+learners = ["s", "t"]
+outcome = "binary"
+bootstrap = 10
+
+[[features]]
+kind = "one_hot"
+
+[[models]]
+kind = "forest.random_forest"
+name = "rf"
+search = { n_trees = { int = [5, 20] }, max_depth = { int = [1, 10] }, min_samples_leaf = { int = [1, 200] } }
+
+[search]
+optimizer = "random"
+trials = 8
+cv_folds = 4
+parallel_trials = 2
+metric = "qini_auc"
+"#;
+
+fn pipeline(set: &[&str]) -> Pipeline {
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    let src = Source::from_text(Path::new("uplift-loop.toml"), UPLIFT.to_string(), &set).unwrap();
+    let spec = src.parse().unwrap();
+    Pipeline::from_spec(src, spec, &registry()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(p: &Pipeline, opts: &RunOptions) -> Report {
+    run_with(p, &Silent, opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The report without wall-clock figures.
+fn numbers(r: &Report) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap();
+    v.as_object_mut().unwrap().remove("timing");
+    for e in v["leaderboard"].as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("fit_s");
+    }
+    for t in v["trials"].as_array_mut().unwrap() {
+        t.as_object_mut().unwrap().remove("seconds");
+    }
+    v
+}
+
+#[test]
+fn uplift_study_is_stored_and_resumed_like_a_supervised_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = (dir.path().join("study.db"), dir.path().join("trials.jsonl"));
+    let opts = |resume| RunOptions {
+        study_db: Some(db.clone()),
+        trial_log: Some(log.clone()),
+        resume,
+        ..RunOptions::default()
+    };
+    let uninterrupted = run(&pipeline(&[]), &RunOptions::default());
+    let names: Vec<&str> = uninterrupted.leaderboard.iter().map(|e| e.name.as_str()).collect();
+    assert!(names.contains(&"s-learner/rf") && names.contains(&"t-learner/rf"), "{names:?}");
+    assert_eq!(uninterrupted.trials.len(), 2 * 8);
+
+    // Stopped after 3 trials per pair, then continued to 8 from the study database: the first
+    // 3 are replayed (not refitted), and the report is the uninterrupted run's.
+    run(&pipeline(&["search.trials=3"]), &opts(false));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1 + 2 * 3, "header + 6 trials");
+    let resumed = run(&pipeline(&[]), &opts(true));
+    assert_eq!(numbers(&resumed), numbers(&uninterrupted));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1 + 2 * 8);
+
+    // Another seed's study is refused.
+    let e = run_with(&pipeline(&["pipeline.seed=6"]), &Silent, &opts(true)).unwrap_err().to_string();
+    assert!(e.contains("seed"), "{e}");
+}
+
+#[test]
+fn uplift_trials_are_pruned_by_the_median_pruner() {
+    // Random search asks the same parameters whatever the results, so the pruned and the
+    // unpruned study try the same trials.
+    let set = ["search.trials=14", "search.pruner_startup_trials=3"];
+    let unpruned = run(&pipeline(&[&set[..], &["search.pruner=\"none\""]].concat()), &RunOptions::default());
+    let pruned = run(&pipeline(&set), &RunOptions::default());
+    assert_eq!(unpruned.trials.len(), pruned.trials.len());
+    let key = |t: &promoml_report::Trial| (t.model.clone(), t.number);
+    let mut cut = 0;
+    for t in &pruned.trials {
+        let full = unpruned.trials.iter().find(|u| key(u) == key(t)).unwrap();
+        assert_eq!(full.params, t.params);
+        if t.pruned {
+            cut += 1;
+            // Warm-up of 2 folds, then stopped before the last; the folds it ran score alike.
+            assert!(t.fold_scores.len() >= 2 && t.fold_scores.len() < 4, "{t:?}");
+            assert_eq!(t.fold_scores[..], full.fold_scores[..t.fold_scores.len()]);
+        } else {
+            assert_eq!(t.fold_scores, full.fold_scores);
+        }
+    }
+    assert!(cut >= 2, "the pruner stopped only {cut} of {} uplift trials", pruned.trials.len());
+    // The best trial of each pair is never pruned, so the winners are the same.
+    let winner = |r: &Report| r.leaderboard.iter().map(|e| (e.name.clone(), e.params.clone())).collect::<Vec<_>>();
+    assert_eq!(winner(&unpruned), winner(&pruned));
+}
