@@ -23,6 +23,11 @@ pub enum LearnerKind {
     /// Class transformation (binary outcomes): one classifier of "treated responder or control
     /// non-responder"; effect = 2 p - 1.
     ClassTransformation,
+    /// Doubly robust learner (Kennedy 2020), cross-fitted as causalml's `BaseDRLearner`: three
+    /// partitions in rotation; outcome models on one, the doubly robust pseudo-outcome
+    /// `mu_a - mu_0 + (w - e) / (e (1 - e)) (y - mu_w)` on the next, and a regressor of it there;
+    /// effects, and outcomes, are the means of the three rotations.
+    Dr,
 }
 
 impl LearnerKind {
@@ -33,11 +38,12 @@ impl LearnerKind {
             LearnerKind::T => "t",
             LearnerKind::X => "x",
             LearnerKind::ClassTransformation => "ct",
+            LearnerKind::Dr => "dr",
         }
     }
     /// The learner a [`LearnerKind::name`] names.
     pub fn from_name(name: &str) -> Option<LearnerKind> {
-        [LearnerKind::S, LearnerKind::T, LearnerKind::X, LearnerKind::ClassTransformation]
+        [LearnerKind::S, LearnerKind::T, LearnerKind::X, LearnerKind::ClassTransformation, LearnerKind::Dr]
             .into_iter()
             .find(|k| k.name() == name)
     }
@@ -45,8 +51,8 @@ impl LearnerKind {
     pub fn base_tasks(self, outcome: Task) -> Vec<Task> {
         match self {
             LearnerKind::S | LearnerKind::T => vec![outcome],
-            LearnerKind::X if outcome == Task::Regression => vec![Task::Regression],
-            LearnerKind::X => vec![outcome, Task::Regression],
+            LearnerKind::X | LearnerKind::Dr if outcome == Task::Regression => vec![Task::Regression],
+            LearnerKind::X | LearnerKind::Dr => vec![outcome, Task::Regression],
             LearnerKind::ClassTransformation => vec![Task::Binary],
         }
     }
@@ -203,7 +209,7 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
     };
     let names = u.learners.clone().unwrap_or_else(|| vec!["s".into(), "t".into()]);
     if names.is_empty() {
-        return Err(src.error_at("uplift.learners", "no learners: give some of \"s\", \"t\", \"x\", \"ct\""));
+        return Err(src.error_at("uplift.learners", "no learners: give some of \"s\", \"t\", \"x\", \"ct\", \"dr\""));
     }
     let mut learners = Vec::new();
     for n in &names {
@@ -212,9 +218,10 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
             "t" => LearnerKind::T,
             "x" => LearnerKind::X,
             "ct" | "class_transformation" => LearnerKind::ClassTransformation,
+            "dr" => LearnerKind::Dr,
             other => {
                 return Err(
-                    src.error_at("uplift.learners", format!("unknown learner \"{other}\" (known: s, t, x, ct)"))
+                    src.error_at("uplift.learners", format!("unknown learner \"{other}\" (known: s, t, x, ct, dr)"))
                 );
             }
         };

@@ -1,4 +1,5 @@
-//! Meta-learners over any registered model: S, T, X and class transformation. Each wraps base
+//! Meta-learners over any registered model: S, T, X, class transformation and doubly robust.
+//! Each wraps base
 //! models fitted through [`Model::fit`] on [`Dataset`]s, so every plugin's classifiers and
 //! regressors can estimate effects.
 
@@ -52,7 +53,8 @@ pub struct FittedLearner {
     outcome: Task,
     arms: usize,
     /// S: one model; T: one per arm (control first); X: T-models then (tau0, tau1) per arm;
-    /// class transformation: one per arm.
+    /// class transformation: one per arm; DR: the control outcome model of each of the three
+    /// rotations, then per arm its three outcome models, then per arm its three effect models.
     models: Vec<Box<dyn FittedModel>>,
     /// X-learner blend weight of the control-side regressor per arm (training propensity share).
     blend: Vec<f64>,
@@ -209,6 +211,10 @@ pub fn fit(
                 }
             }
         }
+        LearnerKind::Dr => {
+            let splits = dr_splits(ds.n_rows(), derive_seed(ctx.seed, &[300]));
+            models = fit_dr(model, params, outcome, d, ctx, &splits)?;
+        }
         LearnerKind::ClassTransformation => {
             for a in 1..=k {
                 let rows = rows_where(d.arm, |v| v == 0 || v == a);
@@ -227,6 +233,88 @@ pub fn fit(
         }
     }
     Ok(FittedLearner { kind, outcome, arms: k, models, blend })
+}
+
+/// The DR-learner's three partitions: the rows shuffled with `seed` and cut in three, the
+/// first `n % 3` one row longer (as scikit-learn's `KFold(n_splits=3, shuffle=True)`), each in
+/// row order.
+pub(crate) fn dr_splits(n: usize, seed: u64) -> Vec<Vec<usize>> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut promoml_core::Rng::seed_from_u64(seed));
+    let mut out = Vec::new();
+    let mut start = 0;
+    for f in 0..3 {
+        let len = n / 3 + usize::from(f < n % 3);
+        let mut part = order[start..start + len].to_vec();
+        part.sort_unstable();
+        out.push(part);
+        start += len;
+    }
+    out
+}
+
+/// Fit the DR-learner's base models on the partitions `splits` (see [`LearnerKind::Dr`]), in
+/// the order [`FittedLearner::models`] keeps them. Propensity of arm `a` against control:
+/// `e = p_a / (p_a + p_0)`.
+pub(crate) fn fit_dr(
+    model: &dyn Model,
+    params: &Params,
+    outcome: Task,
+    d: &UpliftData<'_>,
+    ctx: &FitContext,
+    splits: &[Vec<usize>],
+) -> Result<Vec<Box<dyn FittedModel>>> {
+    let ds = d.data;
+    let y = ds.target("uplift learner")?;
+    let names = &ds.feature_names;
+    let k = d.arms;
+    let mut mu: Vec<Vec<Box<dyn FittedModel>>> = (0..=k).map(|_| Vec::new()).collect();
+    let mut tau: Vec<Vec<Box<dyn FittedModel>>> = (0..k).map(|_| Vec::new()).collect();
+    for r in 0..3 {
+        let (outcome_rows, tau_rows) = (&splits[(r + 1) % 3], &splits[(r + 2) % 3]);
+        for (a, models) in mu.iter_mut().enumerate() {
+            let rows: Vec<usize> = outcome_rows.iter().copied().filter(|&i| d.arm[i] == a).collect();
+            let what = format!("DR-learner, rotation {}, arm {a} outcome model", r + 1);
+            models.push(fit_base(
+                model,
+                params,
+                &ds.subset(&rows),
+                outcome,
+                ctx,
+                400 + 10 * a as u64 + r as u64,
+                &what,
+            )?);
+        }
+        for a in 1..=k {
+            let rows: Vec<usize> = tau_rows.iter().copied().filter(|&i| d.arm[i] == 0 || d.arm[i] == a).collect();
+            let x = ds.x.select(Axis(0), &rows);
+            let plain = Dataset::from_x(x.clone(), names.clone());
+            let mu_t = predict_base(mu[a][r].as_ref(), &plain, model.kind())?;
+            let mu_c = predict_base(mu[0][r].as_ref(), &plain, model.kind())?;
+            let pseudo: Vec<f64> = rows
+                .iter()
+                .enumerate()
+                .map(|(j, &i)| {
+                    let w = f64::from(u8::from(d.arm[i] == a));
+                    let p = d.propensity[i][a] / (d.propensity[i][a] + d.propensity[i][0]);
+                    (w - p) / p / (1.0 - p) * (y[i] - mu_t[j] * w - mu_c[j] * (1.0 - w)) + mu_t[j] - mu_c[j]
+                })
+                .collect();
+            let what = format!("DR-learner, rotation {}, arm {a} effect model", r + 1);
+            let part = 500 + 10 * a as u64 + r as u64;
+            let base = base_dataset(x, names, pseudo, Task::Regression);
+            tau[a - 1].push(fit_base(model, params, &base, Task::Regression, ctx, part, &what)?);
+        }
+    }
+    Ok(mu.into_iter().chain(tau).flatten().collect())
+}
+
+/// The mean of three predictions per row, as NumPy's `mean(axis=0)`.
+fn mean3(models: &[Box<dyn FittedModel>], ds: &Dataset, who: &str) -> Result<Vec<f64>> {
+    let p: Vec<Vec<f64>> = models.iter().map(|m| predict_base(m.as_ref(), ds, who)).collect::<Result<_>>()?;
+    Ok((0..ds.n_rows()).map(|i| (p[0][i] + p[1][i] + p[2][i]) / 3.0).collect())
 }
 
 impl FittedLearner {
@@ -259,6 +347,16 @@ impl FittedLearner {
                     let g = self.blend[a - 1];
                     tau.push(t0.iter().zip(&t1).map(|(x0, x1)| g * x0 + (1.0 - g) * x1).collect());
                 }
+                Ok(Effects { tau, mu: Some(mu) })
+            }
+            LearnerKind::Dr => {
+                let m = &self.models;
+                let mu: Vec<Vec<f64>> =
+                    (0..=k).map(|a| mean3(&m[3 * a..3 * a + 3], &plain, &who)).collect::<Result<_>>()?;
+                let first_tau = 3 * (k + 1);
+                let tau = (0..k)
+                    .map(|a| mean3(&m[first_tau + 3 * a..first_tau + 3 * a + 3], &plain, &who))
+                    .collect::<Result<_>>()?;
                 Ok(Effects { tau, mu: Some(mu) })
             }
             LearnerKind::ClassTransformation => {
@@ -315,6 +413,7 @@ impl FittedLearner {
             LearnerKind::T => (arms + 1, 0),
             LearnerKind::X => (arms + 1 + 2 * arms, arms),
             LearnerKind::ClassTransformation => (arms, 0),
+            LearnerKind::Dr => (3 * (arms + 1) + 3 * arms, 0),
         };
         if arms == 0 || models.len() != want_models || blend.len() != want_blend {
             return Err(Error::data(format!(
@@ -456,5 +555,52 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("T-learner, arm 0 model: all 20 rows have outcome 0"), "{e}");
+    }
+
+    /// causalml's `BaseDRRegressor` with scikit-learn's `LinearRegression`, on the committed
+    /// fixture of `scripts/dr_fixture.py` (two treatment arms, causalml's own KFold partitions):
+    /// the DR-learner over `smartcore.ridge` with `alpha = 0` (least squares) gives the same
+    /// effects and outcomes.
+    #[test]
+    fn dr_learner_matches_causalml_on_its_fixture() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dr_learner.json");
+        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let matrix = |v: &serde_json::Value| {
+            let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+            let cols = rows[0].len();
+            Array2::from_shape_vec((rows.len(), cols), rows.concat()).unwrap()
+        };
+        let names: Vec<String> = (0..3).map(|j| format!("x{j}")).collect();
+        let mut ds = Dataset::from_x(matrix(&f["x"]), names.clone());
+        ds.y = Some(serde_json::from_value(f["y"].clone()).unwrap());
+        let arm: Vec<usize> = serde_json::from_value(f["arm"].clone()).unwrap();
+        let prop: Vec<Vec<f64>> = serde_json::from_value(f["propensity"].clone()).unwrap();
+        let splits: Vec<Vec<usize>> = serde_json::from_value(f["splits"].clone()).unwrap();
+        let d = UpliftData { data: &ds, arm: &arm, arms: 2, propensity: &prop };
+        let ols = promoml_smartcore::Ridge;
+        let params: Params = [("alpha".to_string(), promoml_core::ParamValue::Float(0.0))].into_iter().collect();
+        let models = fit_dr(&ols, &params, Task::Regression, &d, &FitContext::new(1), &splits).unwrap();
+        let fitted = FittedLearner::from_parts(LearnerKind::Dr, Task::Regression, 2, models, vec![]).unwrap();
+        let e = fitted.effects(&Dataset::from_x(matrix(&f["x_test"]), names)).unwrap();
+        let tau: Vec<Vec<f64>> = serde_json::from_value(f["tau"].clone()).unwrap();
+        let mu: Vec<Vec<f64>> = serde_json::from_value(f["mu"].clone()).unwrap();
+        let close = |got: &[f64], want: &[f64], what: &str| {
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!((g - w).abs() < 1e-9, "{what} row {i}: {g} vs causalml {w}");
+            }
+        };
+        for a in 0..2 {
+            close(&e.tau[a], &tau[a], &format!("effect of arm {}", a + 1));
+        }
+        for (a, want) in mu.iter().enumerate() {
+            close(&e.mu.as_ref().unwrap()[a], want, &format!("outcome under arm {a}"));
+        }
+        // Its own partitions: as KFold's sizes, every row once, in row order.
+        let own = dr_splits(301, 9);
+        assert_eq!(own.iter().map(Vec::len).collect::<Vec<_>>(), [101, 100, 100]);
+        let mut all: Vec<usize> = own.concat();
+        assert!(own.iter().all(|s| s.windows(2).all(|w| w[0] < w[1])));
+        all.sort_unstable();
+        assert_eq!(all, (0..301).collect::<Vec<_>>());
     }
 }

@@ -80,11 +80,15 @@ impl Objective for Uplift<'_> {
         let pair = &self.pairs[ci];
         let one = self.p.candidates[pair.ci].model.cost(self.shape.0, self.shape.1, params);
         // Base models a learner fits: one (S, class transformation), one per arm with control
-        // (T), and as many again on imputed effects (X).
+        // (T), and as many again on imputed effects (X); the DR-learner fits three rotations of its
+        // models, each on a third of the rows.
         let models = match pair.learner {
             LearnerKind::S | LearnerKind::ClassTransformation => 1,
             LearnerKind::T => self.n_arms + 1,
             LearnerKind::X => 2 * (self.n_arms + 1),
+            // Three rotations of (control and arm outcome models, effect regressor), each on a
+            // third of the rows.
+            LearnerKind::Dr => 1 + 2 * self.n_arms,
         };
         one * models as f64
     }
