@@ -244,10 +244,13 @@ impl Drop for Heartbeat {
     }
 }
 
+/// Fold outputs and mean fold seconds of the trials completed here, by (candidate, trial).
+type Own<T> = HashMap<(usize, usize), (Vec<T>, f64)>;
+
 /// What the claimers of one process found.
 struct Local<T> {
     /// Fold outputs and mean fold seconds of the trials completed here.
-    own: HashMap<(usize, usize), (Vec<T>, f64)>,
+    own: Own<T>,
     /// The trials finished here.
     mine: Vec<Trial>,
 }
@@ -376,11 +379,7 @@ pub fn search_shared<O: Objective>(
 }
 
 /// The leader's outcome: every finished trial of the study, each candidate's best.
-fn outcome_of<O: Objective>(
-    obj: &O,
-    stored: &[SharedTrial],
-    mut own: HashMap<(usize, usize), (Vec<O::Output>, f64)>,
-) -> Result<Outcome<O::Output>> {
+fn outcome_of<O: Objective>(obj: &O, stored: &[SharedTrial], mut own: Own<O::Output>) -> Result<Outcome<O::Output>> {
     let higher = obj.ranking().1;
     let better = |a: f64, b: f64| better(a, b, higher);
     let mut trials = Vec::new();

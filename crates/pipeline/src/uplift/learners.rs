@@ -589,8 +589,8 @@ mod tests {
                 assert!((g - w).abs() < 1e-9, "{what} row {i}: {g} vs causalml {w}");
             }
         };
-        for a in 0..2 {
-            close(&e.tau[a], &tau[a], &format!("effect of arm {}", a + 1));
+        for (a, (got, want)) in e.tau.iter().zip(&tau).enumerate() {
+            close(got, want, &format!("effect of arm {}", a + 1));
         }
         for (a, want) in mu.iter().enumerate() {
             close(&e.mu.as_ref().unwrap()[a], want, &format!("outcome under arm {a}"));
