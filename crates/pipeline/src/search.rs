@@ -24,7 +24,7 @@ use crate::budget::before;
 use crate::cv::derive_seed;
 use crate::plan::{Pipeline, Pruner};
 use crate::study::{StudyStorage, TrialRecord};
-use promoml_core::{Error, Metric, Params, Predictions, Result, Rng, SearchSpace};
+use promoml_core::{Error, FitContext, Metric, Params, Predictions, Result, Rng, SearchSpace};
 use promoml_report::{Failure, Scores, Trial};
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -124,6 +124,22 @@ pub fn params_json(p: &Params) -> BTreeMap<String, serde_json::Value> {
 /// Every metric of `metrics` on `pred`.
 pub fn score_all(metrics: &[Metric], y: &[f64], pred: &Predictions) -> Result<Scores> {
     metrics.iter().map(|m| Ok((m.name().to_string(), m.score(y, pred)?))).collect()
+}
+
+/// The fit context of fold `f` (of `k`) of trial `number` of candidate `ci`, called `name` in
+/// logs: its seed follows from the three, so a replayed or handed-over trial fits alike.
+pub(crate) fn fold_context(
+    p: &Pipeline,
+    name: &str,
+    (ci, number, f, k): (usize, usize, usize, usize),
+    deadline: Option<Instant>,
+) -> FitContext {
+    FitContext {
+        seed: derive_seed(p.seed, &[3, ci as u64, number as u64, f as u64]),
+        deadline,
+        label: format!("{name} trial {number} fold {}/{k}", f + 1),
+        ..p.fit_context(p.seed)
+    }
 }
 
 /// A score as a loss (lower is better).

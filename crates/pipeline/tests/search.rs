@@ -1,5 +1,8 @@
 //! The search loop's promises: determinism, the time budget, resume, pruning, ensembles.
 
+mod common;
+
+use common::{numbers, run};
 use promoml_core::Registry;
 use promoml_pipeline::spec::Source;
 use promoml_pipeline::{Pipeline, RunOptions, Silent, run_with};
@@ -53,23 +56,6 @@ fn pipeline(extra: &str, set: &[&str]) -> Pipeline {
     let src = Source::from_text(Path::new("search-test.toml"), format!("{BASE}{extra}"), &set).unwrap();
     let spec = src.parse().unwrap();
     Pipeline::from_spec(src, spec, &registry()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn run(p: &Pipeline, opts: &RunOptions) -> Report {
-    run_with(p, &Silent, opts).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The report without wall-clock figures.
-fn numbers(r: &Report) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap();
-    v.as_object_mut().unwrap().remove("timing");
-    for e in v["leaderboard"].as_array_mut().unwrap() {
-        e.as_object_mut().unwrap().remove("fit_s");
-    }
-    for t in v["trials"].as_array_mut().unwrap() {
-        t.as_object_mut().unwrap().remove("seconds");
-    }
-    v
 }
 
 const SEARCH: &str = "\n[search]\ntrials = 8\nstartup_trials = 3\ncv_folds = 3\nparallel_trials = 3\n";

@@ -1,6 +1,9 @@
 //! Every task goes through the one search loop: uplift pairs (learner × model) get the study
 //! database, `--resume` and the median pruner like supervised candidates.
 
+mod common;
+
+use common::{numbers, run};
 use promoml_core::Registry;
 use promoml_pipeline::spec::Source;
 use promoml_pipeline::{Pipeline, RunOptions, Silent, run_with};
@@ -54,23 +57,6 @@ fn pipeline(set: &[&str]) -> Pipeline {
     let src = Source::from_text(Path::new("uplift-loop.toml"), UPLIFT.to_string(), &set).unwrap();
     let spec = src.parse().unwrap();
     Pipeline::from_spec(src, spec, &registry()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn run(p: &Pipeline, opts: &RunOptions) -> Report {
-    run_with(p, &Silent, opts).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The report without wall-clock figures.
-fn numbers(r: &Report) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap();
-    v.as_object_mut().unwrap().remove("timing");
-    for e in v["leaderboard"].as_array_mut().unwrap() {
-        e.as_object_mut().unwrap().remove("fit_s");
-    }
-    for t in v["trials"].as_array_mut().unwrap() {
-        t.as_object_mut().unwrap().remove("seconds");
-    }
-    v
 }
 
 #[test]

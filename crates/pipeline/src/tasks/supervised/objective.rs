@@ -3,11 +3,10 @@
 //! which the task puts back together as out-of-fold predictions for the ensemble and the
 //! decision threshold.
 
-use crate::cv::derive_seed;
 use crate::plan::Pipeline;
-use crate::search::{self, Found, Objective, score_all};
+use crate::search::{self, Found, Objective, fold_context, score_all};
 use ndarray::Array2;
-use promoml_core::{Dataset, FitContext, Metric, Params, Predictions, Result, SearchSpace};
+use promoml_core::{Dataset, Metric, Params, Predictions, Result, SearchSpace};
 use promoml_report::Scores;
 use std::time::Instant;
 
@@ -71,12 +70,7 @@ impl Objective for Supervised<'_> {
         deadline: Option<Instant>,
     ) -> Result<(Scores, Predictions)> {
         let (p, cand, fold) = (self.p, &self.p.candidates[ci], &self.folds[f]);
-        let ctx = FitContext {
-            seed: derive_seed(p.seed, &[3, ci as u64, number as u64, f as u64]),
-            deadline,
-            label: format!("{} trial {number} fold {}/{}", cand.name, f + 1, self.folds.len()),
-            ..p.fit_context(p.seed)
-        };
+        let ctx = fold_context(p, &cand.name, (ci, number, f, self.folds.len()), deadline);
         let fitted = cand.model.fit(&fold.train, params, &ctx)?;
         let pred = fitted.predict(&fold.valid)?;
         pred.check(fold.valid.n_rows(), cand.model.kind())?;

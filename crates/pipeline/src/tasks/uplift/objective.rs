@@ -5,12 +5,11 @@
 //! and the policy's calibration use.
 
 use super::{Part, metric_key, score};
-use crate::cv::derive_seed;
 use crate::plan::Pipeline;
-use crate::search::Objective;
+use crate::search::{Objective, fold_context};
 use crate::uplift::config::{LearnerKind, UpliftPlan};
 use crate::uplift::learners::{self, Effects};
-use promoml_core::{FitContext, Params, Result, SearchSpace};
+use promoml_core::{Params, Result, SearchSpace};
 use promoml_report::Scores;
 use std::time::Instant;
 
@@ -107,12 +106,7 @@ impl Objective for Uplift<'_> {
         deadline: Option<Instant>,
     ) -> Result<(Scores, Effects)> {
         let (p, u, pair, fold) = (self.p, self.u, &self.pairs[ci], &self.folds[f]);
-        let ctx = FitContext {
-            seed: derive_seed(p.seed, &[3, ci as u64, number as u64, f as u64]),
-            deadline,
-            label: format!("{} trial {number} fold {}/{}", pair.name, f + 1, self.folds.len()),
-            ..p.fit_context(p.seed)
-        };
+        let ctx = fold_context(p, &pair.name, (ci, number, f, self.folds.len()), deadline);
         let model = p.candidates[pair.ci].model.as_ref();
         let fitted = learners::fit(pair.learner, model, params, u.outcome, &fold.train.view(self.n_arms), &ctx)?;
         let eff = fitted.effects(&fold.valid.ds)?;
