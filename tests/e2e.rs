@@ -19,7 +19,7 @@ fn without_timings(mut v: serde_json::Value) -> serde_json::Value {
 fn demo_runs_on_built_in_data_and_learns() {
     let dir = tempfile::tempdir().unwrap();
     let r = run_pipeline(&root().join("pipelines/demo.toml"), dir.path(), &[]);
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], promoml_report::SCHEMA_VERSION);
     assert_eq!(r["task"], "binary");
     let board = r["leaderboard"].as_array().unwrap();
     assert_eq!(board.len(), 3, "{board:?}");
