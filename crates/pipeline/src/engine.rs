@@ -62,8 +62,16 @@ pub struct Engine {
 
 impl Engine {
     /// A session whose operators hold at most `memory_limit` bytes (sorts spill to the
-    /// system's temporary directory beyond it), running on the machine's cores.
+    /// system's temporary directory beyond it), running on the machine's cores, its plans
+    /// cut into as many partitions.
     pub fn new(memory_limit: usize) -> Result<Engine> {
+        Engine::with_partitions(memory_limit, None)
+    }
+
+    /// [`Engine::new`] with plans of `partitions` partitions (`None`: one per core). One
+    /// partition sorts in a single sorter that has the whole pool: no final merge of
+    /// partitions, which the pool cannot spill.
+    pub fn with_partitions(memory_limit: usize, partitions: Option<usize>) -> Result<Engine> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -75,7 +83,14 @@ impl Engine {
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
             .build_arc()
             .map_err(|e| Error::data(format!("cannot start the query engine: {e}")))?;
-        let config = SessionConfig::new().with_target_partitions(threads).with_batch_size(16_384);
+        let partitions = partitions.unwrap_or(threads).max(1);
+        let mut config = SessionConfig::new().with_target_partitions(partitions).with_batch_size(16_384);
+        // Each sorting partition reserves memory for merging its spilled runs: a share of the
+        // pool (DataFusion's 10 MB default would not fit a small pool for several partitions).
+        let share = memory_limit / (4 * partitions);
+        let exec = &mut config.options_mut().execution;
+        exec.sort_spill_reservation_bytes = exec.sort_spill_reservation_bytes.min(share);
+        exec.sort_in_place_threshold_bytes = exec.sort_in_place_threshold_bytes.min(share);
         Ok(Engine { ctx: SessionContext::new_with_config_rt(config, env), runtime })
     }
 

@@ -46,7 +46,7 @@ pub(crate) fn value_name(i: usize) -> String {
 }
 
 /// Rows per record batch of a text log.
-const BATCH_ROWS: usize = 65_536;
+const BATCH_ROWS: usize = 16_384;
 
 /// Data lines of a text log read to decide whether an undeclared entity column is numeric.
 const INFER_LINES: usize = 1_000;
@@ -179,14 +179,27 @@ impl PartitionStream for TextEvents {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let batches = match TextBatches::new(&self.path, &self.read, &self.cols, self.schema.clone()) {
-            Ok(mut b) => {
-                b.counts = self.counts.clone();
-                batches_or_error(Ok(b))
+        use futures::StreamExt;
+        let batches = batches_or_error(TextBatches::new(
+            &self.path,
+            &self.read,
+            &self.cols,
+            self.schema.clone(),
+            self.counts.clone(),
+        ));
+        // Parse on a thread of its own, a few batches ahead of the plan that consumes them.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let reader = std::thread::Builder::new().name("promoml-events-reader".into()).spawn(move || {
+            for b in batches {
+                if tx.blocking_send(b).is_err() {
+                    break; // the plan stopped reading
+                }
             }
-            Err(e) => batches_or_error(Err(e)),
-        };
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::iter(batches)))
+        });
+        let failed = reader.err().map(|e| Err(external(Error::data(format!("cannot start the event reader: {e}")))));
+        let stream = futures::stream::iter(failed)
+            .chain(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }));
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
 }
 
@@ -205,50 +218,62 @@ pub(crate) fn external(e: Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
-/// Lines of a text log: the physical line number and the fields of each non-empty record.
+/// The records of a text log, one at a time: the current record's line and fields.
 enum Lines {
-    /// Runs of whitespace separate fields.
-    Whitespace { reader: std::io::BufReader<std::fs::File>, buf: Vec<u8>, line: usize },
+    /// Runs of whitespace separate fields: the line and each field's byte range in it.
+    Whitespace { reader: std::io::BufReader<std::fs::File>, text: String, ranges: Vec<(usize, usize)>, line: usize },
     /// A delimiter, with CSV quoting.
-    Delimited { reader: ::csv::Reader<std::fs::File>, record: ::csv::StringRecord },
+    Delimited { reader: ::csv::Reader<std::fs::File>, record: ::csv::StringRecord, line: usize },
 }
 
 impl Lines {
     fn open(path: &Path, delimiter: u8) -> Result<Lines> {
         let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         Ok(if delimiter == b' ' {
-            Lines::Whitespace { reader: std::io::BufReader::with_capacity(1 << 20, file), buf: Vec::new(), line: 0 }
+            Lines::Whitespace {
+                reader: std::io::BufReader::with_capacity(1 << 20, file),
+                text: String::new(),
+                ranges: Vec::new(),
+                line: 0,
+            }
         } else {
             let reader =
                 ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(file);
-            Lines::Delimited { reader, record: ::csv::StringRecord::new() }
+            Lines::Delimited { reader, record: ::csv::StringRecord::new(), line: 0 }
         })
     }
 
-    /// The next non-empty record: its line and its fields (trimmed of a UTF-8 BOM on line 1).
-    fn next_record(&mut self, name: &str, fields: &mut Vec<String>) -> Result<Option<usize>> {
-        fields.clear();
+    /// Move to the next non-empty record; its line, or `None` at the end of the file.
+    fn next_record(&mut self, name: &str) -> Result<Option<usize>> {
         match self {
-            Lines::Whitespace { reader, buf, line } => loop {
-                buf.clear();
-                let n = reader.read_until(b'\n', buf).map_err(|e| Error::data(format!("{name}: {e}")))?;
+            Lines::Whitespace { reader, text, ranges, line } => loop {
+                text.clear();
+                ranges.clear();
+                let n = reader.read_line(text).map_err(|e| Error::DataAt {
+                    path: name.into(),
+                    line: *line + 1,
+                    column: "?".into(),
+                    message: if e.kind() == std::io::ErrorKind::InvalidData {
+                        "not valid UTF-8".into()
+                    } else {
+                        e.to_string()
+                    },
+                })?;
                 if n == 0 {
                     return Ok(None);
                 }
                 *line += 1;
-                let text = std::str::from_utf8(buf).map_err(|e| Error::DataAt {
-                    path: name.into(),
-                    line: *line,
-                    column: "?".into(),
-                    message: format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to()),
-                })?;
-                let text = if *line == 1 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
-                fields.extend(text.split_whitespace().map(str::to_string));
-                if !fields.is_empty() {
+                let skip = if *line == 1 && text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+                let base = text.as_ptr() as usize;
+                for f in text[skip..].split_whitespace() {
+                    let at = f.as_ptr() as usize - base;
+                    ranges.push((at, at + f.len()));
+                }
+                if !ranges.is_empty() {
                     return Ok(Some(*line));
                 }
             },
-            Lines::Delimited { reader, record } => loop {
+            Lines::Delimited { reader, record, line } => loop {
                 let more = reader.read_record(record).map_err(|e| Error::DataAt {
                     path: name.into(),
                     line: e.position().map_or(0, |p| p.line() as usize),
@@ -258,19 +283,31 @@ impl Lines {
                 if !more {
                     return Ok(None);
                 }
-                let line = record.position().map_or(0, |p| p.line() as usize);
+                *line = record.position().map_or(0, |p| p.line() as usize);
                 if record.len() == 1 && record[0].trim().is_empty() {
                     continue;
                 }
-                fields.extend(record.iter().map(str::to_string));
-                if line == 1
-                    && let Some(f) = fields.first_mut()
-                    && let Some(s) = f.strip_prefix('\u{feff}')
-                {
-                    *f = s.to_string();
-                }
-                return Ok(Some(line));
+                return Ok(Some(*line));
             },
+        }
+    }
+
+    /// Fields of the current record.
+    fn len(&self) -> usize {
+        match self {
+            Lines::Whitespace { ranges, .. } => ranges.len(),
+            Lines::Delimited { record, .. } => record.len(),
+        }
+    }
+
+    /// Field `j` of the current record (a UTF-8 BOM before the first field of line 1 removed).
+    fn field(&self, j: usize) -> &str {
+        match self {
+            Lines::Whitespace { text, ranges, .. } => &text[ranges[j].0..ranges[j].1],
+            Lines::Delimited { record, line, .. } => {
+                let f = &record[j];
+                if *line == 1 && j == 0 { f.strip_prefix('\u{feff}').unwrap_or(f) } else { f }
+            }
         }
     }
 }
@@ -286,6 +323,9 @@ fn delimiter_of(path: &Path, read: &ReadOptions) -> Result<u8> {
         head.push_str(&line.map_err(|source| Error::Io { path: path.to_path_buf(), source })?);
         head.push('\n');
     }
+    if head.trim().is_empty() {
+        return Err(Error::data(format!("{}: the file is empty", path.display())));
+    }
     Ok(promoml_core::io::detect_delimiter(&head))
 }
 
@@ -293,12 +333,16 @@ fn delimiter_of(path: &Path, read: &ReadOptions) -> Result<u8> {
 /// wanted column that is not there.
 /// The column names come first in the result, then the position of each `wanted` column.
 fn header(lines: &mut Lines, name: &str, read: &ReadOptions, wanted: &[&str]) -> Result<(Vec<String>, Vec<usize>)> {
-    let mut fields = Vec::new();
-    let line = lines.next_record(name, &mut fields)?.ok_or_else(|| Error::data(format!("{name}: the file is empty")))?;
+    lines.next_record(name)?.ok_or_else(|| Error::data(format!("{name}: the file is empty")))?;
     let names: Vec<String> = if read.csv.header {
-        fields.iter().enumerate().map(|(i, f)| if f.trim().is_empty() { format!("col_{i}") } else { f.trim().into() }).collect()
+        (0..lines.len())
+            .map(|i| {
+                let f = lines.field(i).trim();
+                if f.is_empty() { format!("col_{i}") } else { f.to_string() }
+            })
+            .collect()
     } else {
-        (0..fields.len()).map(|i| format!("col_{i}")).collect()
+        (0..lines.len()).map(|i| format!("col_{i}")).collect()
     };
     let at = wanted
         .iter()
@@ -311,7 +355,6 @@ fn header(lines: &mut Lines, name: &str, read: &ReadOptions, wanted: &[&str]) ->
             })
         })
         .collect::<Result<Vec<usize>>>()?;
-    let _ = line;
     Ok((names, at))
 }
 
@@ -324,16 +367,14 @@ fn infer_entity_numeric(path: &Path, read: &ReadOptions, entity: &str) -> Result
     }
     let mut lines = Lines::open(path, delimiter_of(path, read)?)?;
     let (_, at) = header(&mut lines, &name, read, &[entity])?;
-    let mut fields = Vec::new();
     let mut seen = 0;
     if !read.csv.header {
         // The first record was the header probe: it is data.
         lines = Lines::open(path, delimiter_of(path, read)?)?;
     }
-    while seen < INFER_LINES && lines.next_record(&name, &mut fields)?.is_some() {
-        if let Some(s) = fields.get(at[0]).map(|s| s.trim())
-            && !is_missing(s, read)
-        {
+    while seen < INFER_LINES && lines.next_record(&name)?.is_some() {
+        let s = if at[0] < lines.len() { lines.field(at[0]).trim() } else { "" };
+        if !is_missing(s, read) {
             if s.parse::<f64>().is_err() {
                 return Ok(false);
             }
@@ -358,14 +399,19 @@ struct TextBatches {
     names: Vec<String>,
     /// Positions of the entity, time, values and label (if any) among the fields.
     at: Vec<usize>,
-    fields: Vec<String>,
     counts: Arc<ReadCounts>,
     bad: BTreeMap<String, usize>,
     done: bool,
 }
 
 impl TextBatches {
-    fn new(path: &Path, read: &ReadOptions, cols: &EventColumns, schema: SchemaRef) -> Result<TextBatches> {
+    fn new(
+        path: &Path,
+        read: &ReadOptions,
+        cols: &EventColumns,
+        schema: SchemaRef,
+        counts: Arc<ReadCounts>,
+    ) -> Result<TextBatches> {
         let name = path.display().to_string();
         let mut lines = Lines::open(path, delimiter_of(path, read)?)?;
         let mut wanted: Vec<&str> = vec![&cols.entity, &cols.time];
@@ -383,35 +429,10 @@ impl TextBatches {
             schema,
             names,
             at,
-            fields: Vec::new(),
-            counts: Arc::new(ReadCounts::default()),
+            counts,
             bad: BTreeMap::new(),
             done: false,
         })
-    }
-
-    /// A number of the value column `col`, NaN when missing; TRUE/FALSE read as 1/0. An
-    /// unreadable value is an error, or missing for a column of `data.on_bad_value`.
-    fn number(&mut self, s: &str, line: usize, col: &str) -> Result<f64> {
-        let s = s.trim();
-        if is_missing(s, &self.read) {
-            return Ok(f64::NAN);
-        }
-        match s {
-            "TRUE" | "True" | "true" => return Ok(1.0),
-            "FALSE" | "False" | "false" => return Ok(0.0),
-            _ => {}
-        }
-        let message = match s.parse::<f64>() {
-            Ok(x) if x.is_finite() => return Ok(x),
-            Ok(_) => format!("`{s}` is not a finite number"),
-            Err(_) => format!("`{s}` is not a number (column is numeric)"),
-        };
-        if self.read.csv.bad_as_missing.contains(col) {
-            *self.bad.entry(col.to_string()).or_default() += 1;
-            return Ok(f64::NAN);
-        }
-        Err(Error::DataAt { path: self.name.clone(), line, column: col.into(), message })
     }
 
     /// The next batch of up to [`BATCH_ROWS`] events, or `None` at the end of the file.
@@ -424,72 +445,64 @@ impl TextBatches {
         let mut label = Float64Builder::with_capacity(if self.cols.label.is_some() { BATCH_ROWS } else { 0 });
         let mut lines = UInt64Builder::with_capacity(BATCH_ROWS);
         let fmt = self.read.csv.timestamp_format.clone();
-        let mut fields = std::mem::take(&mut self.fields);
         let mut rows = 0;
         while rows < BATCH_ROWS {
-            let Some(line) = self.lines.next_record(&self.name, &mut fields)? else { break };
+            let Some(line) = self.lines.next_record(&self.name)? else { break };
             let width = self.names.len();
-            if fields.len() != width {
-                return Err(Error::DataAt {
-                    path: self.name.clone(),
-                    line,
-                    column: self.names[fields.len().min(width - 1)].clone(),
-                    message: format!("this line has {} fields, the header has {width}", fields.len()),
-                });
+            let place = |column: &str, message: String| Error::DataAt {
+                path: self.name.clone(),
+                line,
+                column: column.into(),
+                message,
+            };
+            if self.lines.len() != width {
+                let n = self.lines.len();
+                return Err(place(&self.names[n.min(width - 1)], format!("this line has {n} fields, the header has {width}")));
             }
-            let at = |k: usize| fields[self.at[k]].trim();
-            let e = at(0);
+            let e = self.lines.field(self.at[0]).trim();
             if is_missing(e, &self.read) {
-                return Err(self.missing(line, &self.cols.entity, "events entity"));
+                return Err(place(&self.cols.entity, "the events entity is missing".into()));
             }
             if self.cols.entity_numeric {
                 match e.parse::<f64>() {
                     Ok(x) if x.is_finite() => entity_num.append_value(x),
                     _ => {
-                        return Err(Error::DataAt {
-                            path: self.name.clone(),
-                            line,
-                            column: self.cols.entity.clone(),
-                            message: format!(
+                        return Err(place(
+                            &self.cols.entity,
+                            format!(
                                 "`{e}` is not a number (the entity column is numeric: its first values are numbers, \
                                  or it is declared so); declare it `types = {{ {} = \"categorical\" }}`",
                                 self.cols.entity
                             ),
-                        });
+                        ));
                     }
                 }
             } else {
                 entity_text.append_value(e);
             }
-            let t = at(1);
+            let t = self.lines.field(self.at[1]).trim();
             if is_missing(t, &self.read) {
-                return Err(self.missing(line, &self.cols.time, "events time"));
+                return Err(place(&self.cols.time, "the events time is missing".into()));
             }
             let Some(secs) = parse_timestamp(t, fmt.as_deref()) else {
-                return Err(Error::DataAt {
-                    path: self.name.clone(),
-                    line,
-                    column: self.cols.time.clone(),
-                    message: format!(
-                        "`{t}` is not a timestamp (format {})",
-                        fmt.as_deref().unwrap_or("YYYY-MM-DD[ HH:MM:SS]")
-                    ),
-                });
+                return Err(place(
+                    &self.cols.time,
+                    format!("`{t}` is not a timestamp (format {})", fmt.as_deref().unwrap_or("YYYY-MM-DD[ HH:MM:SS]")),
+                ));
             };
             time.append_value(secs);
             for (v, b) in values.iter_mut().enumerate() {
-                let s = fields[self.at[2 + v]].clone();
-                let col = self.cols.values[v].clone();
-                b.append_value(self.number(&s, line, &col)?);
+                let col = &self.cols.values[v];
+                let x = number(self.lines.field(self.at[2 + v]), col, &self.read, &mut self.bad).map_err(|m| place(col, m))?;
+                b.append_value(x);
             }
-            if let Some(c) = self.cols.label.clone() {
-                let s = fields[self.at[2 + nv]].clone();
-                label.append_value(self.number(&s, line, &c)?);
+            if let Some(col) = &self.cols.label {
+                let x = number(self.lines.field(self.at[2 + nv]), col, &self.read, &mut self.bad).map_err(|m| place(col, m))?;
+                label.append_value(x);
             }
             lines.append_value(line as u64);
             rows += 1;
         }
-        self.fields = fields;
         if rows == 0 {
             return Ok(None);
         }
@@ -504,10 +517,30 @@ impl TextBatches {
         arrays.push(Arc::new(lines.finish()));
         Ok(Some(RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::data(e.to_string()))?))
     }
+}
 
-    fn missing(&self, line: usize, column: &str, role: &str) -> Error {
-        Error::DataAt { path: self.name.clone(), line, column: column.into(), message: format!("the {role} is missing") }
+/// A number of the value column `col`, NaN when missing; TRUE/FALSE read as 1/0. An unreadable
+/// value is an error message, or missing (counted in `bad`) for a column of `data.on_bad_value`.
+fn number(s: &str, col: &str, read: &ReadOptions, bad: &mut BTreeMap<String, usize>) -> std::result::Result<f64, String> {
+    let s = s.trim();
+    if is_missing(s, read) {
+        return Ok(f64::NAN);
     }
+    match s {
+        "TRUE" | "True" | "true" => return Ok(1.0),
+        "FALSE" | "False" | "false" => return Ok(0.0),
+        _ => {}
+    }
+    let message = match s.parse::<f64>() {
+        Ok(x) if x.is_finite() => return Ok(x),
+        Ok(_) => format!("`{s}` is not a finite number"),
+        Err(_) => format!("`{s}` is not a number (column is numeric)"),
+    };
+    if read.csv.bad_as_missing.contains(col) {
+        *bad.entry(col.to_string()).or_default() += 1;
+        return Ok(f64::NAN);
+    }
+    Err(message)
 }
 
 impl Iterator for TextBatches {

@@ -59,7 +59,9 @@ pub fn build_file(
     target: &str,
     memory_limit: usize,
 ) -> Result<EngineTable> {
-    let engine = Engine::new(memory_limit)?;
+    // One partition: the log is parsed on a thread of its own while one sorter, with the
+    // whole pool, sorts and spills; its sorted output streams into the fold.
+    let engine = Engine::with_partitions(memory_limit, Some(1))?;
     let what = path.display().to_string();
     let plan_copy = plan.clone();
     engine.block_on(async {

@@ -24,6 +24,14 @@ fn pipeline(dir: &Path, data: &str) -> Result<Pipeline, PipelineError> {
     Pipeline::from_spec(src, spec, &registry())
 }
 
+/// The error of a pipeline that must be refused.
+fn refused(dir: &Path, data: &str) -> PipelineError {
+    match pipeline(dir, data) {
+        Ok(_) => panic!("accepted:\n{data}"),
+        Err(e) => e,
+    }
+}
+
 /// 40 customers of a coupon test: `trans_after` is what each spent afterwards (0 for most),
 /// `revenue` and `cost` two amounts.
 fn write_table(dir: &Path) -> std::path::PathBuf {
@@ -111,11 +119,11 @@ fn bad_expressions_name_their_key_and_the_sql_problem() {
     let path = write_table(dir.path());
     let base = format!("path = \"{}\"\ntarget = \"transacted\"\nsplit = {{ kind = \"all\" }}", path.display());
     // Syntax: refused when the pipeline is validated, at the key's line.
-    let e = pipeline(dir.path(), &format!("{base}\nderive = {{ transacted = \"trans_after >\" }}")).unwrap_err();
+    let e = refused(dir.path(), &format!("{base}\nderive = {{ transacted = \"trans_after >\" }}"));
     let msg = e.to_string();
     assert_eq!(e.exit_code(), 2, "{msg}");
     assert!(msg.contains("data.derive.transacted") && msg.contains("trans_after >"), "{msg}");
-    let e = pipeline(dir.path(), &format!("{base}\nderive = {{ transacted = \"a > 0, b\" }}")).unwrap_err();
+    let e = refused(dir.path(), &format!("{base}\nderive = {{ transacted = \"a > 0, b\" }}"));
     assert!(e.to_string().contains("one expression per column"), "{e}");
     // An unknown column: refused when the table is read, naming the key and the column.
     let p = pipeline(dir.path(), &format!("{base}\nderive = {{ transacted = \"trans_afterr > 0\" }}")).unwrap();
@@ -145,7 +153,7 @@ fn memory_limit_takes_sizes_and_refuses_nonsense() {
     let p = pipeline(dir.path(), &base).unwrap();
     assert_eq!(p.data.memory_limit, promoml_pipeline::engine::DEFAULT_MEMORY_LIMIT);
     for bad in ["\"lots\"", "\"5 parsecs\"", "1000", "true"] {
-        let e = pipeline(dir.path(), &format!("{base}\nmemory_limit = {bad}")).unwrap_err().to_string();
+        let e = refused(dir.path(), &format!("{base}\nmemory_limit = {bad}")).to_string();
         assert!(e.contains("data.memory_limit"), "{bad}: {e}");
     }
 }

@@ -260,11 +260,13 @@ fn bad_values_name_file_line_and_column() {
     // A missing value counts only inside the input window, and names its line.
     let e = run(&format!("{head}3 19961231 NA 1.0\n2 19970105 NA 3.0\n"), &cdnow_read());
     assert!(e.ends_with("log.txt:4: column `number_of_cds`: the events value is missing"), "{e}");
-    // A text entity that turns up in a numeric column, after the first values.
+    // A text entity that turns up in an undeclared entity column after its first 1,000 values,
+    // all numbers (lines 2 to 1,001), made it numeric.
     let mut read = cdnow_read();
     read.types.remove("customer_id");
-    let e = run(&format!("{head}c7 19970105 1 3.0\n"), &read);
-    assert!(e.contains("log.txt:3: column `customer_id`: `c7` is not a number") && e.contains("categorical"), "{e}");
+    let many = format!("{head}{}c7 19970105 1 3.0\n", "2 19970105 1 3.0\n".repeat(999));
+    let e = run(&many, &read);
+    assert!(e.contains("log.txt:1002: column `customer_id`: `c7` is not a number") && e.contains("categorical"), "{e}");
     // Lenient columns read unreadable values as missing (and count them).
     read.csv.bad_as_missing.insert("dollar_value".into());
     let path = dir.path().join("lenient.txt");
