@@ -57,7 +57,7 @@ fn a_derived_binary_target_and_a_derived_amount() {
     let p = pipeline(
         dir.path(),
         &format!(
-            "path = \"{}\"\ntarget = \"transacted\"\ndrop = [\"trans_after\"]\nsplit = {{ kind = \"all\" }}\n\
+            "path = \"{}\"\ntarget = \"transacted\"\ndrop = [\"trans_after\"]\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}\n\
              derive = {{ transacted = \"trans_after > 0\", margin = \"revenue - cost\" }}",
             path.display()
         ),
@@ -65,17 +65,21 @@ fn a_derived_binary_target_and_a_derived_amount() {
     .unwrap();
     data::check_header(&p).unwrap();
     let loaded = data::load(&p.data, Task::Binary).unwrap();
-    let f = &loaded.train;
-    assert_eq!(values(f, "transacted"), ColumnData::Boolean((0..40).map(|i| Some(i % 3 == 0)).collect()));
-    let ColumnData::Numeric(margin) = values(f, "margin") else { panic!("margin is not numeric") };
-    for (i, m) in margin.iter().enumerate() {
-        if i == 7 {
-            assert!(m.is_nan(), "a missing revenue gives a missing margin");
-        } else {
-            assert_eq!(*m, (100 + i) as f64 - (i * 2) as f64);
+    for f in [&loaded.train, &loaded.test] {
+        let (id, transacted, margin) = (values(f, "id"), values(f, "transacted"), values(f, "margin"));
+        assert!(matches!(transacted, ColumnData::Boolean(_)), "{transacted:?}");
+        assert_eq!(f.n_rows(), 20);
+        for r in 0..f.n_rows() {
+            let i = id.value_f64(r);
+            assert_eq!(transacted.value_string(r).as_deref(), Some(if i % 3.0 == 0.0 { "TRUE" } else { "FALSE" }));
+            if i == 7.0 {
+                assert!(margin.is_missing(r), "a missing revenue gives a missing margin");
+            } else {
+                assert_eq!(margin.value_f64(r), 100.0 + i - 2.0 * i);
+            }
         }
+        assert!(f.column("trans_after").is_none(), "dropped after deriving");
     }
-    assert!(f.column("trans_after").is_none(), "dropped after deriving");
 }
 
 #[test]
@@ -87,7 +91,7 @@ fn derived_columns_of_an_event_log_use_the_entity_table() {
         for e in 0..(k % 4 + 1) {
             text.push_str(&format!("{k} 1997{:02}{:02} {}\n", 1 + (k + e) % 8, 1 + e, k + e));
         }
-        if k % 2 == 0 {
+        if k % 3 == 0 {
             text.push_str(&format!("{k} 19971015 5\n"));
         }
     }
@@ -96,7 +100,7 @@ fn derived_columns_of_an_event_log_use_the_entity_table() {
         dir.path(),
         &format!(
             "path = \"{}\"\ndelimiter = \"whitespace\"\ntimestamp_format = \"%Y%m%d\"\ntarget = \"y\"\n\
-             positive = \"TRUE\"\nsplit = {{ kind = \"all\" }}\nderive = {{ big_spender = \"spend_total >= 40\" }}\n\n\
+             positive = \"TRUE\"\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}\nderive = {{ big_spender = \"spend_total >= 40\" }}\n\n\
              [data.events]\nentity = \"customer_id\"\ntime = \"date\"\nvalues = [\"spend\"]\ncutoff = \"1997-09-30\"\n\
              horizon_end = \"1998-06-30\"",
             log.display()
@@ -106,18 +110,18 @@ fn derived_columns_of_an_event_log_use_the_entity_table() {
     let loaded = data::load(&p.data, Task::Binary).unwrap();
     let f = &loaded.train;
     let (total, big) = (values(f, "spend_total"), values(f, "big_spender"));
-    assert_eq!(f.n_rows(), 30);
+    assert_eq!(f.n_rows() + loaded.test.n_rows(), 30);
     for i in 0..f.n_rows() {
         assert_eq!(big.value_string(i).as_deref() == Some("TRUE"), total.value_f64(i) >= 40.0, "row {i}");
     }
-    assert!((0..30).any(|i| big.value_string(i).as_deref() == Some("TRUE")));
+    assert!((0..f.n_rows()).any(|i| big.value_string(i).as_deref() == Some("TRUE")));
 }
 
 #[test]
 fn bad_expressions_name_their_key_and_the_sql_problem() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_table(dir.path());
-    let base = format!("path = \"{}\"\ntarget = \"transacted\"\nsplit = {{ kind = \"all\" }}", path.display());
+    let base = format!("path = \"{}\"\ntarget = \"transacted\"\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}", path.display());
     // Syntax: refused when the pipeline is validated, at the key's line.
     let e = refused(dir.path(), &format!("{base}\nderive = {{ transacted = \"trans_after >\" }}"));
     let msg = e.to_string();
@@ -145,7 +149,7 @@ fn bad_expressions_name_their_key_and_the_sql_problem() {
 fn memory_limit_takes_sizes_and_refuses_nonsense() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_table(dir.path());
-    let base = format!("path = \"{}\"\ntarget = \"trans_after\"\nsplit = {{ kind = \"all\" }}", path.display());
+    let base = format!("path = \"{}\"\ntarget = \"trans_after\"\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}", path.display());
     for (text, bytes) in [("\"2GB\"", 2usize << 30), ("\"512 MiB\"", 512 << 20), ("100000000", 100_000_000)] {
         let p = pipeline(dir.path(), &format!("{base}\nmemory_limit = {text}")).unwrap();
         assert_eq!(p.data.memory_limit, bytes, "{text}");
