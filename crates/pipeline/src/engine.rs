@@ -4,9 +4,7 @@
 //! Event logs are scanned, filtered and sorted here ([`crate::event_table`]), and derived
 //! columns (`[data] derive`) are evaluated here for any table ([`derive`]).
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, StringArray, TimestampSecondArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray, TimestampSecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -111,12 +109,9 @@ pub fn from_datafusion(e: DataFusionError, what: &str) -> Error {
     while let Some(err) = cur {
         if let Some(p) = err.downcast_ref::<Error>() {
             return match p {
-                Error::DataAt { path, line, column, message } => Error::DataAt {
-                    path: path.clone(),
-                    line: *line,
-                    column: column.clone(),
-                    message: message.clone(),
-                },
+                Error::DataAt { path, line, column, message } => {
+                    Error::DataAt { path: path.clone(), line: *line, column: column.clone(), message: message.clone() }
+                }
                 Error::Config { key, message } => Error::config(key.clone(), message.clone()),
                 other => Error::data(other.to_string()),
             };

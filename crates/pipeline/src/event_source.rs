@@ -204,9 +204,7 @@ impl PartitionStream for TextEvents {
 }
 
 /// The batches of a text log, or the one error that kept it from opening.
-fn batches_or_error(
-    b: Result<TextBatches>,
-) -> Box<dyn Iterator<Item = datafusion::error::Result<RecordBatch>> + Send> {
+fn batches_or_error(b: Result<TextBatches>) -> Box<dyn Iterator<Item = datafusion::error::Result<RecordBatch>> + Send> {
     match b {
         Ok(b) => Box::new(b),
         Err(e) => Box::new(std::iter::once(Err(external(e)))),
@@ -457,7 +455,10 @@ impl TextBatches {
             };
             if self.lines.len() != width {
                 let n = self.lines.len();
-                return Err(place(&self.names[n.min(width - 1)], format!("this line has {n} fields, the header has {width}")));
+                return Err(place(
+                    &self.names[n.min(width - 1)],
+                    format!("this line has {n} fields, the header has {width}"),
+                ));
             }
             let e = self.lines.field(self.at[0]).trim();
             if is_missing(e, &self.read) {
@@ -493,11 +494,13 @@ impl TextBatches {
             time.append_value(secs);
             for (v, b) in values.iter_mut().enumerate() {
                 let col = &self.cols.values[v];
-                let x = number(self.lines.field(self.at[2 + v]), col, &self.read, &mut self.bad).map_err(|m| place(col, m))?;
+                let x = number(self.lines.field(self.at[2 + v]), col, &self.read, &mut self.bad)
+                    .map_err(|m| place(col, m))?;
                 b.append_value(x);
             }
             if let Some(col) = &self.cols.label {
-                let x = number(self.lines.field(self.at[2 + nv]), col, &self.read, &mut self.bad).map_err(|m| place(col, m))?;
+                let x = number(self.lines.field(self.at[2 + nv]), col, &self.read, &mut self.bad)
+                    .map_err(|m| place(col, m))?;
                 label.append_value(x);
             }
             lines.append_value(line as u64);
@@ -508,7 +511,11 @@ impl TextBatches {
         }
         self.counts.events.fetch_add(rows as u64, Ordering::Relaxed);
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        arrays.push(if self.cols.entity_numeric { Arc::new(entity_num.finish()) } else { Arc::new(entity_text.finish()) });
+        arrays.push(if self.cols.entity_numeric {
+            Arc::new(entity_num.finish())
+        } else {
+            Arc::new(entity_text.finish())
+        });
         arrays.push(Arc::new(time.finish()));
         arrays.extend(values.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         if self.cols.label.is_some() {
@@ -521,7 +528,12 @@ impl TextBatches {
 
 /// A number of the value column `col`, NaN when missing; TRUE/FALSE read as 1/0. An unreadable
 /// value is an error message, or missing (counted in `bad`) for a column of `data.on_bad_value`.
-fn number(s: &str, col: &str, read: &ReadOptions, bad: &mut BTreeMap<String, usize>) -> std::result::Result<f64, String> {
+fn number(
+    s: &str,
+    col: &str,
+    read: &ReadOptions,
+    bad: &mut BTreeMap<String, usize>,
+) -> std::result::Result<f64, String> {
     let s = s.trim();
     if is_missing(s, read) {
         return Ok(f64::NAN);
@@ -739,7 +751,9 @@ impl Convert {
             };
             // Missing values are NaN, as in promoml's frames.
             let f = a.as_any().downcast_ref::<datafusion::arrow::array::Float64Array>().expect("cast to Float64");
-            Ok(Arc::new(f.iter().map(|x| Some(x.unwrap_or(f64::NAN))).collect::<datafusion::arrow::array::Float64Array>()))
+            Ok(Arc::new(
+                f.iter().map(|x| Some(x.unwrap_or(f64::NAN))).collect::<datafusion::arrow::array::Float64Array>(),
+            ))
         };
         for (v, name) in self.cols.values.iter().enumerate() {
             arrays.push(numbers(b.column(2 + v), name)?);

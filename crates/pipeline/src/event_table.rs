@@ -23,7 +23,7 @@
 use crate::engine::{Engine, from_datafusion};
 use crate::event_source::{self, EventColumns, ParquetEvents, TextEvents};
 use crate::limits;
-use crate::sequence::{EntityTable, Encoding, EventsPlan, Label, ROW_ID};
+use crate::sequence::{Encoding, EntityTable, EventsPlan, Label, ROW_ID};
 use datafusion::arrow::array::{Array, Float64Array, Int64Array, StringArray, UInt64Array};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
@@ -75,7 +75,11 @@ pub fn build_file(
                 None => {
                     let src = open_source(&engine, path, read, &plan_copy).await?;
                     register(&engine, &src)?;
-                    let sql = format!("SELECT min({t}) FROM events WHERE {t} <= {c}", t = event_source::TIME, c = plan_copy.cutoff);
+                    let sql = format!(
+                        "SELECT min({t}) FROM events WHERE {t} <= {c}",
+                        t = event_source::TIME,
+                        c = plan_copy.cutoff
+                    );
                     let df = engine.ctx.sql(&sql).await.map_err(|e| from_datafusion(e, &what))?;
                     let batches = df.collect().await.map_err(|e| from_datafusion(e, &what))?;
                     engine.ctx.deregister_table("events").map_err(|e| from_datafusion(e, &what))?;
@@ -260,8 +264,7 @@ impl<'a> Fold<'a> {
             (Label::Sum(_), None) => Some(f64s(2 + nv)),
             _ => None,
         };
-        let lines =
-            b.column(b.num_columns() - 1).as_any().downcast_ref::<UInt64Array>().expect("canonical UInt64");
+        let lines = b.column(b.num_columns() - 1).as_any().downcast_ref::<UInt64Array>().expect("canonical UInt64");
         for i in 0..b.num_rows() {
             let same = match (&self.key, entity_num, entity_text) {
                 (Some(Key::Number(k)), Some(a), _) => *k == a.value(i),
@@ -357,7 +360,9 @@ impl<'a> Fold<'a> {
             self.seq.resize(start + self.steps * self.channels, 0.0);
             let out = &mut self.seq[start..];
             let len = match self.plan.encoding {
-                Encoding::Bins { days, .. } => bins(&self.events, &self.store, self.plan, i64::from(days), self.steps, out),
+                Encoding::Bins { days, .. } => {
+                    bins(&self.events, &self.store, self.plan, i64::from(days), self.steps, out)
+                }
                 Encoding::LastN { n } => last_n(&self.events, &self.store, self.plan, n, out),
                 Encoding::None => unreachable!("no steps without sequences"),
             };
@@ -399,7 +404,10 @@ impl<'a> Fold<'a> {
         };
         cols.push(Column { name: self.plan.entity.clone(), data: entity });
         for (name, values) in self.names.iter().zip(std::mem::take(&mut self.columns)) {
-            cols.push(Column { name: name.clone(), data: ColumnData::Numeric(order.iter().map(|&i| values[i]).collect()) });
+            cols.push(Column {
+                name: name.clone(),
+                data: ColumnData::Numeric(order.iter().map(|&i| values[i]).collect()),
+            });
         }
         let target_data = match &self.plan.label {
             Label::Any => ColumnData::Boolean(order.iter().map(|&i| Some(self.horizon_counts[i] > 0)).collect()),
@@ -407,7 +415,10 @@ impl<'a> Fold<'a> {
             Label::Sum(_) => ColumnData::Numeric(order.iter().map(|&i| self.horizon_sums[i]).collect()),
         };
         if cols.iter().any(|c| c.name == target) {
-            return Err(Error::config("data.target", format!("`{target}` is also the name of an events summary column")));
+            return Err(Error::config(
+                "data.target",
+                format!("`{target}` is also the name of an events summary column"),
+            ));
         }
         cols.push(Column { name: target.to_string(), data: target_data });
         cols.push(Column { name: ROW_ID.into(), data: ColumnData::Numeric(order.iter().map(|&i| i as f64).collect()) });
@@ -423,8 +434,9 @@ impl<'a> Fold<'a> {
                     Encoding::Bins { .. } => format!("{v}_sum"),
                     _ => v.clone(),
                 }));
-                let data = ndarray::Array3::from_shape_vec((n, self.steps, self.channels), std::mem::take(&mut self.seq))
-                    .map_err(|e| Error::data(format!("sequences: {e}")))?;
+                let data =
+                    ndarray::Array3::from_shape_vec((n, self.steps, self.channels), std::mem::take(&mut self.seq))
+                        .map_err(|e| Error::data(format!("sequences: {e}")))?;
                 Some(Sequences { data, lengths: std::mem::take(&mut self.lengths), channels })
             }
         };

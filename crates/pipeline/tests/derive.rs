@@ -121,7 +121,10 @@ fn derived_columns_of_an_event_log_use_the_entity_table() {
 fn bad_expressions_name_their_key_and_the_sql_problem() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_table(dir.path());
-    let base = format!("path = \"{}\"\ntarget = \"transacted\"\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}", path.display());
+    let base = format!(
+        "path = \"{}\"\ntarget = \"transacted\"\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}",
+        path.display()
+    );
     // Syntax: refused when the pipeline is validated, at the key's line.
     let e = refused(dir.path(), &format!("{base}\nderive = {{ transacted = \"trans_after >\" }}"));
     let msg = e.to_string();
@@ -149,7 +152,10 @@ fn bad_expressions_name_their_key_and_the_sql_problem() {
 fn memory_limit_takes_sizes_and_refuses_nonsense() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_table(dir.path());
-    let base = format!("path = \"{}\"\ntarget = \"trans_after\"\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}", path.display());
+    let base = format!(
+        "path = \"{}\"\ntarget = \"trans_after\"\nsplit = {{ kind = \"modulo\", modulo = 2, remainder = 1 }}",
+        path.display()
+    );
     for (text, bytes) in [("\"2GB\"", 2usize << 30), ("\"512 MiB\"", 512 << 20), ("100000000", 100_000_000)] {
         let p = pipeline(dir.path(), &format!("{base}\nmemory_limit = {text}")).unwrap();
         assert_eq!(p.data.memory_limit, bytes, "{text}");
