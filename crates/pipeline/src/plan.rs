@@ -896,8 +896,8 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
         }
     };
     let memory_limit = match &d.memory_limit {
-        None => crate::engine::DEFAULT_MEMORY_LIMIT,
-        Some(v) => crate::engine::parse_memory_limit(v).map_err(|m| src.error_at("data.memory_limit", m))?,
+        None => crate::data::engine::DEFAULT_MEMORY_LIMIT,
+        Some(v) => crate::data::engine::parse_memory_limit(v).map_err(|m| src.error_at("data.memory_limit", m))?,
     };
     let mut derive = Vec::new();
     for (name, expr) in &d.derive {
@@ -905,7 +905,7 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
         if name.trim().is_empty() {
             return Err(src.error_at("data.derive", "a derived column needs a name"));
         }
-        crate::engine::check_expression(expr).map_err(|m| src.error_at(&key, m))?;
+        crate::data::engine::check_expression(expr).map_err(|m| src.error_at(&key, m))?;
         derive.push((name.clone(), expr.clone()));
     }
     Ok(DataPlan {

@@ -161,7 +161,7 @@ fn memory_limit_takes_sizes_and_refuses_nonsense() {
         assert_eq!(p.data.memory_limit, bytes, "{text}");
     }
     let p = pipeline(dir.path(), &base).unwrap();
-    assert_eq!(p.data.memory_limit, promoml_pipeline::engine::DEFAULT_MEMORY_LIMIT);
+    assert_eq!(p.data.memory_limit, promoml_pipeline::data::engine::DEFAULT_MEMORY_LIMIT);
     for bad in ["\"lots\"", "\"5 parsecs\"", "1000", "true"] {
         let e = refused(dir.path(), &format!("{base}\nmemory_limit = {bad}")).to_string();
         assert!(e.contains("data.memory_limit"), "{bad}: {e}");

@@ -1,4 +1,4 @@
-//! The event plan on the query engine (`event_table::build_file`) against the in-memory builder
+//! The event plan on the query engine (`data::events::build_file`) against the in-memory builder
 //! it replaces (`sequence::build`, kept as the oracle): on the real CDNOW log, every summary,
 //! label and sequence step must be bit-identical, for the event plans of the pipelines that
 //! read it (`pipelines/cdnow-repurchase.toml`, `cdnow-spend.toml`, `seed-lstm.toml`) and for every
@@ -7,7 +7,7 @@
 
 use promoml_core::io::{CsvOptions, ReadOptions, read_file};
 use promoml_core::{ColumnData, ColumnType, Frame};
-use promoml_pipeline::event_table::build_file;
+use promoml_pipeline::data::events::build_file;
 use promoml_pipeline::sequence::{EntityTable, EventsPlan, EventsSpec, ROW_ID, build};
 use std::path::{Path, PathBuf};
 
@@ -113,7 +113,7 @@ fn compare(log: &Path, read: &ReadOptions, spec: &EventsSpec, target: &str, limi
     new.table
 }
 
-const LIMIT: usize = promoml_pipeline::engine::DEFAULT_MEMORY_LIMIT;
+const LIMIT: usize = promoml_pipeline::data::engine::DEFAULT_MEMORY_LIMIT;
 
 #[test]
 fn cdnow_pipelines_features_are_bit_identical() {

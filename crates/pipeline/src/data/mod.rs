@@ -1,5 +1,13 @@
 //! Loading the data a pipeline declares, cutting it into train and test, and the checks that
 //! make bad data fail early with a clear message.
+//!
+//! The query engine (Apache DataFusion, [`engine`]) evaluates `[data] derive` for any table and
+//! runs the event plan of `[data.events]` ([`events`]) over a log streamed by `source`, in the
+//! memory of `[data] memory_limit`.
+
+pub mod engine;
+pub mod events;
+mod source;
 
 use crate::cv::holdout;
 use crate::plan::{DataPlan, DataSource, SplitRule};
@@ -100,58 +108,57 @@ pub fn class_labels(col: &ColumnData, positive: Option<&str>, task: Task, target
 pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
     let mut sequences = None;
     let mut bad_as_missing = BTreeMap::new();
-    let (train, test, description) =
-        match &plan.source {
-            DataSource::Synthetic { price, rows, arms, split } => {
-                let frame =
-                    SyntheticPromotion { rows: *rows, arms: *arms, price: *price, ..Default::default() }.generate()?;
-                let frame = derived(frame, plan)?;
-                let (tr, te) = split_frame(&frame, split, plan, task)?;
-                let name = if *price { "synthetic.price" } else { "synthetic.promotion" };
-                (tr, te, format!("{name} ({rows} rows)"))
+    let (train, test, description) = match &plan.source {
+        DataSource::Synthetic { price, rows, arms, split } => {
+            let frame =
+                SyntheticPromotion { rows: *rows, arms: *arms, price: *price, ..Default::default() }.generate()?;
+            let frame = derived(frame, plan)?;
+            let (tr, te) = split_frame(&frame, split, plan, task)?;
+            let name = if *price { "synthetic.price" } else { "synthetic.promotion" };
+            (tr, te, format!("{name} ({rows} rows)"))
+        }
+        DataSource::File { path, split } if plan.events.is_some() => {
+            let ev = plan.events.as_ref().expect("matched");
+            // The log is streamed through the query engine; only the entity table is held.
+            let built = crate::data::events::build_file(path, &plan.read, ev, &plan.target, plan.memory_limit)
+                .map_err(|e| match e {
+                    located @ (Error::DataAt { .. } | Error::Io { .. } | Error::Config { .. }) => located,
+                    other => Error::data(format!("{} (data.events): {other}", path.display())),
+                })?;
+            for c in &plan.read.csv.bad_as_missing {
+                *bad_as_missing.entry(c.clone()).or_default() += built.bad_as_missing.get(c).copied().unwrap_or(0);
             }
-            DataSource::File { path, split } if plan.events.is_some() => {
-                let ev = plan.events.as_ref().expect("matched");
-                // The log is streamed through the query engine; only the entity table is held.
-                let built = crate::event_table::build_file(path, &plan.read, ev, &plan.target, plan.memory_limit)
-                    .map_err(|e| match e {
-                        located @ (Error::DataAt { .. } | Error::Io { .. } | Error::Config { .. }) => located,
-                        other => Error::data(format!("{} (data.events): {other}", path.display())),
-                    })?;
-                for c in &plan.read.csv.bad_as_missing {
-                    *bad_as_missing.entry(c.clone()).or_default() += built.bad_as_missing.get(c).copied().unwrap_or(0);
-                }
-                let table = built.table;
-                sequences = table.sequences.map(Arc::new);
-                let frame = derived(table.frame, plan)?;
-                let (tr, te) = split_frame(&frame, split, plan, task)?;
-                let what = format!("{} ({} events, {} entities)", path.display(), built.events, frame.n_rows());
-                (tr, te, what)
+            let table = built.table;
+            sequences = table.sequences.map(Arc::new);
+            let frame = derived(table.frame, plan)?;
+            let (tr, te) = split_frame(&frame, split, plan, task)?;
+            let what = format!("{} ({} events, {} entities)", path.display(), built.events, frame.n_rows());
+            (tr, te, what)
+        }
+        DataSource::File { path, split } => {
+            let frame = read_file(path, &plan.read)?;
+            count_bad(&mut bad_as_missing, &frame);
+            let frame = derived(frame, plan)?;
+            let (tr, te) = split_frame(&frame, split, plan, task)?;
+            (tr, te, path.display().to_string())
+        }
+        DataSource::TrainTest { train, test } => {
+            let tr = read_file(train, &plan.read)?;
+            // Read the test file with the training file's column types, so both agree.
+            let mut opts = plan.read.clone();
+            for c in tr.columns() {
+                opts.types.entry(c.name.clone()).or_insert(c.data.column_type());
             }
-            DataSource::File { path, split } => {
-                let frame = read_file(path, &plan.read)?;
-                count_bad(&mut bad_as_missing, &frame);
-                let frame = derived(frame, plan)?;
-                let (tr, te) = split_frame(&frame, split, plan, task)?;
-                (tr, te, path.display().to_string())
+            let te = read_file(test, &opts)?;
+            count_bad(&mut bad_as_missing, &tr);
+            count_bad(&mut bad_as_missing, &te);
+            for c in tr.columns() {
+                te.require(&c.name, &format!("test file {}:", test.display()))?;
             }
-            DataSource::TrainTest { train, test } => {
-                let tr = read_file(train, &plan.read)?;
-                // Read the test file with the training file's column types, so both agree.
-                let mut opts = plan.read.clone();
-                for c in tr.columns() {
-                    opts.types.entry(c.name.clone()).or_insert(c.data.column_type());
-                }
-                let te = read_file(test, &opts)?;
-                count_bad(&mut bad_as_missing, &tr);
-                count_bad(&mut bad_as_missing, &te);
-                for c in tr.columns() {
-                    te.require(&c.name, &format!("test file {}:", test.display()))?;
-                }
-                let (tr, te) = (derived(tr, plan)?, derived(te, plan)?);
-                (tr, te, format!("{} + {}", train.display(), test.display()))
-            }
-        };
+            let (tr, te) = (derived(tr, plan)?, derived(te, plan)?);
+            (tr, te, format!("{} + {}", train.display(), test.display()))
+        }
+    };
     let columns = train.n_cols();
     let (mut train, mut test) = (train, test);
     let ids = plan.id.as_ref().and_then(|c| Some((train.column(c)?.clone(), test.column(c)?.clone())));
@@ -178,7 +185,7 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
 
 /// `frame` with the columns of `[data] derive` computed by the query engine.
 fn derived(frame: Frame, plan: &DataPlan) -> Result<Frame> {
-    crate::engine::derive(frame, &plan.derive, plan.memory_limit)
+    crate::data::engine::derive(frame, &plan.derive, plan.memory_limit)
 }
 
 fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> Result<(Frame, Frame)> {

@@ -1,4 +1,4 @@
-//! Event logs read as a stream of Arrow record batches, for the query engine ([`crate::engine`]).
+//! Event logs read as a stream of Arrow record batches, for the query engine ([`crate::data::engine`]).
 //!
 //! A text log (comma, semicolon, tab, `|` or runs of whitespace, the CDNOW form) is read line by
 //! line: only the columns an event plan uses are parsed, into fixed-size batches, so memory does
@@ -211,7 +211,7 @@ fn batches_or_error(b: Result<TextBatches>) -> Box<dyn Iterator<Item = datafusio
     }
 }
 
-/// A promoml error carried through DataFusion (see [`crate::engine::from_datafusion`]).
+/// A promoml error carried through DataFusion (see [`crate::data::engine::from_datafusion`]).
 pub(crate) fn external(e: Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }

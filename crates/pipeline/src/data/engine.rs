@@ -1,7 +1,7 @@
 //! The embedded query engine (Apache DataFusion): a session with a bounded, spilling memory
 //! pool, its own thread pool, and the conversion of its errors back to promoml's.
 //!
-//! Event logs are scanned, filtered and sorted here ([`crate::event_table`]), and derived
+//! Event logs are scanned, filtered and sorted here ([`crate::data::events`]), and derived
 //! columns (`[data] derive`) are evaluated here for any table ([`derive`]).
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray, TimestampSecondArray};

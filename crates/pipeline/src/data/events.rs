@@ -1,7 +1,7 @@
 //! `[data.events]` on the query engine: an event log of any size to one example per entity, in
 //! bounded memory.
 //!
-//! The log is streamed ([`crate::event_source`]), and DataFusion runs the plan
+//! The log is streamed ([`crate::data::source`]), and DataFusion runs the plan
 //!
 //! ```sql
 //! SELECT entity, time, values.., line FROM events
@@ -20,8 +20,8 @@
 //! log, as there; the sequences stay in the order the entities were folded, and each row's
 //! [`ROW_ID`] points at its sequence.
 
-use crate::engine::{Engine, from_datafusion};
-use crate::event_source::{self, EventColumns, ParquetEvents, TextEvents};
+use crate::data::engine::{Engine, from_datafusion};
+use crate::data::source::{self, EventColumns, ParquetEvents, TextEvents};
 use crate::limits;
 use crate::sequence::{Encoding, EntityTable, EventsPlan, Label, ROW_ID};
 use datafusion::arrow::array::{Array, Float64Array, Int64Array, StringArray, UInt64Array};
@@ -75,11 +75,8 @@ pub fn build_file(
                 None => {
                     let src = open_source(&engine, path, read, &plan_copy).await?;
                     register(&engine, &src)?;
-                    let sql = format!(
-                        "SELECT min({t}) FROM events WHERE {t} <= {c}",
-                        t = event_source::TIME,
-                        c = plan_copy.cutoff
-                    );
+                    let sql =
+                        format!("SELECT min({t}) FROM events WHERE {t} <= {c}", t = source::TIME, c = plan_copy.cutoff);
                     let df = engine.ctx.sql(&sql).await.map_err(|e| from_datafusion(e, &what))?;
                     let batches = df.collect().await.map_err(|e| from_datafusion(e, &what))?;
                     engine.ctx.deregister_table("events").map_err(|e| from_datafusion(e, &what))?;
@@ -95,13 +92,13 @@ pub fn build_file(
         }
         let src = open_source(&engine, path, read, &plan).await?;
         register(&engine, &src)?;
-        let mut select = vec![event_source::ENTITY.to_string(), event_source::TIME.to_string()];
-        select.extend((0..src.cols.values.len()).map(event_source::value_name));
+        let mut select = vec![source::ENTITY.to_string(), source::TIME.to_string()];
+        select.extend((0..src.cols.values.len()).map(source::value_name));
         if src.cols.label.is_some() {
-            select.push(event_source::LABEL.into());
+            select.push(source::LABEL.into());
         }
-        select.push(event_source::LINE.into());
-        let t = event_source::TIME;
+        select.push(source::LINE.into());
+        let t = source::TIME;
         let window = match plan.start {
             Some(s) => format!("{t} >= {s} AND {t} <= {}", plan.horizon_end),
             None => format!("{t} <= {}", plan.horizon_end),
@@ -109,8 +106,8 @@ pub fn build_file(
         let sql = format!(
             "SELECT {} FROM events WHERE {window} ORDER BY {}, {}",
             select.join(", "),
-            event_source::ENTITY,
-            event_source::LINE
+            source::ENTITY,
+            source::LINE
         );
         let df = engine.ctx.sql(&sql).await.map_err(|e| from_datafusion(e, &what))?;
         let mut stream = df.execute_stream().await.map_err(|e| from_datafusion(e, &what))?;
@@ -127,7 +124,7 @@ pub fn build_file(
 
 /// The event source of `path`: Parquet by its extension, text otherwise.
 async fn open_source(engine: &Engine, path: &Path, read: &ReadOptions, plan: &EventsPlan) -> Result<Source> {
-    if event_source::is_parquet(path) {
+    if source::is_parquet(path) {
         let p = ParquetEvents::open(&engine.ctx, path, read, plan).await?;
         Ok(Source { cols: p.columns().clone(), counts: p.counts(), stream: Arc::new(p) })
     } else {
@@ -139,7 +136,7 @@ async fn open_source(engine: &Engine, path: &Path, read: &ReadOptions, plan: &Ev
 /// A registered event source.
 struct Source {
     cols: EventColumns,
-    counts: Arc<event_source::ReadCounts>,
+    counts: Arc<source::ReadCounts>,
     stream: Arc<dyn PartitionStream>,
 }
 
