@@ -376,6 +376,7 @@ pub fn search_shared<O: Objective>(
 }
 
 /// The leader's outcome: every finished trial of the study, each candidate's best.
+#[allow(clippy::type_complexity)]
 fn outcome_of<O: Objective>(
     obj: &O,
     stored: &[SharedTrial],

@@ -167,7 +167,7 @@ fn explain_final(
         // Bounded like permutation importance: its own budget, never past the run's deadline.
         let until = importance_deadline(p, deadline, Instant::now()).min(Instant::now() + SHAP_BUDGET);
         let binary = p.task == promoml_core::Task::Binary;
-        crate::explain::shap_summary(&final_model, test_ds, &train_ds, &columns, binary, until)
+        crate::explain::shap_summary(final_model, test_ds, train_ds, &columns, binary, until)
     } else {
         None
     };
