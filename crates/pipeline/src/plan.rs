@@ -113,6 +113,10 @@ pub struct DataPlan {
     pub read: ReadOptions,
     /// `[data.events]`: the file is an event log turned into one example per entity.
     pub events: Option<crate::sequence::EventsPlan>,
+    /// `[data] memory_limit`: bytes the query engine's operators may hold before spilling.
+    pub memory_limit: usize,
+    /// `[data] derive`: (column, SQL expression), in key order.
+    pub derive: Vec<(String, String)>,
     /// Every text value and key of the pipeline file: a column named anywhere in it (in
     /// `types`, a step's `columns`, `policy.key`, ...) is never left out as an identifier.
     pub named: std::collections::BTreeSet<String>,
@@ -891,7 +895,22 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
             Some(plan)
         }
     };
+    let memory_limit = match &d.memory_limit {
+        None => crate::data::engine::DEFAULT_MEMORY_LIMIT,
+        Some(v) => crate::data::engine::parse_memory_limit(v).map_err(|m| src.error_at("data.memory_limit", m))?,
+    };
+    let mut derive = Vec::new();
+    for (name, expr) in &d.derive {
+        let key = format!("data.derive.{name}");
+        if name.trim().is_empty() {
+            return Err(src.error_at("data.derive", "a derived column needs a name"));
+        }
+        crate::data::engine::check_expression(expr).map_err(|m| src.error_at(&key, m))?;
+        derive.push((name.clone(), expr.clone()));
+    }
     Ok(DataPlan {
+        memory_limit,
+        derive,
         source,
         target: d.target.clone(),
         positive: d.positive.clone(),

@@ -134,6 +134,13 @@ pub struct DataSpec {
     pub on_bad_value: BTreeMap<String, String>,
     /// `[data.events]`: the file is an event log; build one example per entity from it.
     pub events: Option<crate::sequence::EventsSpec>,
+    /// Memory the query engine's operators may hold before they spill to disk: bytes, or text
+    /// such as `"512MB"` or `"2GB"` (default [`crate::data::engine::DEFAULT_MEMORY_LIMIT`]).
+    pub memory_limit: Option<toml::Value>,
+    /// Derived columns: name = SQL expression over the table's columns, evaluated by the query
+    /// engine (`derive = { transacted = "trans_after > 0" }`).
+    #[serde(default)]
+    pub derive: BTreeMap<String, String>,
     /// Uplift tasks: `{ column, control, arms }`, the treatment column and its control value.
     pub treatment: Option<crate::uplift::spec::TreatmentSpec>,
 }

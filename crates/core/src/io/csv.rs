@@ -278,8 +278,9 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// Pick the delimiter whose count per line (outside quotes) is the same, and non-zero, on the
-/// first lines; prefer the most frequent. Fall back to runs of whitespace, then to a comma.
-fn detect_delimiter(text: &str) -> u8 {
+/// first lines; prefer the most frequent. Fall back to runs of whitespace (`b' '`), then to a
+/// comma. Streaming readers call it on a file's first lines.
+pub fn detect_delimiter(text: &str) -> u8 {
     let lines: Vec<&str> = physical_lines(text).filter(|l| !l.trim().is_empty()).take(50).collect();
     let mut best: Option<(u8, usize)> = None;
     for cand in [b',', b';', b'\t', b'|'] {

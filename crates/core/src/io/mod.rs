@@ -4,7 +4,7 @@ mod csv;
 mod parquet;
 mod time;
 
-pub use self::csv::{CsvOptions, MISSING_MARKERS, read_csv, read_csv_str};
+pub use self::csv::{CsvOptions, MISSING_MARKERS, detect_delimiter, read_csv, read_csv_str};
 pub use self::parquet::{parquet_columns, read_parquet};
 pub use self::time::{civil_from_days, days_from_civil, parse_timestamp};
 

@@ -1,5 +1,13 @@
 //! Loading the data a pipeline declares, cutting it into train and test, and the checks that
 //! make bad data fail early with a clear message.
+//!
+//! The query engine (Apache DataFusion, [`engine`]) evaluates `[data] derive` for any table and
+//! runs the event plan of `[data.events]` ([`events`]) over a log streamed by `source`, in the
+//! memory of `[data] memory_limit`.
+
+pub mod engine;
+pub mod events;
+mod source;
 
 use crate::cv::holdout;
 use crate::plan::{DataPlan, DataSource, SplitRule};
@@ -104,24 +112,33 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         DataSource::Synthetic { price, rows, arms, split } => {
             let frame =
                 SyntheticPromotion { rows: *rows, arms: *arms, price: *price, ..Default::default() }.generate()?;
+            let frame = derived(frame, plan)?;
             let (tr, te) = split_frame(&frame, split, plan, task)?;
             let name = if *price { "synthetic.price" } else { "synthetic.promotion" };
             (tr, te, format!("{name} ({rows} rows)"))
         }
         DataSource::File { path, split } if plan.events.is_some() => {
-            let events = read_file(path, &plan.read)?;
-            count_bad(&mut bad_as_missing, &events);
             let ev = plan.events.as_ref().expect("matched");
-            let table = crate::sequence::build(&events, ev, &plan.target)
-                .map_err(|e| Error::data(format!("{} (data.events): {e}", path.display())))?;
+            // The log is streamed through the query engine; only the entity table is held.
+            let built = crate::data::events::build_file(path, &plan.read, ev, &plan.target, plan.memory_limit)
+                .map_err(|e| match e {
+                    located @ (Error::DataAt { .. } | Error::Io { .. } | Error::Config { .. }) => located,
+                    other => Error::data(format!("{} (data.events): {other}", path.display())),
+                })?;
+            for c in &plan.read.csv.bad_as_missing {
+                *bad_as_missing.entry(c.clone()).or_default() += built.bad_as_missing.get(c).copied().unwrap_or(0);
+            }
+            let table = built.table;
             sequences = table.sequences.map(Arc::new);
-            let (tr, te) = split_frame(&table.frame, split, plan, task)?;
-            let what = format!("{} ({} events, {} entities)", path.display(), events.n_rows(), table.frame.n_rows());
+            let frame = derived(table.frame, plan)?;
+            let (tr, te) = split_frame(&frame, split, plan, task)?;
+            let what = format!("{} ({} events, {} entities)", path.display(), built.events, frame.n_rows());
             (tr, te, what)
         }
         DataSource::File { path, split } => {
             let frame = read_file(path, &plan.read)?;
             count_bad(&mut bad_as_missing, &frame);
+            let frame = derived(frame, plan)?;
             let (tr, te) = split_frame(&frame, split, plan, task)?;
             (tr, te, path.display().to_string())
         }
@@ -138,6 +155,7 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
             for c in tr.columns() {
                 te.require(&c.name, &format!("test file {}:", test.display()))?;
             }
+            let (tr, te) = (derived(tr, plan)?, derived(te, plan)?);
             (tr, te, format!("{} + {}", train.display(), test.display()))
         }
     };
@@ -163,6 +181,11 @@ pub fn load(plan: &DataPlan, task: Task) -> Result<Loaded> {
         other => other,
     })?;
     Ok(Loaded { train, test, description, columns, sequences, bad_as_missing, identifiers, ids })
+}
+
+/// `frame` with the columns of `[data] derive` computed by the query engine.
+fn derived(frame: Frame, plan: &DataPlan) -> Result<Frame> {
+    crate::data::engine::derive(frame, &plan.derive, plan.memory_limit)
 }
 
 fn split_frame(frame: &Frame, rule: &SplitRule, plan: &DataPlan, task: Task) -> Result<(Frame, Frame)> {
@@ -333,7 +356,8 @@ pub fn check_header(p: &crate::Pipeline) -> crate::Result<()> {
             wanted.push((format!("data.on_bad_value.{c}"), c.as_str()));
         }
         for (key, col) in wanted {
-            if !names.iter().any(|n| n == col) {
+            // A derived column is made after reading (`data.derive`).
+            if !names.iter().any(|n| n == col) && !plan.derive.iter().any(|(d, _)| d == col) {
                 let hint = promoml_core::did_you_mean(col, names.iter().map(String::as_str))
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
