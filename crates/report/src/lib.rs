@@ -565,6 +565,24 @@ mod tests {
         assert!(Report::from_json("{", "r.json").unwrap_err().to_string().contains("not a promoml report"));
     }
 
+    /// Every committed quick baseline (schema version 1, some written before later fields
+    /// existed) still reads, typed task sections included: what `compare` and the CI gate need.
+    #[test]
+    fn committed_version_1_baselines_still_read() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports/baselines/quick");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let r = Report::from_json(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(r.schema_version, 1);
+                read += 1;
+            }
+        }
+        assert!(read >= 10, "{read} baselines in {}", dir.display());
+    }
+
     #[test]
     fn markdown_has_leaderboard_row() {
         let md = sample().to_markdown();
