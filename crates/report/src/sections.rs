@@ -147,10 +147,13 @@ pub struct PolicySection {
     /// The same, doubly robust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gain_vs_best_single_arm_dr: Option<Interval>,
-    /// The best policy that needs no model, by IPW value: "treat none" or "treat all: ARM".
-    pub best_baseline: String,
+    /// The best policy that needs no model, by IPW value: "treat none" or "treat all: ARM"
+    /// (absent in reports written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_baseline: Option<String>,
     /// The model policy's gain over it (IPW).
-    pub gain_vs_best_baseline_ipw: Interval,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain_vs_best_baseline_ipw: Option<Interval>,
     /// The same, doubly robust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gain_vs_best_baseline_dr: Option<Interval>,

@@ -178,11 +178,9 @@ pub(crate) fn value_vs_budget(policy: &PolicySection) -> Option<(XyChart, String
         policy.best_single_arm,
         policy.gain_vs_best_single_arm_ipw.text()
     ));
-    caption.push_str(&format!(
-        " Gain over the best baseline without a model ({}): {}.",
-        policy.best_baseline,
-        policy.gain_vs_best_baseline_ipw.text()
-    ));
+    if let (Some(base), Some(gain)) = (&policy.best_baseline, &policy.gain_vs_best_baseline_ipw) {
+        caption.push_str(&format!(" Gain over the best baseline without a model ({base}): {}.", gain.text()));
+    }
     Some((
         XyChart {
             title: "Policy value vs share treated (test)".into(),

@@ -28,7 +28,6 @@ use promoml_core::{ColumnData, Dataset, Error, FitContext, ParamValue, Params, R
 use promoml_report::{AnomalySection, DetectorSummary, Quantiles, Selection};
 use promoml_report::{DataSummary, Failure, LeaderboardEntry, Report, SCHEMA_VERSION, Scores, Timing};
 use rayon::prelude::*;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
@@ -377,8 +376,7 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
             train_scores: quantiles(&train_scores),
             test_scores: quantiles(&test_scores),
         });
-        let params =
-            cand.params.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null))).collect();
+        let params = crate::search::params_json(&cand.params);
         // Ranked by cross-validated ROC-AUC on training labels; without them every detector
         // ranks alike and declaration order decides. Never by the test labels.
         let rank = cv_scores.get("roc_auc").copied().unwrap_or(0.0);
