@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod events;
+pub mod sql;
 mod source;
 
 use crate::cv::holdout;
