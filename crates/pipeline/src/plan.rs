@@ -341,15 +341,20 @@ fn file_kind(t: std::fs::FileType) -> &'static str {
 }
 
 /// Check that the data file `given` (the value of a path setting, relative to the folder of the
-/// pipeline file `base` unless absolute) is a regular file; returns its resolved path. The
-/// message says what is wrong: no such file (with the resolved absolute path and the folder a
-/// relative path was resolved against), not a regular file (a directory, a device, ...), or
-/// unreadable metadata.
-fn check_data_file(base: &Path, given: &str) -> std::result::Result<PathBuf, String> {
+/// pipeline file `base` unless absolute) is a regular file, or with `dataset` (an event log) a
+/// directory (of Parquet files); returns its resolved path. The message says what is wrong: no
+/// such file (with the resolved absolute path and the folder a relative path was resolved
+/// against), not a regular file (a directory, a device, ...), or unreadable metadata.
+fn check_data_file(base: &Path, given: &str, dataset: bool) -> std::result::Result<PathBuf, String> {
     let path = resolve_path(base, given);
     let relative = !Path::new(given).is_absolute();
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() => Ok(path),
+        Ok(m) if m.is_dir() && dataset => Ok(path),
+        Ok(m) if m.is_dir() => Err(format!(
+            "{given} is not a regular file (a directory); a directory of Parquet files is read only as an \
+             event log (`[data.events]`), a table is one file"
+        )),
         Ok(m) => {
             let kind = file_kind(m.file_type());
             let what = if kind == "not a regular file" { String::new() } else { format!(" ({kind})") };
@@ -790,7 +795,11 @@ fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result
             }
         })
     };
-    let file = |key: &str, p: &str| -> Result<PathBuf> { check_data_file(base, p).map_err(|m| src.error_at(key, m)) };
+    // An event log may be a directory of Parquet files (a dataset, in Hive partitions or flat).
+    let dataset = d.events.is_some() && d.train.is_none();
+    let file = |key: &str, p: &str| -> Result<PathBuf> {
+        check_data_file(base, p, dataset && key == "data.path").map_err(|m| src.error_at(key, m))
+    };
     let source = match (&d.source, &d.path, &d.train, &d.test) {
         (Some(s), None, None, None) => {
             if s != "synthetic.promotion" && s != "synthetic.price" {

@@ -48,9 +48,10 @@ impl Default for CsvOptions {
     }
 }
 
-/// Read a CSV file. Errors name the file, the line and the column.
+/// Read a CSV file, decompressing it when its extension says it is gzip or zstd compressed
+/// ([`super::Compression`]). Errors name the file, the line and the column.
 pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Frame> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = super::compress::read_bytes(path)?;
     let name = path.display().to_string();
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t,

@@ -43,15 +43,19 @@ const DAY: i64 = 86_400;
 pub struct EngineTable {
     /// The entity table (as [`crate::sequence::build`] makes it).
     pub table: EntityTable,
-    /// Events in the log (data lines of a text file, rows of a Parquet file).
+    /// Events in the log (data lines of a text file, rows of a Parquet file; of a directory, the
+    /// rows of the files its event window kept).
     pub events: u64,
     /// Per value column read with `data.on_bad_value = { COLUMN = "missing" }`, how many
     /// unreadable values were taken as missing.
     pub bad_as_missing: BTreeMap<String, usize>,
 }
 
-/// Build the entity table of the event log at `path` (text, or Parquet by its extension) on the
-/// engine, its operators holding at most `memory_limit` bytes.
+/// Build the entity table of the event log at `path` on the engine, its operators holding at
+/// most `memory_limit` bytes. The log is text (gzip or zstd compressed by its extension:
+/// `events.csv.gz`, `log.txt.zst`), a Parquet file (by its extension), or a directory of Parquet
+/// files, flat or in Hive partitions (`date=2024-01-01/part-0.parquet`) whose partitions outside
+/// the event window are never read.
 pub fn build_file(
     path: &Path,
     read: &ReadOptions,
@@ -122,7 +126,7 @@ pub fn build_file(
     })
 }
 
-/// The event source of `path`: Parquet by its extension, text otherwise.
+/// The event source of `path`: Parquet by its extension or for a directory, text otherwise.
 async fn open_source(engine: &Engine, path: &Path, read: &ReadOptions, plan: &EventsPlan) -> Result<Source> {
     if source::is_parquet(path) {
         let p = ParquetEvents::open(&engine.ctx, path, read, plan).await?;

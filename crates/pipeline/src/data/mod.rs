@@ -290,16 +290,19 @@ pub fn suspected_leaks(ds: &promoml_core::Dataset, threshold: f64) -> Vec<promom
     out
 }
 
-/// The column names of a data file from its first lines only (CSV) or its schema (Parquet).
+/// The column names of a data file from its first lines only (CSV, decompressed if need be) or
+/// its schema (Parquet; for a directory of Parquet files, its first file's and the partitions').
 fn header_of(path: &std::path::Path, plan: &DataPlan) -> Result<Vec<String>> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if ext == "parquet" || ext == "pq" {
+    if path.is_dir() {
+        return source::Dataset::discover(path)?.columns();
+    }
+    if promoml_core::io::is_parquet_file(path) {
         return promoml_core::io::parquet_columns(path);
     }
     use std::io::BufRead;
-    let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let file = promoml_core::io::open_text(path)?;
     let mut head = String::new();
-    for line in std::io::BufReader::new(file).lines().take(3) {
+    for line in file.lines().take(3) {
         head.push_str(&line.map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?);
         head.push('\n');
     }

@@ -3,14 +3,18 @@
 //! A text log (comma, semicolon, tab, `|` or runs of whitespace, the CDNOW form) is read line by
 //! line: only the columns an event plan uses are parsed, into fixed-size batches, so memory does
 //! not grow with the log. A value that cannot be read fails with the file, the line and the
-//! column, as promoml's CSV reader does. A Parquet log (`.parquet`, `.pq`) is scanned by
-//! DataFusion's Parquet reader and converted batch by batch.
+//! column, as promoml's CSV reader does. A gzip or zstd compressed log (`events.csv.gz`,
+//! `log.txt.zst`) is decompressed as a stream on the way. A Parquet log (`.parquet`, `.pq`) is
+//! scanned by DataFusion's Parquet reader and converted batch by batch; so is a directory of
+//! Parquet files ([`Dataset`]: flat, or in Hive partitions such as `date=2024-01-01/`, whose
+//! partitions outside the event window are never opened).
 //!
 //! Every source yields the same canonical schema ([`canonical_schema`]): the entity (`Float64`
 //! for a numeric entity column, `Utf8` otherwise), the time in seconds since 1970-01-01 UTC,
 //! one `Float64` per value column (missing values are NaN), the label column of `label = "sum"`
 //! when it is not a value column, and the 1-based line of the event in its file (for Parquet:
-//! the 1-based row), which also orders events as they appear in the log.
+//! the 1-based row; for a directory, the row counted over its files in path order), which also
+//! orders events as they appear in the log.
 
 use crate::sequence::{EventsPlan, Label};
 use datafusion::arrow::array::{
@@ -101,10 +105,10 @@ pub(crate) fn canonical_schema(cols: &EventColumns) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Whether `path` is read as Parquet (by its extension, as [`promoml_core::io::read_file`] does).
+/// Whether `path` is read as Parquet: a Parquet file (by its extension, as
+/// [`promoml_core::io::read_file`] does) or a directory (a Parquet dataset, [`Dataset`]).
 pub(crate) fn is_parquet(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    ext == "parquet" || ext == "pq"
+    promoml_core::io::is_parquet_file(path) || path.is_dir()
 }
 
 /// What a source counted while it was read: events and, per column read leniently
@@ -219,21 +223,18 @@ pub(crate) fn external(e: Error) -> DataFusionError {
 /// The records of a text log, one at a time: the current record's line and fields.
 enum Lines {
     /// Runs of whitespace separate fields: the line and each field's byte range in it.
-    Whitespace { reader: std::io::BufReader<std::fs::File>, text: String, ranges: Vec<(usize, usize)>, line: usize },
+    Whitespace { reader: Box<dyn BufRead + Send>, text: String, ranges: Vec<(usize, usize)>, line: usize },
     /// A delimiter, with CSV quoting.
-    Delimited { reader: ::csv::Reader<std::fs::File>, record: ::csv::StringRecord, line: usize },
+    Delimited { reader: ::csv::Reader<Box<dyn BufRead + Send>>, record: ::csv::StringRecord, line: usize },
 }
 
 impl Lines {
+    /// The records of `path`, decompressed as they are read when it is gzip or zstd compressed
+    /// ([`promoml_core::io::open_text`]).
     fn open(path: &Path, delimiter: u8) -> Result<Lines> {
-        let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let file = promoml_core::io::open_text(path)?;
         Ok(if delimiter == b' ' {
-            Lines::Whitespace {
-                reader: std::io::BufReader::with_capacity(1 << 20, file),
-                text: String::new(),
-                ranges: Vec::new(),
-                line: 0,
-            }
+            Lines::Whitespace { reader: file, text: String::new(), ranges: Vec::new(), line: 0 }
         } else {
             let reader =
                 ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(file);
@@ -272,9 +273,10 @@ impl Lines {
                 }
             },
             Lines::Delimited { reader, record, line } => loop {
+                // A read error (a corrupt compressed file) has no position: the line reached.
                 let more = reader.read_record(record).map_err(|e| Error::DataAt {
                     path: name.into(),
-                    line: e.position().map_or(0, |p| p.line() as usize),
+                    line: e.position().map_or(*line + 1, |p| p.line() as usize),
                     column: "?".into(),
                     message: e.to_string(),
                 })?;
@@ -315,10 +317,15 @@ fn delimiter_of(path: &Path, read: &ReadOptions) -> Result<u8> {
     if let Some(d) = read.csv.delimiter {
         return Ok(d);
     }
-    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let file = promoml_core::io::open_text(path)?;
     let mut head = String::new();
-    for line in std::io::BufReader::new(file).lines().take(50) {
-        head.push_str(&line.map_err(|source| Error::Io { path: path.to_path_buf(), source })?);
+    for (i, line) in file.lines().take(50).enumerate() {
+        head.push_str(&line.map_err(|e| Error::DataAt {
+            path: path.display().to_string(),
+            line: i + 1,
+            column: "?".into(),
+            message: if e.kind() == std::io::ErrorKind::InvalidData { "not valid UTF-8".into() } else { e.to_string() },
+        })?);
         head.push('\n');
     }
     if head.trim().is_empty() {
@@ -580,8 +587,363 @@ impl Iterator for TextBatches {
     }
 }
 
+/// Hive's name for a missing partition value (`key=__HIVE_DEFAULT_PARTITION__`).
+const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// What the values of a Hive partition directory (`key=value`) are, inferred from all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PartitionKind {
+    /// Every value is a date `YYYY-MM-DD`: an Arrow `Date32`.
+    Date,
+    /// Every value is a month `YYYY-MM`: text, which sorts as the months do.
+    Month,
+    /// A column named `year` whose values are years `YYYY`: `Int64`.
+    Year,
+    /// Every value is an integer: `Int64`.
+    Integer,
+    /// Every value is a number: `Float64`.
+    Number,
+    /// Anything else (also the events time column in another format, parsed with
+    /// `timestamp_format` like a text time column): `Utf8`.
+    Text,
+}
+
+impl PartitionKind {
+    /// The Arrow type DataFusion gives the partition column.
+    fn data_type(self) -> DataType {
+        match self {
+            PartitionKind::Date => DataType::Date32,
+            PartitionKind::Month | PartitionKind::Text => DataType::Utf8,
+            PartitionKind::Year | PartitionKind::Integer => DataType::Int64,
+            PartitionKind::Number => DataType::Float64,
+        }
+    }
+
+    /// Infer the kind of partition column `name` from its values (the missing marker of Hive
+    /// left out).
+    fn infer(name: &str, values: &[&str]) -> PartitionKind {
+        let present: Vec<&str> = values.iter().copied().filter(|v| *v != HIVE_NULL).collect();
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let date = |v: &str| v.len() == 10 && parse_timestamp(v, Some("%Y-%m-%d")).is_some();
+        let month = |v: &str| v.len() == 7 && v.as_bytes()[4] == b'-' && digits(&v[..4]) && digits(&v[5..]);
+        if present.is_empty() {
+            PartitionKind::Text
+        } else if present.iter().all(|v| date(v)) {
+            PartitionKind::Date
+        } else if present.iter().all(|v| month(v)) {
+            PartitionKind::Month
+        } else if name.eq_ignore_ascii_case("year") && present.iter().all(|v| v.len() == 4 && digits(v)) {
+            PartitionKind::Year
+        } else if present.iter().all(|v| v.parse::<i64>().is_ok()) {
+            PartitionKind::Integer
+        } else if present.iter().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
+            PartitionKind::Number
+        } else {
+            PartitionKind::Text
+        }
+    }
+}
+
+/// A Hive partition column of a [`Dataset`].
+#[derive(Debug, Clone)]
+pub(crate) struct Partition {
+    /// The key of its directories (`date` of `date=2024-01-01`).
+    pub name: String,
+    /// What its values are.
+    pub kind: PartitionKind,
+}
+
+/// The days (since 1970-01-01) an event window covers: from `start` (or the beginning) to
+/// `horizon_end`, both days included.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    /// The first day, if the window has a start.
+    pub first: Option<i64>,
+    /// The last day.
+    pub last: i64,
+}
+
+impl Window {
+    /// The window of an event plan: `start` (if any) to `horizon_end`.
+    pub(crate) fn of(plan: &EventsPlan) -> Window {
+        const DAY: i64 = 86_400;
+        Window { first: plan.start.map(|s| s.div_euclid(DAY)), last: plan.horizon_end.div_euclid(DAY) }
+    }
+}
+
+/// A directory of Parquet files read as one event log: the files directly in it, or in Hive
+/// partition directories (`date=2024-01-01/part-0.parquet`, `year=1997/month=01/...`) whose
+/// keys become columns. Names starting with `.` or `_` (`_SUCCESS`, `.crc` files, `_temporary/`)
+/// are left out, as Spark and Hive do; of the rest, the `.parquet` files are read (or, when there
+/// is none, the `.pq` files).
+#[derive(Debug)]
+pub(crate) struct Dataset {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its Parquet files, sorted by path.
+    pub files: Vec<PathBuf>,
+    /// Each file's partition values (in the order of `partitions`).
+    pub values: Vec<Vec<String>>,
+    /// The extension of the files read, without the dot.
+    pub extension: &'static str,
+    /// The partition columns, outermost directory first.
+    pub partitions: Vec<Partition>,
+}
+
+impl Dataset {
+    /// Find the Parquet files under `dir` and the partition columns their directories name.
+    /// Every file must sit under the same partition keys, in the same order, or directly in
+    /// `dir` when there are none; the error names the first file that does not.
+    pub(crate) fn discover(dir: &Path) -> Result<Dataset> {
+        let mut all = Vec::new();
+        walk(dir, &mut all)?;
+        let ext = |p: &PathBuf| p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let extension = if all.iter().any(|p| ext(p) == "parquet") {
+            "parquet"
+        } else if all.iter().any(|p| ext(p) == "pq") {
+            "pq"
+        } else {
+            return Err(Error::data(format!(
+                "{}: no Parquet files (*.parquet, *.pq) in this directory or its partition directories",
+                dir.display()
+            )));
+        };
+        let mut files: Vec<PathBuf> = all.into_iter().filter(|p| ext(p) == extension).collect();
+        files.sort();
+        let mut keys: Option<(Vec<String>, &Path)> = None;
+        let mut values = Vec::with_capacity(files.len());
+        for f in &files {
+            let rel = f.strip_prefix(dir).unwrap_or(f);
+            let dirs: Vec<String> = rel
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.components())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            let pairs: Option<Vec<(String, String)>> = dirs
+                .iter()
+                .map(|d| d.split_once('=').filter(|(k, _)| !k.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect();
+            let Some(pairs) = pairs else {
+                return Err(Error::data(format!(
+                    "{}: this Parquet file is in a directory that is not a Hive partition (`key=value`); \
+                     a Parquet dataset holds its files directly in {} or in partition directories such as \
+                     `date=2024-01-01/`",
+                    f.display(),
+                    dir.display()
+                )));
+            };
+            let (k, v): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
+            match &keys {
+                None => keys = Some((k, f)),
+                Some((first, at)) if *first != k => {
+                    let show = |k: &[String]| if k.is_empty() { "none".to_string() } else { k.join("/") };
+                    return Err(Error::data(format!(
+                        "{}: its partition keys ({}) differ from those of {} ({}); every file of a Parquet \
+                         dataset sits under the same partition directories",
+                        f.display(),
+                        show(&k),
+                        at.display(),
+                        show(first)
+                    )));
+                }
+                Some(_) => {}
+            }
+            values.push(v);
+        }
+        let names = keys.map(|(k, _)| k).unwrap_or_default();
+        let partitions = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let vs: Vec<&str> = values.iter().map(|v| v[i].as_str()).collect();
+                Partition { name: name.clone(), kind: PartitionKind::infer(name, &vs) }
+            })
+            .collect();
+        Ok(Dataset { dir: dir.to_path_buf(), files, values, extension, partitions })
+    }
+
+    /// Whether the partitions of `file` (its index) can hold events of `window`: always, but for a
+    /// partition that is the events time column, or a date-like partition (a date, a month, a
+    /// year) of a log whose time column is in the files, taken to hold the events of that day,
+    /// month or year. (Partition values are read as days, months and years of UTC.)
+    fn keeps(&self, file: usize, window: Window, time: &str) -> bool {
+        use promoml_core::io::{civil_from_days, days_from_civil};
+        self.pruned(time).all(|(i, p)| {
+            let v = self.values[file][i].as_str();
+            if v == HIVE_NULL {
+                return false; // the filter's comparison with a missing value is not true either
+            }
+            let day = |v: &str| parse_timestamp(v, Some("%Y-%m-%d")).map(|t| t.div_euclid(86_400));
+            // The first and last day the partition covers.
+            let span = match p.kind {
+                PartitionKind::Date => day(v).map(|d| (d, d)),
+                PartitionKind::Month => day(&format!("{v}-01")).map(|lo| {
+                    let (y, m, _) = civil_from_days(lo);
+                    let next = if m == 12 { days_from_civil(y + 1, 1, 1) } else { days_from_civil(y, m + 1, 1) };
+                    (lo, next - 1)
+                }),
+                PartitionKind::Year => {
+                    v.parse::<i64>().ok().map(|y| (days_from_civil(y, 1, 1), days_from_civil(y + 1, 1, 1) - 1))
+                }
+                _ => None,
+            };
+            let Some((lo, hi)) = span else { return true };
+            hi >= window.first.unwrap_or(i64::MIN) && lo <= window.last
+        })
+    }
+
+    /// The partition columns the event window prunes, with their index.
+    fn pruned<'a>(&'a self, time: &'a str) -> impl Iterator<Item = (usize, &'a Partition)> + 'a {
+        let time_is_partition = self.partitions.iter().any(|p| p.name == time);
+        self.partitions.iter().enumerate().filter(move |(_, p)| {
+            matches!(p.kind, PartitionKind::Date | PartitionKind::Month | PartitionKind::Year)
+                && (p.name == time || !time_is_partition)
+        })
+    }
+
+    /// The filter on partition columns that keeps the event window (`None`: nothing to prune):
+    /// DataFusion evaluates it on the directories' values, so pruned files are never opened.
+    fn window_filter(&self, window: Window, time: &str) -> Option<datafusion::prelude::Expr> {
+        use datafusion::common::{Column, ScalarValue};
+        use datafusion::prelude::{Expr, lit};
+        let first = window.first.map(promoml_core::io::civil_from_days);
+        let (y1, m1, _) = promoml_core::io::civil_from_days(window.last);
+        let mut filter: Option<Expr> = None;
+        for (_, p) in self.pruned(time) {
+            let c = Expr::Column(Column::new_unqualified(&p.name));
+            let (lo, hi) = match p.kind {
+                PartitionKind::Date => (
+                    window.first.map(|d| lit(ScalarValue::Date32(Some(d as i32)))),
+                    lit(ScalarValue::Date32(Some(window.last as i32))),
+                ),
+                PartitionKind::Month => {
+                    (first.map(|(y, m, _)| lit(format!("{y:04}-{m:02}"))), lit(format!("{y1:04}-{m1:02}")))
+                }
+                PartitionKind::Year => (first.map(|(y, _, _)| lit(y)), lit(y1)),
+                _ => continue,
+            };
+            let keep = match lo {
+                Some(lo) => c.between(lo, hi),
+                None => c.lt_eq(hi),
+            };
+            filter = Some(match filter {
+                Some(f) => f.and(keep),
+                None => keep,
+            });
+        }
+        filter
+    }
+
+    /// The column names of the dataset: those of its first file, then the partition columns.
+    pub(crate) fn columns(&self) -> Result<Vec<String>> {
+        let first = self.files.first().expect("a dataset has files");
+        let mut names = promoml_core::io::parquet_columns(first)?;
+        names.extend(self.partitions.iter().map(|p| p.name.clone()));
+        Ok(names)
+    }
+
+    /// Scan the dataset through `ctx`: DataFusion's listing table over the directory, with the
+    /// partition columns, read as one partition (files in path order, rows in file order, so
+    /// the row numbers that order an entity's events are the same on every run), filtered to
+    /// `plan`'s event window by partition where a partition says the time. The schema is that
+    /// of the first file the window keeps (other files are never opened to infer it).
+    async fn scan(&self, ctx: &datafusion::prelude::SessionContext, plan: &EventsPlan) -> Result<ScanOf> {
+        use datafusion::datasource::file_format::parquet::ParquetFormat;
+        use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+        let name = self.dir.display().to_string();
+        let fail = |e: DataFusionError| Error::data(format!("{name}: {}", e.find_root()));
+        let window = Window::of(plan);
+        let kept: Vec<PathBuf> = (0..self.files.len())
+            .filter(|&i| self.keeps(i, window, &plan.time))
+            .map(|i| self.files[i].clone())
+            .collect();
+        let Some(first) = kept.first() else {
+            return Err(Error::data(format!(
+                "{name}: no partition of this Parquet dataset falls in the event window (partitions: {})",
+                self.partitions.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(format!(".{}", self.extension))
+            .with_table_partition_cols(self.partitions.iter().map(|p| (p.name.clone(), p.kind.data_type())).collect())
+            .with_target_partitions(1);
+        let state = ctx.state();
+        let first_url = ListingTableUrl::parse(first.display().to_string()).map_err(fail)?;
+        let schema = options
+            .infer_schema(&state, &first_url)
+            .await
+            .map_err(|e| Error::data(format!("{}: {}", first.display(), e.find_root())))?;
+        for p in &self.partitions {
+            if schema.field_with_name(&p.name).is_ok() {
+                return Err(Error::data(format!(
+                    "{name}: `{}` is both a partition directory (`{}=...`) and a column of the files (as in {})",
+                    p.name,
+                    p.name,
+                    first.display()
+                )));
+            }
+        }
+        // A trailing separator: the URL is a directory, listed with its partition directories.
+        let url = ListingTableUrl::parse(format!("{}{}", name.trim_end_matches('/'), std::path::MAIN_SEPARATOR))
+            .map_err(fail)?;
+        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+        let table = ListingTable::try_new(config).map_err(fail)?;
+        let mut df = ctx.read_table(Arc::new(table)).map_err(fail)?;
+        if let Some(f) = self.window_filter(window, &plan.time) {
+            df = df.filter(f).map_err(fail)?;
+        }
+        Ok(ScanOf { df, files: kept })
+    }
+}
+
+/// A scan of a Parquet file or dataset and the files it may open (to name the one at fault).
+struct ScanOf {
+    df: datafusion::prelude::DataFrame,
+    files: Vec<PathBuf>,
+}
+
+/// The files under `dir`, recursively, leaving out names that start with `.` or `_`.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let path = entry.path();
+        // Follows symbolic links, as DataFusion's listing does.
+        let meta = std::fs::metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        if meta.is_dir() {
+            walk(&path, out)?;
+        } else if meta.is_file() && meta.len() > 0 {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The first of `files` whose Parquet footer cannot be read, with the reason: the file a scan
+/// error comes from, when it is one that is not Parquet or is cut short.
+fn unreadable(files: &[PathBuf]) -> Option<Error> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    files.iter().find_map(|f| {
+        let file = match std::fs::File::open(f) {
+            Ok(file) => file,
+            Err(source) => return Some(Error::Io { path: f.clone(), source }),
+        };
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .err()
+            .map(|e| Error::data(format!("{}: not a readable Parquet file ({e})", f.display())))
+    })
+}
+
 /// Parquet events: each batch of the scanned columns converted to the canonical schema. The
-/// time column may be a timestamp (any unit), a date, or text in `timestamp_format`.
+/// time column may be a timestamp (any unit), a date, or text in `timestamp_format`. The log is
+/// a Parquet file or a directory of them ([`Dataset`]); for a directory, rows are counted over
+/// its files in path order.
 #[derive(Debug)]
 pub(crate) struct ParquetEvents {
     name: String,
@@ -590,11 +952,14 @@ pub(crate) struct ParquetEvents {
     schema: SchemaRef,
     /// The scan of the file, selecting entity, time, values and label in that order.
     scan: datafusion::prelude::DataFrame,
+    /// The files the scan may open (to name the one a read error comes from).
+    files: Vec<PathBuf>,
     counts: Arc<ReadCounts>,
 }
 
 impl ParquetEvents {
-    /// Scan `path`'s columns of `plan` through `ctx`.
+    /// Scan `path`'s columns of `plan` through `ctx`: a Parquet file, or a directory of them
+    /// (a [`Dataset`], its partitions outside the event window pruned).
     pub(crate) async fn open(
         ctx: &datafusion::prelude::SessionContext,
         path: &Path,
@@ -602,10 +967,15 @@ impl ParquetEvents {
         plan: &EventsPlan,
     ) -> Result<ParquetEvents> {
         let name = path.display().to_string();
-        let df = ctx
-            .read_parquet(name.as_str(), datafusion::prelude::ParquetReadOptions::default())
-            .await
-            .map_err(|e| Error::data(format!("{name}: {e}")))?;
+        let ScanOf { df, files } = if path.is_dir() {
+            Dataset::discover(path)?.scan(ctx, plan).await?
+        } else {
+            let df =
+                ctx.read_parquet(name.as_str(), datafusion::prelude::ParquetReadOptions::default()).await.map_err(
+                    |e| unreadable(&[path.to_path_buf()]).unwrap_or_else(|| Error::data(format!("{name}: {e}"))),
+                )?;
+            ScanOf { df, files: vec![path.to_path_buf()] }
+        };
         let file_schema = df.schema().clone();
         let field = |c: &str| {
             file_schema.field_with_unqualified_name(c).map(|f| f.data_type().clone()).map_err(|_| {
@@ -628,6 +998,7 @@ impl ParquetEvents {
             schema: canonical_schema(&cols),
             cols,
             scan,
+            files,
             counts: Arc::new(ReadCounts::default()),
         })
     }
@@ -659,9 +1030,13 @@ impl PartitionStream for ParquetEvents {
             counts: self.counts.clone(),
             rows: Arc::new(AtomicU64::new(0)),
         };
+        let files = self.files.clone();
+        // A scan error (a file that is not Parquet, or cut short) names its file when it can be
+        // found by its footer; values that cannot be converted name theirs in `convert`.
+        let locate = move |e: DataFusionError| unreadable(&files).map_or(e, external);
         let stream = futures::stream::once(async move { scan.execute_stream().await })
             .try_flatten()
-            .map(move |b| b.and_then(|b| convert.batch(&b).map_err(external)));
+            .map(move |b| b.map_err(&locate).and_then(|b| convert.batch(&b).map_err(external)));
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
 }
