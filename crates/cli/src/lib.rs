@@ -197,6 +197,57 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The per-entity table of an event-log pipeline (`[data.events]`): `--sql` prints the
+    /// query that computes it on another engine (Spark, Trino, PostgreSQL, DuckDB) over a
+    /// table `events`; `--out FILE.csv|.parquet` computes it here and writes it.
+    Features {
+        /// The pipeline file: TOML, or RON when it ends in `.ron`.
+        pipeline: PathBuf,
+        /// Print the event plan as one SQL query on standard output.
+        #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+        sql: bool,
+        /// With --sql: the engine the query is written for.
+        #[arg(long, value_enum, default_value = "datafusion", requires = "sql")]
+        dialect: SqlDialect,
+        /// With --sql: how the `events` table stores the time column (default: as the
+        /// pipeline's log does; `text` is ISO text, or `data.timestamp_format` when set).
+        #[arg(long, value_enum, requires = "sql")]
+        time_as: Option<TimeAs>,
+        /// Compute the table with promoml's engine and write it here (CSV, or Parquet for
+        /// `.parquet`/`.pq`), without the hidden row id.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Overrides, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Keys to remove, as for `run`.
+        #[arg(long = "unset", value_name = "KEY")]
+        unset: Vec<String>,
+    },
+}
+
+/// `promoml features --dialect`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SqlDialect {
+    /// Apache DataFusion.
+    Datafusion,
+    /// PostgreSQL.
+    Postgres,
+    /// Apache Spark SQL / Databricks.
+    Spark,
+    /// DuckDB.
+    Duckdb,
+    /// Trino / Presto.
+    Trino,
+}
+
+/// `promoml features --time-as`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum TimeAs {
+    /// A TIMESTAMP or DATE column.
+    Timestamp,
+    /// Text (or integers) in `data.timestamp_format`, ISO text without one.
+    Text,
 }
 
 /// Heartbeat settings of a process in a shared study.
@@ -443,7 +494,75 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Features { pipeline, sql, dialect, time_as, out, set, unset } => {
+            let loaded = Pipeline::load(&pipeline, &with_unsets(&unset, set), &registry);
+            let p = match loaded {
+                Ok(p) => p,
+                Err(e) => return fail(&e),
+            };
+            match features_command(&p, sql, dialect, time_as, out.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(if matches!(e, promoml_core::Error::Config { .. }) { 2 } else { 1 })
+                }
+            }
+        }
     }
+}
+
+/// `promoml features`: print the event plan of `p` as SQL, or compute its entity table and
+/// write it to `out`.
+fn features_command(
+    p: &Pipeline,
+    sql: bool,
+    dialect: SqlDialect,
+    time_as: Option<TimeAs>,
+    out: Option<&Path>,
+) -> promoml_core::Result<()> {
+    use promoml_pipeline::data::sql::{Dialect, TimeColumn, events_sql, write_table};
+    let data = &p.data;
+    let (Some(events), promoml_pipeline::plan::DataSource::File { path, .. }) = (&data.events, &data.source) else {
+        return Err(promoml_core::Error::config(
+            "data.events",
+            "the pipeline has no `[data.events]` section: `features` turns an event log into one row per entity",
+        ));
+    };
+    if sql {
+        let dialect = match dialect {
+            SqlDialect::Datafusion => Dialect::DataFusion,
+            SqlDialect::Postgres => Dialect::Postgres,
+            SqlDialect::Spark => Dialect::Spark,
+            SqlDialect::Duckdb => Dialect::DuckDb,
+            SqlDialect::Trino => Dialect::Trino,
+        };
+        let format = data.read.csv.timestamp_format.as_deref();
+        let time = match time_as {
+            Some(TimeAs::Timestamp) => TimeColumn::Timestamp,
+            Some(TimeAs::Text) => TimeColumn::text(format),
+            None => TimeColumn::of_log(path, &data.read, &events.time),
+        };
+        print!("{}", events_sql(events, &data.target, &time, dialect)?);
+        return Ok(());
+    }
+    let out = out.expect("clap requires --sql or --out");
+    if out.canonicalize().is_ok_and(|o| path.canonicalize().is_ok_and(|p| p == o)) {
+        return Err(promoml_core::Error::config(
+            "--out",
+            format!("{} is the event log itself; write the table to another file", out.display()),
+        ));
+    }
+    let built = promoml_pipeline::data::events::build_file(path, &data.read, events, &data.target, data.memory_limit)?;
+    write_table(&built.table.frame, out)?;
+    println!(
+        "wrote {} entities ({} columns) of {} ({} events) to {}",
+        built.table.frame.n_rows(),
+        built.table.frame.n_cols() - 1,
+        path.display(),
+        built.events,
+        out.display()
+    );
+    Ok(())
 }
 
 /// The overrides of `--unset` (as `!KEY` entries, applied first) and `--set`, in the form
