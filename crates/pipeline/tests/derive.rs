@@ -82,6 +82,41 @@ fn a_derived_binary_target_and_a_derived_amount() {
     }
 }
 
+/// End to end: a whole run whose binary target is derived from an amount (a coupon test's
+/// "bought again": `bought = "amount > 0"`), the amount itself dropped (it would leak the label).
+#[test]
+fn a_run_predicts_a_target_derived_from_an_amount() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,visits,tenure,coupon,amount\n");
+    for i in 0..300u32 {
+        let (visits, tenure) = (i * 37 % 23, i * 11 % 17);
+        let buys = visits + tenure / 2 > 14 || i % 13 == 0;
+        let amount = if buys { format!("{}.25", 5 + i % 40) } else { "0".into() };
+        text.push_str(&format!("{i},{visits},{tenure},{},{amount}\n", ["none", "ten", "twenty"][(i % 3) as usize]));
+    }
+    let path = dir.path().join("coupon_test.csv");
+    std::fs::write(&path, text).unwrap();
+    let p = pipeline(
+        dir.path(),
+        &format!(
+            "path = \"{}\"\nid = \"id\"\ntarget = \"bought\"\npositive = \"TRUE\"\ndrop = [\"amount\"]\n\
+             derive = {{ bought = \"amount > 0\" }}\nsplit = {{ kind = \"modulo\", modulo = 4, remainder = 0, column = \"id\" }}\n\n\
+             [search]\ntrials = 1\ncv_folds = 2",
+            path.display()
+        ),
+    )
+    .unwrap();
+    data::check_header(&p).unwrap();
+    let report = promoml_pipeline::run(&p, &promoml_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!((report.data.train_rows, report.data.test_rows), (225, 75));
+    let classes: Vec<&str> = report.data.classes.keys().map(String::as_str).collect();
+    assert_eq!(classes, ["FALSE", "TRUE"], "the derived target's classes");
+    assert!(report.data.suspected_leaks.is_empty(), "the amount is dropped: {:?}", report.data.suspected_leaks);
+    let auc = report.leaderboard[0].test["roc_auc"];
+    assert!(auc > 0.75, "test roc_auc {auc}");
+}
+
 #[test]
 fn derived_columns_of_an_event_log_use_the_entity_table() {
     let dir = tempfile::tempdir().unwrap();
