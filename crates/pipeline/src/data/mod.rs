@@ -7,8 +7,8 @@
 
 pub mod engine;
 pub mod events;
-pub mod sql;
 mod source;
+pub mod sql;
 
 use crate::cv::holdout;
 use crate::plan::{DataPlan, DataSource, SplitRule};
