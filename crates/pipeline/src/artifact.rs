@@ -171,6 +171,11 @@ struct Manifest {
     /// explanations.
     #[serde(default)]
     baseline: Option<Vec<f64>>,
+    /// `[data] memory_limit` of the training run: what the query engine may hold while it turns
+    /// an event log into entity rows at predict time. Absent from older artifacts (the default
+    /// limit then applies).
+    #[serde(default)]
+    memory_limit: Option<usize>,
 }
 
 /// A loaded (or freshly built) artifact: the fitted preparation and final model.
@@ -324,6 +329,7 @@ impl Artifact {
             notes,
             events,
             baseline,
+            memory_limit: Some(p.data.memory_limit),
         };
         let mut a = Artifact { manifest, prepared, model };
         // Kinds of the fitted steps: the pipeline's, then the automatic one-hot encoder.
@@ -835,10 +841,14 @@ impl Artifact {
         cutoff: Option<&str>,
         explain: Option<usize>,
     ) -> Result<usize> {
-        let frame = self.read_input(input)?;
         let what = format!("input ({})", input.display());
         let opts = ExplainOptions::default();
-        let batch = self.score_input(frame, &what, cutoff, explain.map(|_| &opts))?;
+        let batch = if self.manifest.events.is_some() {
+            self.score_event_log(input, &what, cutoff, explain.map(|_| &opts))?
+        } else {
+            let frame = self.read_input(input)?;
+            self.score_input(frame, &what, cutoff, explain.map(|_| &opts))?
+        };
         let mut text = self.scores_csv(batch.ids.as_ref().map(|(n, d)| (n.as_str(), d)), &batch.scored, batch.n);
         if let (Some(k), Some(e)) = (explain, &batch.explained) {
             text = with_explanations(&text, e, k);
@@ -888,6 +898,36 @@ impl Artifact {
         Ok((ids, n, scored))
     }
 
+    /// Score (and explain) the entities of the event log in the file `input` (event-log
+    /// pipelines) on the query engine: the log is streamed and only the columns the plan reads
+    /// are parsed, so memory holds the per-entity rows, not the log (within the training run's
+    /// `[data] memory_limit`; the engine spills its sort to disk beyond it). `cutoff` ends the
+    /// input window as in [`Artifact::score_input`].
+    pub fn score_event_log(
+        &self,
+        input: &Path,
+        what: &str,
+        cutoff: Option<&str>,
+        explain: Option<&ExplainOptions>,
+    ) -> Result<ScoredBatch> {
+        let plan = self.scoring_plan(cutoff)?;
+        let r = &self.manifest.read;
+        let read = ReadOptions { csv: self.csv_options(), types: r.types.clone() };
+        let limit = self.manifest.memory_limit.unwrap_or(crate::data::engine::DEFAULT_MEMORY_LIMIT);
+        let built = crate::data::events::build_file(input, &read, &plan, &self.manifest.target, limit)?;
+        let (ids, n, (scored, explained)) = self.score_table(built.table, &plan, what, explain)?;
+        Ok(ScoredBatch { ids: Some(ids), n, scored, explained })
+    }
+
+    /// The event plan for scoring, its input window ending at `cutoff` when given.
+    fn scoring_plan(&self, cutoff: Option<&str>) -> Result<EventsPlan> {
+        let plan =
+            self.manifest.events.as_ref().ok_or_else(|| {
+                Error::data(format!("pipeline `{}` does not read an event log", self.manifest.pipeline))
+            })?;
+        plan.for_scoring(None, cutoff, self.manifest.read.timestamp_format.as_deref(), "--cutoff")
+    }
+
     /// [`Artifact::score_events`] with explanations when asked.
     #[allow(clippy::type_complexity)]
     fn score_events_explained(
@@ -897,13 +937,21 @@ impl Artifact {
         what: &str,
         explain: Option<&ExplainOptions>,
     ) -> Result<((String, ColumnData), usize, (Scored, Option<Explained>))> {
-        let plan =
-            self.manifest.events.as_ref().ok_or_else(|| {
-                Error::data(format!("pipeline `{}` does not read an event log", self.manifest.pipeline))
-            })?;
-        let plan = plan.for_scoring(None, cutoff, self.manifest.read.timestamp_format.as_deref(), "--cutoff")?;
+        let plan = self.scoring_plan(cutoff)?;
         let table = crate::sequence::build(&events, &plan, &self.manifest.target)
             .map_err(|e| Error::data(format!("{what} (data.events): {e}")))?;
+        self.score_table(table, &plan, what, explain)
+    }
+
+    /// Score (and explain) the rows of an entity table built with `plan`.
+    #[allow(clippy::type_complexity)]
+    fn score_table(
+        &self,
+        table: crate::sequence::EntityTable,
+        plan: &EventsPlan,
+        what: &str,
+        explain: Option<&ExplainOptions>,
+    ) -> Result<((String, ColumnData), usize, (Scored, Option<Explained>))> {
         let mut frame = table.frame;
         let ids = frame.remove(&plan.entity).map(|c| (plan.entity.clone(), c.data)).expect("the table has its entity");
         for d in &self.manifest.drop {
