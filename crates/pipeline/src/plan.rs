@@ -606,6 +606,15 @@ impl Pipeline {
             None => None,
             Some(e) => Some(ensemble_plan(&src, e, &candidates)?),
         };
+        // Behaviour sequences are built only when a candidate reads them: they cost as much
+        // memory as the whole per-entity table (a 20 M-event log's weekly bins: 230 MB), and
+        // every fold's datasets carry a copy of their rows' sequences.
+        let mut data = data;
+        if let Some(ev) = &mut data.events
+            && !candidates.iter().any(|c| c.model.input() == promoml_core::InputKind::Sequence)
+        {
+            ev.encoding = crate::sequence::Encoding::None;
+        }
         Ok(Pipeline {
             name: spec.pipeline.name.clone(),
             task,

@@ -55,6 +55,9 @@ impl Model for Probe {
     fn description(&self) -> &str {
         "test probe: checks that sequences match their rows"
     }
+    fn input(&self) -> promoml_core::InputKind {
+        promoml_core::InputKind::Sequence
+    }
     fn tasks(&self) -> &[Task] {
         &[Task::Binary]
     }
