@@ -11,7 +11,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use promoml_core::{ColumnData, Error, Frame, Result};
+use promoml_core::{Column, ColumnData, Error, Frame, Result};
 use std::sync::Arc;
 
 /// Memory the engine's operators may hold before they spill to disk (sorts) when
@@ -143,12 +143,12 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// A frame as one Arrow record batch: numbers as `Float64` (NaN as null), booleans, text and
-/// timestamps (seconds), every column nullable.
-fn to_batch(frame: &Frame) -> Result<RecordBatch> {
+/// Columns of a frame as one Arrow record batch: numbers as `Float64` (NaN as null), booleans,
+/// text and timestamps (seconds), every column nullable.
+pub(crate) fn to_batch<'a>(columns: impl IntoIterator<Item = &'a Column>) -> Result<RecordBatch> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    for c in frame.columns() {
+    for c in columns {
         let (ty, a): (DataType, ArrayRef) = match &c.data {
             ColumnData::Numeric(v) => {
                 (DataType::Float64, Arc::new(v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect::<Float64Array>()))
@@ -213,7 +213,7 @@ pub fn derive(frame: Frame, derive: &[(String, String)], memory_limit: usize) ->
         return Ok(frame);
     }
     let engine = Engine::new(memory_limit)?;
-    let batch = to_batch(&frame)?;
+    let batch = to_batch(frame.columns())?;
     let key = |name: &str| format!("data.derive.{name}");
     let rows = frame.n_rows();
     let mut out = frame;

@@ -151,6 +151,40 @@ fn register(engine: &Engine, src: &Source) -> Result<()> {
     Ok(())
 }
 
+/// The summary columns of an entity table, in order (after the entity, before the target), as
+/// [`crate::sequence::build`] makes them.
+pub(crate) fn summary_names(plan: &EventsPlan) -> Vec<String> {
+    let mut names: Vec<String> = [
+        "n_events",
+        "n_days",
+        "frequency",
+        "recency_days",
+        "T_days",
+        "days_since_last",
+        "mean_gap_days",
+        "recency_ratio",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for &k in &plan.recent_days {
+        names.push(format!("n_events_last_{k}d"));
+        names.push(format!("n_days_last_{k}d"));
+    }
+    for p in 0..plan.periods {
+        names.push(format!("n_days_period_{p}"));
+    }
+    for name in &plan.values {
+        for s in ["total", "mean", "max", "first_day", "repeat_mean"] {
+            names.push(format!("{name}_{s}"));
+        }
+        for &k in &plan.recent_days {
+            names.push(format!("{name}_last_{k}d"));
+        }
+    }
+    names
+}
+
 /// The current entity's key.
 #[derive(Debug, Clone, PartialEq)]
 enum Key {
@@ -194,34 +228,7 @@ struct Fold<'a> {
 
 impl<'a> Fold<'a> {
     fn new(plan: &'a EventsPlan, cols: &'a EventColumns, what: &'a str) -> Fold<'a> {
-        let mut names: Vec<String> = [
-            "n_events",
-            "n_days",
-            "frequency",
-            "recency_days",
-            "T_days",
-            "days_since_last",
-            "mean_gap_days",
-            "recency_ratio",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for &k in &plan.recent_days {
-            names.push(format!("n_events_last_{k}d"));
-            names.push(format!("n_days_last_{k}d"));
-        }
-        for p in 0..plan.periods {
-            names.push(format!("n_days_period_{p}"));
-        }
-        for name in &plan.values {
-            for s in ["total", "mean", "max", "first_day", "repeat_mean"] {
-                names.push(format!("{name}_{s}"));
-            }
-            for &k in &plan.recent_days {
-                names.push(format!("{name}_last_{k}d"));
-            }
-        }
+        let names = summary_names(plan);
         let nv = plan.values.len();
         let (steps, channels) = match plan.encoding {
             Encoding::None => (0, 0),

@@ -189,37 +189,8 @@ fn parquet_time_is_timestamp(path: &Path, time: &str) -> bool {
 /// [`crate::sequence::build`] makes them (without the hidden row id): the entity, the
 /// summaries, the target.
 pub fn entity_columns(plan: &EventsPlan, target: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::iter::once(plan.entity.clone())
-        .chain(
-            [
-                "n_events",
-                "n_days",
-                "frequency",
-                "recency_days",
-                "T_days",
-                "days_since_last",
-                "mean_gap_days",
-                "recency_ratio",
-            ]
-            .iter()
-            .map(|s| s.to_string()),
-        )
-        .collect();
-    for &k in &plan.recent_days {
-        names.push(format!("n_events_last_{k}d"));
-        names.push(format!("n_days_last_{k}d"));
-    }
-    for p in 0..plan.periods {
-        names.push(format!("n_days_period_{p}"));
-    }
-    for v in &plan.values {
-        for s in ["total", "mean", "max", "first_day", "repeat_mean"] {
-            names.push(format!("{v}_{s}"));
-        }
-        for &k in &plan.recent_days {
-            names.push(format!("{v}_last_{k}d"));
-        }
-    }
+    let mut names = vec![plan.entity.clone()];
+    names.extend(crate::data::events::summary_names(plan));
     names.push(target.to_string());
     names
 }
@@ -564,38 +535,13 @@ fn list(s: &mut String, indent: &str, items: &[String]) {
 /// timestamps as ISO text (CSV) or `TIMESTAMP` seconds (Parquet). Columns whose name starts with
 /// `__` (the hidden row id) are left out.
 pub fn write_table(frame: &Frame, path: &Path) -> Result<()> {
-    use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, TimestampSecondArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    use datafusion::arrow::record_batch::RecordBatch;
     use promoml_core::ColumnData;
-    use std::sync::Arc;
     let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
     let columns: Vec<&promoml_core::Column> = frame.columns().iter().filter(|c| !c.name.starts_with("__")).collect();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext == "parquet" || ext == "pq" {
-        let mut fields = Vec::new();
-        let mut arrays: Vec<ArrayRef> = Vec::new();
-        for c in &columns {
-            let (ty, a): (DataType, ArrayRef) = match &c.data {
-                ColumnData::Numeric(v) => (
-                    DataType::Float64,
-                    Arc::new(v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect::<Float64Array>()),
-                ),
-                ColumnData::Boolean(v) => (DataType::Boolean, Arc::new(v.iter().copied().collect::<BooleanArray>())),
-                ColumnData::Categorical { levels, codes } => (
-                    DataType::Utf8,
-                    Arc::new(codes.iter().map(|c| c.map(|c| levels[c as usize].as_str())).collect::<StringArray>()),
-                ),
-                ColumnData::Timestamp(v) => (
-                    DataType::Timestamp(TimeUnit::Second, None),
-                    Arc::new(v.iter().copied().collect::<TimestampSecondArray>()),
-                ),
-            };
-            fields.push(Field::new(&c.name, ty, true));
-            arrays.push(a);
-        }
-        let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::data(e.to_string()))?;
+        let batch = crate::data::engine::to_batch(columns.iter().copied())?;
+        let schema = batch.schema();
         let file = std::fs::File::create(path).map_err(io)?;
         let parquet = |e: datafusion::parquet::errors::ParquetError| Error::data(format!("{}: {e}", path.display()));
         let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).map_err(parquet)?;
