@@ -728,14 +728,22 @@ impl Artifact {
     pub fn read_input(&self, input: &Path) -> Result<Frame> {
         let csv = self.csv_options();
         let plain = ReadOptions { csv: csv.clone(), types: BTreeMap::new() };
-        let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        // Column names first: declared types may only name columns the file has.
-        let names: Vec<String> = if ext == "parquet" || ext == "pq" {
+        // Column names first: declared types may only name columns the file has. A text file's
+        // first two lines are enough (read through the decompressor of a `.gz`/`.zst` file).
+        let names: Vec<String> = if promoml_core::io::is_parquet_file(input) {
             read_file(input, &plain)?.names().into_iter().map(str::to_string).collect()
         } else {
-            let text =
-                std::fs::read_to_string(input).map_err(|e| Error::Io { path: input.to_path_buf(), source: e })?;
-            let head: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
+            use std::io::BufRead;
+            let mut reader = promoml_core::io::open_text(input)?;
+            let mut head = String::new();
+            for _ in 0..2 {
+                let read = reader
+                    .read_line(&mut head)
+                    .map_err(|e| Error::data(format!("{}: cannot read its header: {e}", input.display())))?;
+                if read == 0 {
+                    break;
+                }
+            }
             read_csv_str(&head, &input.display().to_string(), &csv)?.names().into_iter().map(str::to_string).collect()
         };
         self.select_input(names, &input.display().to_string(), |opts| read_file(input, &opts), csv)
