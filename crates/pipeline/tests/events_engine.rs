@@ -11,25 +11,8 @@ use promoml_pipeline::data::events::build_file;
 use promoml_pipeline::sequence::{EntityTable, EventsPlan, EventsSpec, ROW_ID, build};
 use std::path::{Path, PathBuf};
 
-/// The workspace root (tests run in the crate's directory).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cdnow() -> PathBuf {
-    root().join("../shared/data/raw/CDNOW_master.txt")
-}
-
-/// `[data]` read options of the CDNOW pipelines.
-fn cdnow_read() -> ReadOptions {
-    let mut types = std::collections::BTreeMap::new();
-    types.insert("customer_id".to_string(), ColumnType::Numeric);
-    types.insert("date".to_string(), ColumnType::Timestamp);
-    ReadOptions {
-        csv: CsvOptions { delimiter: Some(b' '), timestamp_format: Some("%Y%m%d".into()), ..CsvOptions::default() },
-        types,
-    }
-}
+mod cdnow;
+use cdnow::{cdnow, cdnow_read, root};
 
 /// The `[data.events]` section of a pipeline file of the repository.
 fn pipeline_events(file: &str) -> EventsSpec {

@@ -24,23 +24,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The workspace root (tests run in the crate's directory).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cdnow() -> PathBuf {
-    root().join("../shared/data/raw/CDNOW_master.txt")
-}
-
-/// `[data]` read options of the CDNOW pipelines.
-fn cdnow_read() -> ReadOptions {
-    let types = [("customer_id", ColumnType::Numeric), ("date", ColumnType::Timestamp)];
-    ReadOptions {
-        csv: CsvOptions { delimiter: Some(b' '), timestamp_format: Some("%Y%m%d".into()), ..CsvOptions::default() },
-        types: types.into_iter().map(|(k, t)| (k.to_string(), t)).collect(),
-    }
-}
+mod cdnow;
+use cdnow::{cdnow, cdnow_read, root};
 
 /// The `[data.events]` section of a pipeline file of the repository, with `extra` TOML lines
 /// replacing or adding keys (`"<none>"` removes one).

@@ -12,35 +12,18 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use promoml_core::io::{CsvOptions, ReadOptions, read_file};
-use promoml_core::{ColumnData, ColumnType, Frame, Registry};
+use promoml_core::{ColumnData, Frame, Registry};
 use promoml_pipeline::data::events::build_file;
 use promoml_pipeline::sequence::{EntityTable, EventsPlan, EventsSpec, ROW_ID};
 use promoml_pipeline::{Pipeline, Silent, run};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+mod cdnow;
+use cdnow::{cdnow, cdnow_read, root};
+
 const LIMIT: usize = promoml_pipeline::data::engine::DEFAULT_MEMORY_LIMIT;
-
-/// The workspace root (tests run in the crate's directory).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cdnow() -> PathBuf {
-    root().join("../shared/data/raw/CDNOW_master.txt")
-}
-
-/// `[data]` read options of the CDNOW pipelines.
-fn cdnow_read() -> ReadOptions {
-    let mut types = std::collections::BTreeMap::new();
-    types.insert("customer_id".to_string(), ColumnType::Numeric);
-    types.insert("date".to_string(), ColumnType::Timestamp);
-    ReadOptions {
-        csv: CsvOptions { delimiter: Some(b' '), timestamp_format: Some("%Y%m%d".into()), ..CsvOptions::default() },
-        types,
-    }
-}
 
 /// The event plan of `pipelines/cdnow-repurchase.toml`.
 fn cdnow_plan() -> EventsPlan {
