@@ -12,32 +12,16 @@ use promoml_pipeline::sequence::{EntityTable, EventsPlan, EventsSpec, ROW_ID, bu
 use std::path::{Path, PathBuf};
 
 mod cdnow;
-use cdnow::{cdnow, cdnow_read, root};
-
-/// The `[data.events]` section of a pipeline file of the repository.
-fn pipeline_events(file: &str) -> EventsSpec {
-    let text = std::fs::read_to_string(root().join("pipelines").join(file)).unwrap();
-    let doc: toml::Table = toml::from_str(&text).unwrap();
-    let events = doc["data"].as_table().unwrap()["events"].clone();
-    events.try_into().unwrap()
-}
+use cdnow::{cdnow, cdnow_read, pipeline_events, with_keys};
 
 /// The CDNOW event plan with `extra` TOML lines replacing or adding keys.
 fn cdnow_events(extra: &str) -> EventsSpec {
-    let mut t: toml::Table = toml::from_str(
+    let t: toml::Table = toml::from_str(
         "entity = \"customer_id\"\ntime = \"date\"\nvalues = [\"number_of_cds\", \"dollar_value\"]\n\
          start = \"1997-01-01\"\ncutoff = \"1997-09-30\"\nhorizon_end = \"1998-06-30\"",
     )
     .unwrap();
-    let extra: toml::Table = toml::from_str(extra).unwrap();
-    for (k, v) in extra {
-        if v.as_str() == Some("<none>") {
-            t.remove(&k);
-        } else {
-            t.insert(k, v);
-        }
-    }
-    toml::Value::Table(t).try_into().unwrap()
+    with_keys(t, extra)
 }
 
 /// Assert that two entity tables are bit-identical: the same columns in the same order, every
@@ -101,7 +85,7 @@ const LIMIT: usize = promoml_pipeline::data::engine::DEFAULT_MEMORY_LIMIT;
 #[test]
 fn cdnow_pipelines_features_are_bit_identical() {
     for file in ["cdnow-repurchase.toml", "cdnow-spend.toml", "seed-lstm.toml"] {
-        let t = compare(&cdnow(), &cdnow_read(), &pipeline_events(file), "buys_again", LIMIT, file);
+        let t = compare(&cdnow(), &cdnow_read(), &pipeline_events(file, ""), "buys_again", LIMIT, file);
         // The real log: 23,570 customers, all of whom bought in the first quarter of 1997.
         assert_eq!(t.frame.n_rows(), 23_570, "{file}");
         assert_eq!(t.sequences.as_ref().unwrap().data.shape(), &[23_570, 39, 3], "{file}");
@@ -167,7 +151,7 @@ fn shuffled_log(dir: &Path, n: u64) -> PathBuf {
 fn a_log_bigger_than_the_memory_pool_spills_and_stays_identical() {
     let dir = tempfile::tempdir().unwrap();
     let log = shuffled_log(dir.path(), 60_000);
-    let spec = pipeline_events("cdnow-repurchase.toml");
+    let spec = pipeline_events("cdnow-repurchase.toml", "");
     let t = compare(&log, &cdnow_read(), &spec, "buys_again", 16 << 20, "spilling");
     assert!(t.frame.n_rows() > 50_000);
     let last_n = cdnow_events("encoding = \"last_n\"\nsteps = 7");
@@ -214,7 +198,7 @@ fn a_parquet_copy_of_the_log_gives_the_same_table() {
 
     let read = cdnow_read();
     for file in ["cdnow-repurchase.toml", "seed-lstm.toml"] {
-        let plan = EventsPlan::from_spec(&pipeline_events(file), Some("%Y%m%d")).unwrap();
+        let plan = EventsPlan::from_spec(&pipeline_events(file, ""), Some("%Y%m%d")).unwrap();
         let old = build(&events, &plan, "buys_again").unwrap();
         let new = build_file(&path, &read, &plan, "buys_again", LIMIT).unwrap();
         assert_eq!(new.events, 69_659);

@@ -25,23 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod cdnow;
-use cdnow::{cdnow, cdnow_read, root};
-
-/// The `[data.events]` section of a pipeline file of the repository, with `extra` TOML lines
-/// replacing or adding keys (`"<none>"` removes one).
-fn pipeline_events(file: &str, extra: &str) -> EventsSpec {
-    let text = std::fs::read_to_string(root().join("pipelines").join(file)).unwrap();
-    let doc: toml::Table = toml::from_str(&text).unwrap();
-    let mut t = doc["data"].as_table().unwrap()["events"].as_table().unwrap().clone();
-    for (k, v) in toml::from_str::<toml::Table>(extra).unwrap() {
-        if v.as_str() == Some("<none>") {
-            t.remove(&k);
-        } else {
-            t.insert(k, v);
-        }
-    }
-    toml::Value::Table(t).try_into().unwrap()
-}
+use cdnow::{cdnow, cdnow_read, pipeline_events};
 
 /// A frame as an Arrow batch for the `events` table: numeric columns listed in `ints` as
 /// `Int64` (CDNOW's ids, dates and CD counts are integers in the file), other numbers
