@@ -8,6 +8,7 @@
 //! the stray value is an error naming its line, unless the column is declared (`types`) or its
 //! unreadable values are accepted as missing ([`CsvOptions::bad_as_missing`]).
 
+use super::records::Records;
 use super::time::parse_timestamp;
 use crate::{Column, ColumnData, ColumnType, Error, Frame, Result};
 use std::collections::BTreeMap;
@@ -50,115 +51,292 @@ impl Default for CsvOptions {
 
 /// Read a CSV file, decompressing it when its extension says it is gzip or zstd compressed
 /// ([`super::Compression`]). Errors name the file, the line and the column.
+///
+/// The file is read twice as a stream, one record at a time: once to check its shape and infer
+/// each column's type, once to parse the values into typed columns. Memory holds the finished
+/// table and one record, never the file's text (a 10 M-row table loads in the size of its
+/// columns).
 pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Frame> {
-    let bytes = super::compress::read_bytes(path)?;
     let name = path.display().to_string();
-    let text = match std::str::from_utf8(&bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let line = LineIndex::new(&bytes).line_of(e.valid_up_to());
-            return Err(Error::DataAt {
-                path: name,
-                line,
-                column: "?".into(),
-                message: format!("not valid UTF-8 (byte {})", e.valid_up_to()),
-            });
-        }
-    };
-    read_csv_str(text, &name, opts)
+    read_stream(&name, opts, &|| super::compress::open_text(path))
 }
 
 /// Read CSV text; `name` is used in error messages.
 pub fn read_csv_str(text: &str, name: &str, opts: &CsvOptions) -> Result<Frame> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
+    read_stream(name, opts, &|| Ok(Box::new(text.as_bytes())))
+}
+
+/// Where a stream of the file's text comes from; called once per pass.
+type Open<'a> = dyn Fn() -> Result<Box<dyn std::io::BufRead + Send + 'a>> + 'a;
+
+/// What the first pass saw of a column's present values, to infer its type.
+#[derive(Clone, Copy)]
+struct Evidence {
+    present: usize,
+    /// Present values that are not numbers.
+    strays: usize,
+    all_bool: bool,
+    all_timestamps: bool,
+}
+
+impl Evidence {
+    fn new() -> Evidence {
+        Evidence { present: 0, strays: 0, all_bool: true, all_timestamps: true }
+    }
+
+    fn see(&mut self, s: &str, fmt: Option<&str>) {
+        self.present += 1;
+        let t = s.trim();
+        if t.parse::<f64>().is_err() {
+            self.strays += 1;
+        }
+        if self.all_bool && parse_bool(t).is_none() {
+            self.all_bool = false;
+        }
+        if self.all_timestamps && parse_timestamp(t, fmt).is_none() {
+            self.all_timestamps = false;
+        }
+    }
+
+    /// The column's type, and with it the hint a stray word's error gets (numeric columns with
+    /// a few strays).
+    fn column_type(&self, lenient: bool, col: &str) -> (ColumnType, String) {
+        let numeric_with_strays = |hint: bool| {
+            let hint = if hint && !lenient {
+                format!(
+                    "; the column holds numbers otherwise: fix the value, declare the column \
+                     (`types = {{ {col} = \"categorical\" }}`) or read such values as missing \
+                     (`on_bad_value = {{ {col} = \"missing\" }}`)"
+                )
+            } else {
+                String::new()
+            };
+            (ColumnType::Numeric, hint)
+        };
+        if self.present == 0 {
+            numeric_with_strays(false)
+        } else if self.all_bool {
+            (ColumnType::Boolean, String::new())
+        } else if self.strays == 0 {
+            numeric_with_strays(false)
+        } else if self.all_timestamps {
+            (ColumnType::Timestamp, String::new())
+        } else if few_strays(self.strays, self.present) {
+            numeric_with_strays(true)
+        } else {
+            (ColumnType::Categorical, String::new())
+        }
+    }
+}
+
+/// The values of one column as the second pass parses them.
+enum Builder {
+    Numeric(Vec<f64>),
+    Boolean(Vec<Option<bool>>),
+    Timestamp(Vec<Option<i64>>),
+    Categorical { index: std::collections::HashMap<String, u32>, levels: Vec<String>, codes: Vec<Option<u32>> },
+}
+
+/// How one column is parsed: its builder, whether unreadable values become missing (and how
+/// many did), and the hint its errors carry.
+struct ColumnReader {
+    builder: Builder,
+    lenient: bool,
+    bad: usize,
+    hint: String,
+}
+
+impl ColumnReader {
+    fn new(kind: ColumnType, rows: usize, lenient: bool, hint: String) -> ColumnReader {
+        let builder = match kind {
+            ColumnType::Numeric => Builder::Numeric(Vec::with_capacity(rows)),
+            ColumnType::Boolean => Builder::Boolean(Vec::with_capacity(rows)),
+            ColumnType::Timestamp => Builder::Timestamp(Vec::with_capacity(rows)),
+            ColumnType::Categorical => {
+                Builder::Categorical { index: Default::default(), levels: Vec::new(), codes: Vec::with_capacity(rows) }
+            }
+        };
+        ColumnReader { builder, lenient, bad: 0, hint }
+    }
+
+    /// Parse one value (`missing` when it is a missing marker); a value that does not fit is
+    /// the error message, or, lenient, a missing value.
+    fn push(&mut self, s: &str, missing: bool, fmt: Option<&str>) -> std::result::Result<(), String> {
+        let t = s.trim();
+        let failed = match &mut self.builder {
+            Builder::Numeric(v) => {
+                let parsed = if missing { Ok(f64::NAN) } else { t.parse::<f64>() };
+                let (x, failed) = match parsed {
+                    _ if missing => (f64::NAN, None),
+                    Ok(x) if x.is_finite() => (x, None),
+                    Ok(_) => (f64::NAN, Some(format!("`{t}` is not a finite number"))),
+                    Err(_) => (f64::NAN, Some(format!("`{t}` is not a number (column is numeric){}", self.hint))),
+                };
+                v.push(x);
+                failed
+            }
+            Builder::Boolean(v) => {
+                let b = if missing { None } else { parse_bool(t) };
+                v.push(b);
+                (!missing && b.is_none())
+                    .then(|| format!("`{t}` is not a boolean (expected TRUE/FALSE, true/false, 1/0)"))
+            }
+            Builder::Timestamp(v) => {
+                let x = if missing { None } else { parse_timestamp(t, fmt) };
+                v.push(x);
+                (!missing && x.is_none())
+                    .then(|| format!("`{t}` is not a timestamp (format {})", fmt.unwrap_or("YYYY-MM-DD[ HH:MM:SS]")))
+            }
+            Builder::Categorical { index, levels, codes } => {
+                let code = (!missing).then(|| match index.get(t) {
+                    Some(&c) => c,
+                    None => {
+                        levels.push(t.to_string());
+                        let c = (levels.len() - 1) as u32;
+                        index.insert(t.to_string(), c);
+                        c
+                    }
+                });
+                codes.push(code);
+                None
+            }
+        };
+        match failed {
+            None => Ok(()),
+            Some(_) if self.lenient => {
+                self.bad += 1;
+                Ok(())
+            }
+            Some(message) => Err(message),
+        }
+    }
+
+    fn finish(self) -> ColumnData {
+        match self.builder {
+            Builder::Numeric(v) => ColumnData::Numeric(v),
+            Builder::Boolean(v) => ColumnData::Boolean(v),
+            Builder::Timestamp(v) => ColumnData::Timestamp(v),
+            Builder::Categorical { levels, codes, .. } => ColumnData::Categorical { levels, codes },
+        }
+    }
+}
+
+/// Read a table from a stream in two passes (see [`read_csv`]).
+fn read_stream(name: &str, opts: &CsvOptions, open: &Open<'_>) -> Result<Frame> {
+    // Pass 1: the header, each record's width, and what each column holds.
+    let mut records = Records::new(open()?, name, opts.delimiter)?;
+    let delimiter = records.delimiter();
+    let Some(first) = records.next_record()? else {
         return Err(Error::data(format!("{name}: the file is empty")));
-    }
-    let delimiter = opts.delimiter.unwrap_or_else(|| detect_delimiter(text));
-    let lines = LineIndex::new(text.as_bytes());
-    if delimiter != b' '
-        && let Some(at) = unterminated_quote(text.as_bytes(), delimiter)
-    {
-        return Err(Error::DataAt {
-            path: name.into(),
-            line: lines.line_of(at),
-            column: "?".into(),
-            message: "a quoted field opens here and is never closed (unterminated `\"`)".into(),
-        });
-    }
-    let records = if delimiter == b' ' { split_whitespace(text) } else { split_csv(text, delimiter, name, &lines)? };
-    let mut records = records.into_iter();
-    let (header_line, names) = if opts.header {
-        let (line, fields) = records.next().ok_or_else(|| Error::data(format!("{name}: the file is empty")))?;
-        let names: Vec<String> = fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| if f.trim().is_empty() { format!("col_{i}") } else { f.trim().to_string() })
-            .collect();
-        (line, names)
-    } else {
-        (0, Vec::new())
     };
-    let rows: Vec<(usize, Vec<String>)> = records.collect();
-    let width = if opts.header { names.len() } else { rows.first().map_or(0, |r| r.1.len()) };
-    let names = if opts.header { names } else { (0..width).map(|i| format!("col_{i}")).collect() };
+    let width = records.len();
+    let names: Vec<String> = if opts.header {
+        (0..width)
+            .map(|i| {
+                let f = records.field(i).trim();
+                if f.is_empty() { format!("col_{i}") } else { f.to_string() }
+            })
+            .collect()
+    } else {
+        (0..width).map(|i| format!("col_{i}")).collect()
+    };
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
             return Err(Error::DataAt {
                 path: name.into(),
-                line: header_line,
+                line: first,
                 column: n.clone(),
                 message: "this column name appears twice in the header".into(),
             });
         }
     }
-    if rows.is_empty() {
-        return Err(Error::data(format!("{name}: the file has a header but no data rows")));
-    }
-    for (line, r) in &rows {
-        if r.len() != width {
-            return Err(Error::DataAt {
-                path: name.into(),
-                line: *line,
-                column: names.get(r.len().min(width.saturating_sub(1))).cloned().unwrap_or_default(),
-                message: format!("this line has {} fields, the header has {width}", r.len()),
-            });
-        }
-    }
-    for t in opts.types.keys() {
-        if !names.contains(t) {
-            let hint = crate::did_you_mean(t, names.iter().map(String::as_str))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(Error::config(format!("data.types.{t}"), format!("no column `{t}` in {name}{hint}")));
+    for (key, cols) in
+        [("types", opts.types.keys().collect::<Vec<_>>()), ("on_bad_value", opts.bad_as_missing.iter().collect())]
+    {
+        for c in cols {
+            if !names.contains(c) {
+                let hint = crate::did_you_mean(c, names.iter().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Err(Error::config(format!("data.{key}.{c}"), format!("no column `{c}` in {name}{hint}")));
+            }
         }
     }
     let is_missing = |s: &str| {
         let t = s.trim();
         MISSING_MARKERS.contains(&t) || opts.missing.iter().any(|m| m == t)
     };
-    for c in &opts.bad_as_missing {
-        if !names.contains(c) {
-            let hint = crate::did_you_mean(c, names.iter().map(String::as_str))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(Error::config(format!("data.on_bad_value.{c}"), format!("no column `{c}` in {name}{hint}")));
-        }
-    }
     let fmt = opts.timestamp_format.as_deref();
-    let mut columns = Vec::with_capacity(width);
-    let mut bad_as_missing = BTreeMap::new();
-    for (j, col) in names.iter().enumerate() {
-        let cells = rows.iter().map(|(line, r)| (*line, r[j].as_str()));
-        let declared = opts.types.get(col).copied();
-        let lenient = opts.bad_as_missing.contains(col);
-        let (data, bad) = parse_column(cells, declared, fmt, &is_missing, lenient, name, col)?;
-        if lenient {
-            bad_as_missing.insert(col.clone(), bad);
-        }
-        columns.push(Column { name: col.clone(), data });
+    let declared: Vec<Option<ColumnType>> = names.iter().map(|c| opts.types.get(c).copied()).collect();
+    let mut evidence = vec![Evidence::new(); width];
+    let mut rows = 0usize;
+    let mut line = Some(first);
+    if opts.header {
+        line = records.next_record()?;
     }
-    let origin = crate::Origin { file: name.to_string(), lines: rows.iter().map(|r| r.0).collect(), bad_as_missing };
+    while let Some(at) = line {
+        if records.len() != width {
+            return Err(Error::DataAt {
+                path: name.into(),
+                line: at,
+                column: names.get(records.len().min(width.saturating_sub(1))).cloned().unwrap_or_default(),
+                message: format!("this line has {} fields, the header has {width}", records.len()),
+            });
+        }
+        for (j, e) in evidence.iter_mut().enumerate() {
+            let s = records.field(j);
+            if declared[j].is_none() && !is_missing(s) {
+                e.see(s, fmt);
+            }
+        }
+        rows += 1;
+        line = records.next_record()?;
+    }
+    if rows == 0 {
+        return Err(Error::data(format!("{name}: the file has a header but no data rows")));
+    }
+    // Pass 2: parse every value into its column.
+    let mut readers: Vec<ColumnReader> = names
+        .iter()
+        .enumerate()
+        .map(|(j, col)| {
+            let lenient = opts.bad_as_missing.contains(col);
+            let (kind, hint) = match declared[j] {
+                Some(k) => (k, String::new()),
+                None => evidence[j].column_type(lenient, col),
+            };
+            ColumnReader::new(kind, rows, lenient, hint)
+        })
+        .collect();
+    let mut records = Records::new(open()?, name, Some(delimiter))?;
+    if opts.header {
+        records.next_record()?;
+    }
+    let mut lines = Vec::with_capacity(rows);
+    while let Some(at) = records.next_record()? {
+        for (j, (reader, col)) in readers.iter_mut().zip(&names).enumerate() {
+            let s = records.field(j);
+            reader.push(s, is_missing(s), fmt).map_err(|message| Error::DataAt {
+                path: name.into(),
+                line: at,
+                column: col.clone(),
+                message,
+            })?;
+        }
+        lines.push(at);
+        if lines.len() == rows {
+            break;
+        }
+    }
+    let mut bad_as_missing = BTreeMap::new();
+    let mut columns = Vec::with_capacity(width);
+    for (reader, col) in readers.into_iter().zip(names) {
+        if reader.lenient {
+            bad_as_missing.insert(col.clone(), reader.bad);
+        }
+        columns.push(Column { name: col, data: reader.finish() });
+    }
+    let origin = crate::Origin { file: name.to_string(), lines, bad_as_missing };
     Ok(Frame::new(columns)?.with_origin(origin))
 }
 
@@ -166,108 +344,6 @@ pub fn read_csv_str(text: &str, name: &str, opts: &CsvOptions) -> Result<Frame> 
 /// column counts as categorical (under 1 % of the present values, or under 20 and under 5 %).
 fn few_strays(strays: usize, present: usize) -> bool {
     strays > 0 && (strays * 100 < present || (strays < 20 && strays * 20 < present))
-}
-
-/// Read one column: its declared type, or the type inferred from its values. With `lenient`,
-/// a value that does not fit the type is read as missing (and counted: the second result).
-#[allow(clippy::too_many_arguments)]
-fn parse_column<'a>(
-    cells: impl Iterator<Item = (usize, &'a str)> + Clone,
-    declared: Option<ColumnType>,
-    fmt: Option<&str>,
-    is_missing: &dyn Fn(&str) -> bool,
-    lenient: bool,
-    file: &str,
-    col: &str,
-) -> Result<(ColumnData, usize)> {
-    let present = cells.clone().filter(|(_, s)| !is_missing(s));
-    let is_number = |s: &str| s.trim().parse::<f64>().is_ok();
-    let mut stray_hint = "";
-    let kind = match declared {
-        Some(k) => k,
-        None => {
-            let n_present = present.clone().count();
-            let strays = present.clone().filter(|(_, s)| !is_number(s)).count();
-            if n_present == 0 {
-                ColumnType::Numeric
-            } else if present.clone().all(|(_, s)| parse_bool(s).is_some()) {
-                ColumnType::Boolean
-            } else if strays == 0 {
-                ColumnType::Numeric
-            } else if present.clone().all(|(_, s)| parse_timestamp(s, fmt).is_some()) {
-                ColumnType::Timestamp
-            } else if few_strays(strays, n_present) {
-                stray_hint = if lenient {
-                    ""
-                } else {
-                    "; the column holds numbers otherwise: fix the value, declare the column \
-                     (`types = { COLUMN = \"categorical\" }`) or read such values as missing \
-                     (`on_bad_value = { COLUMN = \"missing\" }`)"
-                };
-                ColumnType::Numeric
-            } else {
-                ColumnType::Categorical
-            }
-        }
-    };
-    let stray_hint = stray_hint.replace("COLUMN", col);
-    let bad = |line: usize, message: String| Error::DataAt { path: file.into(), line, column: col.into(), message };
-    let mut n_bad = 0;
-    // Each typed column: parse every present value, or fail (or, lenient, count it as missing).
-    fn typed<'a, T>(
-        cells: impl Iterator<Item = (usize, &'a str)>,
-        is_missing: &dyn Fn(&str) -> bool,
-        lenient: bool,
-        n_bad: &mut usize,
-        parse: impl Fn(&str) -> std::result::Result<T, String>,
-        bad: &dyn Fn(usize, String) -> Error,
-    ) -> Result<Vec<Option<T>>> {
-        let mut v = Vec::new();
-        for (line, s) in cells {
-            if is_missing(s) {
-                v.push(None);
-                continue;
-            }
-            match parse(s.trim()) {
-                Ok(x) => v.push(Some(x)),
-                Err(_) if lenient => {
-                    *n_bad += 1;
-                    v.push(None);
-                }
-                Err(m) => return Err(bad(line, m)),
-            }
-        }
-        Ok(v)
-    }
-    let data = match kind {
-        ColumnType::Numeric => {
-            let parse = |s: &str| match s.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(x),
-                Ok(_) => Err(format!("`{s}` is not a finite number")),
-                Err(_) => Err(format!("`{s}` is not a number (column is numeric){stray_hint}")),
-            };
-            let v = typed(cells, is_missing, lenient, &mut n_bad, parse, &bad)?;
-            ColumnData::Numeric(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
-        }
-        ColumnType::Boolean => {
-            let parse = |s: &str| {
-                parse_bool(s).ok_or_else(|| format!("`{s}` is not a boolean (expected TRUE/FALSE, true/false, 1/0)"))
-            };
-            ColumnData::Boolean(typed(cells, is_missing, lenient, &mut n_bad, parse, &bad)?)
-        }
-        ColumnType::Timestamp => {
-            let parse = |s: &str| {
-                parse_timestamp(s, fmt).ok_or_else(|| {
-                    format!("`{s}` is not a timestamp (format {})", fmt.unwrap_or("YYYY-MM-DD[ HH:MM:SS]"))
-                })
-            };
-            ColumnData::Timestamp(typed(cells, is_missing, lenient, &mut n_bad, parse, &bad)?)
-        }
-        ColumnType::Categorical => {
-            ColumnData::categorical_from(cells.map(|(_, s)| (!is_missing(s)).then(|| s.trim().to_string())))
-        }
-    };
-    Ok((data, n_bad))
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -330,89 +406,6 @@ fn physical_lines(text: &str) -> impl Iterator<Item = &str> {
             }
         }
     })
-}
-
-/// Where each line of a file starts, to turn a byte offset into a 1-based line number. A line
-/// ends at `\n`, `\r\n` or a lone `\r`.
-struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(bytes: &[u8]) -> LineIndex {
-        let mut starts = vec![0];
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
-                starts.push(i + 1);
-            }
-        }
-        LineIndex { starts }
-    }
-    /// The line of a record starting at byte `at` of `bytes`: the reader may place a record's
-    /// start on the line end before it (the `\n` of a `\r\n`), so line ends are skipped.
-    fn record_line(&self, bytes: &[u8], mut at: usize) -> usize {
-        while matches!(bytes.get(at), Some(b'\r' | b'\n')) {
-            at += 1;
-        }
-        self.line_of(at)
-    }
-    /// The line holding byte `at`.
-    fn line_of(&self, at: usize) -> usize {
-        self.starts.partition_point(|&s| s <= at).max(1)
-    }
-}
-
-/// The byte offset of a quote that opens a field and is never closed, if any (quotes count only
-/// at the start of a field, as the CSV reader treats them; `""` inside quotes is an escape).
-fn unterminated_quote(bytes: &[u8], delimiter: u8) -> Option<usize> {
-    let (mut inside, mut field_start, mut open) = (false, true, 0);
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if inside {
-            if b == b'"' {
-                if bytes.get(i + 1) == Some(&b'"') {
-                    i += 1;
-                } else {
-                    inside = false;
-                }
-            }
-        } else if b == b'"' && field_start {
-            inside = true;
-            open = i;
-            field_start = false;
-        } else {
-            field_start = b == delimiter || b == b'\n' || b == b'\r';
-        }
-        i += 1;
-    }
-    inside.then_some(open)
-}
-
-fn split_whitespace(text: &str) -> Vec<(usize, Vec<String>)> {
-    physical_lines(text)
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l.split_whitespace().map(str::to_string).collect()))
-        .collect()
-}
-
-fn split_csv(text: &str, delimiter: u8, name: &str, lines: &LineIndex) -> Result<Vec<(usize, Vec<String>)>> {
-    let mut reader =
-        ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| lines.record_line(text.as_bytes(), p.byte() as usize));
-            Error::DataAt { path: name.into(), line, column: "?".into(), message: e.to_string() }
-        })?;
-        let line = rec.position().map_or(0, |p| lines.record_line(text.as_bytes(), p.byte() as usize));
-        if rec.len() == 1 && rec[0].trim().is_empty() {
-            continue;
-        }
-        out.push((line, rec.iter().map(str::to_string).collect()));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod compress;
 mod csv;
 mod parquet;
+mod records;
 mod time;
 
 pub use self::compress::{Compression, format_extension, is_parquet_file, open_text, read_bytes};
