@@ -317,3 +317,95 @@ fn anomaly_artifacts_reproduce_the_detector_scores_and_flags() {
         assert!((e.values.total(i) - rows[i].0).abs() < 1e-9, "row {i}");
     }
 }
+
+/// `[data] derive` in an artifact: the model reads a derived amount (`margin = revenue - cost`,
+/// `cost` itself dropped) and the target is derived too (`bought = amount > 0`). `promoml
+/// predict` on rows in the raw file's shape (no `margin`, no `bought`) computes the margin as the
+/// run did and reproduces the report's test AUC bit for bit; the artifact asks for `revenue` and
+/// `cost`, not `margin`.
+#[test]
+fn derived_columns_are_computed_again_at_predict_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut all, mut test, mut labels) = (String::new(), String::new(), Vec::new());
+    let header = "id,visits,revenue,cost,amount\n";
+    for i in 0..400u32 {
+        let (visits, revenue, cost) = (i * 37 % 23, 50 + i * 13 % 71, 20 + i * 29 % 67);
+        // Buying depends on the margin (revenue - cost), which no single input column shows.
+        let buys = (revenue as i32 - cost as i32) + visits as i32 > 30 || i % 17 == 0;
+        let amount = if buys { format!("{}.5", 3 + i % 20) } else { "0".into() };
+        let row = format!("{i},{visits},{revenue},{cost},{amount}\n");
+        if i % 4 == 0 {
+            test.push_str(&row);
+            labels.push(f64::from(u8::from(buys)));
+        }
+        all.push_str(&row);
+    }
+    std::fs::write(dir.path().join("coupons.csv"), format!("{header}{all}")).unwrap();
+    let test_csv = dir.path().join("new.csv");
+    std::fs::write(&test_csv, format!("{header}{test}")).unwrap();
+    let pipeline = dir.path().join("derive.toml");
+    std::fs::write(
+        &pipeline,
+        r#"
+[pipeline]
+name = "derive-artifact"
+task = "binary"
+seed = 5
+
+[data]
+path = "coupons.csv"
+id = "id"
+target = "bought"
+positive = "TRUE"
+derive = { bought = "amount > 0", margin = "revenue - cost" }
+drop = ["amount", "cost"]
+split = { kind = "modulo", modulo = 4, remainder = 0, column = "id" }
+
+[[models]]
+kind = "smartcore.logistic_regression"
+
+[search]
+trials = 1
+cv_folds = 2
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let report = run_pipeline(&pipeline, &out, &[]);
+    let model = out.join("model.promoml");
+    let artifact = Artifact::read(&model, &promoml_cli::registry_with(&[])).unwrap();
+    let d = artifact.describe();
+    let inputs: Vec<&str> = d["inputs"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(inputs.contains(&"revenue") && inputs.contains(&"cost") && !inputs.contains(&"margin"), "{inputs:?}");
+    assert_eq!(d["derived"][0]["name"], "margin", "{d}");
+
+    let scored = dir.path().join("scores.csv");
+    let o = predict(&model, &test_csv, &scored, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&scored).unwrap();
+    let s: Vec<f64> = two_columns(&text, "id,score").map(|(_, v)| v.parse().unwrap()).collect();
+    assert_eq!(s.len(), labels.len());
+    let auc = Metric::RocAuc.score(&labels, &Predictions::binary(s.iter().copied())).unwrap();
+    let reported = report["test"]["roc_auc"].as_f64().unwrap();
+    assert_eq!(auc.to_bits(), reported.to_bits(), "AUC from the artifact {auc}, report {reported}");
+    assert!(auc > 0.8, "the derived margin carries the signal: {auc}");
+    // A scoring request (what `promoml serve` receives) in the raw shape: the same scores.
+    let json_rows: Vec<serde_json::Value> = test
+        .lines()
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|c| c.parse().unwrap()).collect();
+            serde_json::json!({"id": v[0], "visits": v[1], "revenue": v[2], "cost": v[3]})
+        })
+        .collect();
+    let batch = artifact.score_json_rows(&json_rows, None).unwrap();
+    for (i, r) in artifact.rows_json(&batch, 0).iter().enumerate() {
+        assert_eq!(r["score"].as_f64().unwrap().to_bits(), s[i].to_bits(), "request row {i}: {r}");
+    }
+
+    // Without `cost` the margin cannot be derived: the error names the column.
+    let no_cost = dir.path().join("no-cost.csv");
+    std::fs::write(&no_cost, without_column(&std::fs::read_to_string(&test_csv).unwrap(), "cost")).unwrap();
+    let o = predict(&model, &no_cost, &dir.path().join("x.csv"), &[]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("no-cost.csv") && e.contains("`cost`"), "{e}");
+}

@@ -176,6 +176,21 @@ struct Manifest {
     /// limit then applies).
     #[serde(default)]
     memory_limit: Option<usize>,
+    /// `[data] derive` columns the model reads: computed from the input at predict time by the
+    /// query engine, as the run computed them. Absent from older artifacts.
+    #[serde(default)]
+    derive: Vec<Derived>,
+    /// Input columns read only to derive others (`columns` lists them; the model does not read
+    /// them): removed once the derived columns are computed.
+    #[serde(default)]
+    derive_only: Vec<String>,
+}
+
+/// One `[data] derive` column of an artifact: its name and SQL expression.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Derived {
+    name: String,
+    sql: String,
 }
 
 /// A loaded (or freshly built) artifact: the fitted preparation and final model.
@@ -273,16 +288,55 @@ impl Artifact {
         };
         let baseline = baseline_row(&prepared, train);
         prepared.sequences = None;
+        // Derived columns the model reads are computed again from the input: the input needs
+        // the columns their expressions read instead of them.
+        let model_columns: Vec<String> =
+            train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect();
+        let derive: Vec<Derived> = p
+            .data
+            .derive
+            .iter()
+            .filter(|(name, _)| model_columns.contains(name))
+            .map(|(name, sql)| Derived { name: name.clone(), sql: sql.clone() })
+            .collect();
+        let mut reads: Vec<String> = Vec::new();
+        for d in &derive {
+            let cols = crate::data::engine::expression_columns(&d.sql)
+                .map_err(|m| Error::config(format!("data.derive.{}", d.name), m))?;
+            for c in cols {
+                if !reads.contains(&c) {
+                    reads.push(c);
+                }
+            }
+        }
+        let derive_only: Vec<String> = reads.iter().filter(|c| !model_columns.contains(c)).cloned().collect();
         let (types, columns): (BTreeMap<String, ColumnType>, Vec<String>) = match &events {
             Some(ev) => {
                 let mut cols = vec![ev.entity.clone(), ev.time.clone()];
                 cols.extend(ev.values.iter().cloned());
                 (p.data.read.types.clone(), cols)
             }
-            None => (
-                train.columns().iter().map(|c| (c.name.clone(), c.data.column_type())).collect(),
-                train.names().into_iter().filter(|n| *n != p.data.target).map(str::to_string).collect(),
-            ),
+            None => {
+                // Trained types for the columns read as they are; a column read only by an
+                // expression (or replaced by one) keeps its declared type, if any.
+                let derived = |c: &str| derive.iter().any(|d| d.name == c);
+                let mut types: BTreeMap<String, ColumnType> = train
+                    .columns()
+                    .iter()
+                    .filter(|c| !derived(&c.name))
+                    .map(|c| (c.name.clone(), c.data.column_type()))
+                    .collect();
+                let mut columns: Vec<String> = model_columns.iter().filter(|c| !derived(c)).cloned().collect();
+                for c in &reads {
+                    if let Some(t) = p.data.read.types.get(c) {
+                        types.insert(c.clone(), *t);
+                    }
+                    if !columns.contains(c) {
+                        columns.push(c.clone());
+                    }
+                }
+                (types, columns)
+            }
         };
         let mut notes = Vec::new();
         let mut kinds: Vec<&str> = Vec::new();
@@ -330,6 +384,8 @@ impl Artifact {
             events,
             baseline,
             memory_limit: Some(p.data.memory_limit),
+            derive,
+            derive_only,
         };
         let mut a = Artifact { manifest, prepared, model };
         // Kinds of the fitted steps: the pipeline's, then the automatic one-hot encoder.
@@ -814,6 +870,28 @@ impl Artifact {
                 frame.remove(&name);
             }
         }
+        self.with_derived(frame, source)
+    }
+
+    /// `frame` with the derived columns the model reads (`[data] derive`) computed by the query
+    /// engine, and without the columns read only to derive them (unless one is the id).
+    fn with_derived(&self, frame: Frame, source: &str) -> Result<Frame> {
+        let m = &self.manifest;
+        if m.derive.is_empty() {
+            return Ok(frame);
+        }
+        let derive: Vec<(String, String)> = m.derive.iter().map(|d| (d.name.clone(), d.sql.clone())).collect();
+        let limit = m.memory_limit.unwrap_or(crate::data::engine::DEFAULT_MEMORY_LIMIT);
+        let mut frame = crate::data::engine::derive(frame, &derive, limit).map_err(|e| match e {
+            Error::Config { key, message } => Error::data(format!("{source}: {key}: {message}")),
+            other => other,
+        })?;
+        // (An event log's entity table keeps its columns: the entity names the rows.)
+        for c in m.derive_only.iter().filter(|_| m.events.is_none()) {
+            if m.id.as_ref() != Some(c) {
+                frame.remove(c);
+            }
+        }
         Ok(frame)
     }
 
@@ -960,7 +1038,7 @@ impl Artifact {
         what: &str,
         explain: Option<&ExplainOptions>,
     ) -> Result<((String, ColumnData), usize, (Scored, Option<Explained>))> {
-        let mut frame = table.frame;
+        let mut frame = self.with_derived(table.frame, what)?;
         let ids = frame.remove(&plan.entity).map(|c| (plan.entity.clone(), c.data)).expect("the table has its entity");
         for d in &self.manifest.drop {
             frame.remove(d);
@@ -1082,6 +1160,7 @@ impl Artifact {
             timestamp_format: self.manifest.read.timestamp_format.as_deref(),
         };
         let (frame, ids) = crate::rows::frame_from_json(rows, &schema)?;
+        let frame = self.with_derived(frame, "request")?;
         // An id that is also a model input stays in the frame; its values are echoed as given.
         let ids = match (&self.manifest.id, ids) {
             (Some(name), Some(v)) => Some((name.clone(), IdColumn::Json(v))),
@@ -1145,6 +1224,7 @@ impl Artifact {
             "classes": m.classes,
             "arms": arms,
             "features": m.feature_names,
+            "derived": m.derive.iter().map(|d| serde_json::json!({"name": d.name, "sql": d.sql})).collect::<Vec<_>>(),
             "notes": m.notes,
         })
     }

@@ -138,6 +138,35 @@ pub fn check_expression(expr: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// The columns a (checked) SQL expression reads, in first-use order: its identifiers, as the
+/// engine resolves them (an unquoted name lowercased, a quoted one as written; `t.col` is
+/// `col`). Function names are not columns.
+pub fn expression_columns(expr: &str) -> std::result::Result<Vec<String>, String> {
+    use datafusion::sql::sqlparser::ast::{Expr, Ident, visit_expressions};
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let parsed = Parser::new(&GenericDialect {})
+        .try_with_sql(expr)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| format!("`{expr}`: {e}"))?;
+    let name = |i: &Ident| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() };
+    let mut columns: Vec<String> = Vec::new();
+    let _ = visit_expressions(&parsed, |e| {
+        let found = match e {
+            Expr::Identifier(i) => Some(name(i)),
+            Expr::CompoundIdentifier(parts) => parts.last().map(name),
+            _ => None,
+        };
+        if let Some(c) = found
+            && !columns.contains(&c)
+        {
+            columns.push(c);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Ok(columns)
+}
+
 /// Quote a column name for SQL (`"name"`, with `"` doubled).
 pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -245,4 +274,20 @@ pub fn derive(frame: Frame, derive: &[(String, String)], memory_limit: usize) ->
         }
         Ok(out)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expression_columns_are_the_identifiers_as_the_engine_resolves_them() {
+        let cols = |e: &str| expression_columns(e).unwrap();
+        assert_eq!(cols("revenue - cost"), ["revenue", "cost"]);
+        assert_eq!(cols("CASE WHEN Amount > 0 THEN round(amount * 1.2) ELSE NULL END"), ["amount"]);
+        assert_eq!(cols("coalesce(\"Gross Sales\", 0) + data.tax"), ["Gross Sales", "tax"]);
+        assert_eq!(cols("trans_after > 0 AND region IN ('N', 'S')"), ["trans_after", "region"]);
+        assert!(cols("1 + 2").is_empty());
+        assert!(expression_columns("a +").is_err());
+    }
 }
