@@ -207,4 +207,40 @@ fn outer_folds_config_errors_name_the_key() {
         pipeline(dir.path(), "split = { kind = \"stratified\", test_fraction = 0.3 }\n[evaluation]\nouter_folds = 4\n");
     let o = promoml(&["validate", p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 outer folds"));
+}
+
+/// Uplift (Hillstrom): the folds carry the uplift metrics, and with K = 5 the last fold is the
+/// pipeline's own benchmark split (`i % 5 == 4`), so `OUT/report.json` equals a plain run's.
+#[test]
+fn uplift_folds_report_qini_and_the_last_fold_is_the_bench_split() {
+    let _ = shared_data();
+    let dir = tempfile::tempdir().unwrap();
+    let cheap = [
+        "search.trials=1",
+        "search.cv_folds=2",
+        "uplift.bootstrap=0",
+        "models[0].params.n_estimators=20",
+        "report.importance_repeats=0",
+    ];
+    let p = root().join("pipelines/hillstrom-uplift.toml");
+    let mut set = cheap.to_vec();
+    set.push("evaluation.outer_folds=5");
+    let r = run_pipeline(&p, &dir.path().join("folds"), &set);
+    let plain = run_pipeline(&p, &dir.path().join("plain"), &cheap);
+    let f = &r["folds"];
+    assert_eq!((f["k"].as_u64(), f["metric"].as_str()), (Some(5), Some("qini_auc")), "{f}");
+    let fin = &f["candidates"][0];
+    assert_eq!(fin["name"], "final model");
+    for m in ["qini_auc", "uplift_at_30"] {
+        let v = floats(&fin["values"][m]);
+        assert_eq!(v.len(), 5, "{m}");
+        assert_eq!(v[4], plain["test"][m].as_f64().unwrap(), "{m}: fold 4 is the bench split");
+        assert!((fin["mean"][m].as_f64().unwrap() - mean_sd(&v).0).abs() < 1e-12);
+    }
+    assert_eq!(r["test"], plain["test"]);
+    assert_eq!(r["uplift"]["metrics"][0]["qini_auc"], plain["uplift"]["metrics"][0]["qini_auc"]);
+    // The paired comparisons cover the meta-learners of the leaderboard.
+    let seconds: Vec<&str> = f["paired"].as_array().unwrap().iter().map(|p| p["second"].as_str().unwrap()).collect();
+    assert!(seconds.contains(&"s-learner/gbm") && seconds.contains(&"t-learner/gbm"), "{seconds:?}");
 }

@@ -404,18 +404,23 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 Some(EmitFormat::Toml) => p.source.emit(Format::Toml).map(Some),
                 Some(EmitFormat::Ron) => p.source.emit(Format::Ron).map(Some),
             };
+            // Every outer fold's pipeline is built too: a split the folds replace must validate.
+            let folds_valid =
+                |p: &Pipeline| (0..p.outer_folds.unwrap_or(0)).try_for_each(|r| p.outer_fold(r, &registry).map(|_| ()));
             match Pipeline::load(&pipeline, &with_unsets(&unset, set), &registry)
                 .and_then(|p| promoml_pipeline::data::check_header(&p).map(|()| p))
+                .and_then(|p| folds_valid(&p).map(|()| p))
                 .and_then(|p| emitted(&p).map(|text| (p, text)))
             {
                 Ok((p, text)) => {
                     let verdict = format!(
-                        "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s))",
+                        "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s){})",
                         pipeline.display(),
                         p.task.name(),
                         p.candidates.len(),
                         p.cleaners.len(),
-                        p.features.len()
+                        p.features.len(),
+                        p.outer_folds.map(|k| format!(", {k} outer folds")).unwrap_or_default()
                     );
                     match text {
                         Some(text) => {
