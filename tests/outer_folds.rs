@@ -167,6 +167,12 @@ fn three_outer_folds_equal_three_modulo_runs_and_compare_pairs_them() {
     let o = promoml(&["compare", sep.to_str().unwrap(), cur.to_str().unwrap()]);
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && md.contains("Only the current report has outer folds"), "{md}");
+    // A later run into the same folder with fewer folds leaves none of the earlier run's.
+    let r2 = run_pipeline(&p, &out, &["evaluation.outer_folds=2"]);
+    assert_eq!(r2["folds"]["k"], 2);
+    assert!(out.join("fold-1").is_dir() && !out.join("fold-2").exists());
+    run_pipeline(&single, &out, &[]);
+    assert!(!out.join("fold-0").exists());
 }
 
 #[test]

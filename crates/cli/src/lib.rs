@@ -893,6 +893,8 @@ fn run(
     dir.prepare(resume && shared.is_none()).map_err(run_error)?;
     let report = run_in(&pipeline, &dir, path, out, set, registry, quiet, resume, shared)?;
     let written = dir.publish().map_err(run_error)?;
+    // Folds of an earlier run with `[evaluation] outer_folds` are not this run's.
+    outdir::remove_stale_folds(out, 0).map_err(run_error)?;
     if !quiet {
         println!("{}", summary(&report));
         for w in written {
@@ -1029,6 +1031,7 @@ fn run_folds(
         std::fs::copy(&model, &to).map_err(|e| run_error(format!("{}: {e}", to.display())))?;
     }
     let written = dir.publish().map_err(run_error)?;
+    outdir::remove_stale_folds(out, k).map_err(run_error)?;
     if !quiet {
         println!("{}", summary(&report));
         for w in written {
