@@ -207,6 +207,11 @@ fn outer_folds_config_errors_name_the_key() {
         &["!data.path", "data.train=d.csv", "data.test=t.csv"],
         &["evaluation.outer_folds", "not separate `train` and `test` files"],
     );
+    check(
+        "[evaluation]\nouter_folds = 3\n",
+        &["pipeline.task=anomaly", "data.split.kind=none"],
+        &["evaluation.outer_folds", "fits and scores every row"],
+    );
     check("[evaluation]\nouter_fold = 3\n", &[], &["unknown field `outer_fold`", "did you mean `outer_folds`?"]);
     // Valid: outer folds replace a given split.
     let p =

@@ -439,6 +439,7 @@ impl Pipeline {
             Some(name) => promoml_core::Device::parse(name).map_err(|m| src.error_at("pipeline.device", m))?,
         };
         let data = data_plan(&src, &spec, task, seed)?;
+        let outer_folds = outer_folds(&src, &spec, &data)?;
         let uplift = if task == Task::Uplift {
             Some(crate::uplift::config::build(&src, &spec, registry)?)
         } else {
@@ -634,7 +635,6 @@ impl Pipeline {
         {
             ev.encoding = crate::sequence::Encoding::None;
         }
-        let outer_folds = outer_folds(&src, &spec, &data)?;
         Ok(Pipeline {
             name: spec.pipeline.name.clone(),
             task,
@@ -789,8 +789,9 @@ fn outer_folds(src: &Source, spec: &PipelineSpec, data: &DataPlan) -> Result<Opt
         DataSource::File { split: SplitRule::All, .. } | DataSource::Synthetic { split: SplitRule::All, .. } => {
             Err(src.error_at(
                 key,
-                "outer folds hold test rows out, but `data.split` is `none` (every row fitted and scored); \
-                 remove `data.split` or give a modulo split",
+                "outer folds hold test rows out, but this pipeline fits and scores every row (an anomaly task \
+                 without `data.split`, or `kind = \"none\"`); give a split that holds rows out, e.g. \
+                 `split = { kind = \"modulo\" }`, which the folds then replace",
             ))
         }
         _ => Ok(Some(k)),

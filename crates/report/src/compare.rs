@@ -192,10 +192,14 @@ pub fn compare(
     let _ = writeln!(s, "## promoml compare: `{}`\n", current.pipeline);
     let _ = writeln!(
         s,
-        "Baseline `{}` vs current `{}`. Gate: the final model's test `{metric}` ({}) may be worse by at most {max_drop}, and no candidate may disappear.\n",
+        "Baseline `{}` vs current `{}`. Gate: the final model's test `{metric}` ({}){} may be worse by at most {max_drop}, and no candidate may disappear.\n",
         labels[0],
         labels[1],
         if hib { "higher is better" } else { "lower is better" },
+        match &paired {
+            Some(p) => format!(", on average over {} outer folds paired by fold,", p.differences.len()),
+            None => String::new(),
+        }
     );
     if regressions.is_empty() {
         let _ = writeln!(s, "**PASS**: no regression.\n");
@@ -449,6 +453,7 @@ mod tests {
         let c = compare(&base, &base, DEFAULT_MAX_DROP, ["b", "b"]).unwrap();
         assert!(c.passed(), "{:?}", c.regressions);
         assert!(c.markdown.contains("### Outer folds: paired by fold"), "{}", c.markdown);
+        assert!(c.markdown.contains("on average over 4 outer folds paired by fold, may be worse"), "{}", c.markdown);
         assert!(c.markdown.contains("| 2 | 0.7000 | 0.7000 | +0.0000 |"), "{}", c.markdown);
         // The last fold is the same, but the mean over the folds dropped by 0.02: a regression.
         let worse = with_folds(&r, &[0.76, 0.88, 0.66, 0.85]);
