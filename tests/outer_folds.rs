@@ -24,9 +24,14 @@ fn data(dir: &Path) {
     std::fs::write(dir.join("d.csv"), t).unwrap();
 }
 
-/// A pipeline with two cheap candidates on `d.csv` (no split: the folds make theirs).
+/// A pipeline with two cheap candidates on `d.csv` (no split: the folds make theirs), written
+/// to `p.toml`.
 fn pipeline(dir: &Path, extra: &str) -> PathBuf {
-    let p = dir.join("p.toml");
+    pipeline_at(dir, "p.toml", extra)
+}
+
+fn pipeline_at(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    let p = dir.join(name);
     std::fs::write(
         &p,
         format!(
@@ -77,7 +82,7 @@ fn three_outer_folds_equal_three_modulo_runs_and_compare_pairs_them() {
 
     // Each fold equals a separate run of the pipeline with the modulo split of that fold, bit
     // for bit (the runs are seeded), and its outputs are in OUT/fold-r.
-    let single = pipeline(dir.path(), "");
+    let single = pipeline_at(dir.path(), "single.toml", "");
     for r_ in 0..3 {
         let fold_report = read(&out.join(format!("fold-{r_}/report.json")));
         assert!(fold_report.get("folds").is_none());
@@ -167,6 +172,12 @@ fn three_outer_folds_equal_three_modulo_runs_and_compare_pairs_them() {
     let o = promoml(&["compare", sep.to_str().unwrap(), cur.to_str().unwrap()]);
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && md.contains("Only the current report has outer folds"), "{md}");
+    // --resume continues each fold's own study: every trial is replayed, the folds are the same.
+    let o = promoml(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resumed = read(&out.join("report.json"));
+    assert_eq!(resumed["folds"]["candidates"], r["folds"]["candidates"]);
+    assert_eq!(resumed["folds"]["paired"], r["folds"]["paired"]);
     // A later run into the same folder with fewer folds leaves none of the earlier run's.
     let r2 = run_pipeline(&p, &out, &["evaluation.outer_folds=2"]);
     assert_eq!(r2["folds"]["k"], 2);
