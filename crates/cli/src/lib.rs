@@ -404,18 +404,23 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                 Some(EmitFormat::Toml) => p.source.emit(Format::Toml).map(Some),
                 Some(EmitFormat::Ron) => p.source.emit(Format::Ron).map(Some),
             };
+            // Every outer fold's pipeline is built too: a split the folds replace must validate.
+            let folds_valid =
+                |p: &Pipeline| (0..p.outer_folds.unwrap_or(0)).try_for_each(|r| p.outer_fold(r, &registry).map(|_| ()));
             match Pipeline::load(&pipeline, &with_unsets(&unset, set), &registry)
                 .and_then(|p| promoml_pipeline::data::check_header(&p).map(|()| p))
+                .and_then(|p| folds_valid(&p).map(|()| p))
                 .and_then(|p| emitted(&p).map(|text| (p, text)))
             {
                 Ok((p, text)) => {
                     let verdict = format!(
-                        "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s))",
+                        "{}: valid ({} task, {} candidate model(s), {} cleaner(s), {} feature step(s){})",
                         pipeline.display(),
                         p.task.name(),
                         p.candidates.len(),
                         p.cleaners.len(),
-                        p.features.len()
+                        p.features.len(),
+                        p.outer_folds.map(|k| format!(", {k} outer folds")).unwrap_or_default()
                     );
                     match text {
                         Some(text) => {
@@ -873,9 +878,47 @@ fn run(
              every model runs on the CPU"
         );
     }
+    if let Some(k) = pipeline.outer_folds {
+        if shared.is_some() {
+            return Err(run_error(
+                "--storage shares one study, but `evaluation.outer_folds` runs one study per fold: run the folds \
+                 without --storage"
+                    .into(),
+            ));
+        }
+        return run_folds(&pipeline, k, path, out, set, registry, quiet, resume);
+    }
     let dir = OutDir::acquire(out, path).map_err(run_error)?;
     // A shared study resumes from its database, not from OUT.
     dir.prepare(resume && shared.is_none()).map_err(run_error)?;
+    let report = run_in(&pipeline, &dir, path, out, set, registry, quiet, resume, shared)?;
+    let written = dir.publish().map_err(run_error)?;
+    // Folds of an earlier run with `[evaluation] outer_folds` are not this run's.
+    outdir::remove_stale_folds(out, 0).map_err(run_error)?;
+    if !quiet {
+        println!("{}", summary(&report));
+        for w in written {
+            println!("wrote {}", w.display());
+        }
+    }
+    Ok(())
+}
+
+/// Run `pipeline` into the staging folder of `dir` (reports, model, trial log); on failure
+/// remove the outputs of `dir`'s previous run and say how to resume (`promoml run PATH --out
+/// OUT ... --resume`).
+#[allow(clippy::too_many_arguments)]
+fn run_in(
+    pipeline: &Pipeline,
+    dir: &OutDir,
+    path: &Path,
+    out: &Path,
+    set: &[String],
+    registry: &Registry,
+    quiet: bool,
+    resume: bool,
+    shared: Option<promoml_pipeline::SharedOptions>,
+) -> Result<promoml_report::Report, PipelineError> {
     GRACEFUL_STOP.store(
         matches!(
             pipeline.task,
@@ -884,7 +927,7 @@ fn run(
         Ordering::SeqCst,
     );
     let logged_before = dir.logged_trials();
-    let artifact = promoml_pipeline::artifact::for_task(&pipeline, dir.staging(), registry);
+    let artifact = promoml_pipeline::artifact::for_task(pipeline, dir.staging(), registry);
     let opts = promoml_pipeline::RunOptions {
         trial_log: Some(dir.trial_log()),
         study_db: Some(dir.study_db()),
@@ -901,7 +944,7 @@ fn run(
         b
     });
     let progress = Progress { bar };
-    let result = promoml_pipeline::run_with(&pipeline, &progress, &opts);
+    let result = promoml_pipeline::run_with(pipeline, &progress, &opts);
     if let Some(b) = &progress.bar {
         b.finish_and_clear();
     }
@@ -932,12 +975,73 @@ fn run(
         }
     };
     promoml_pipeline::write_report(&report, &pipeline.formats, dir.staging())?;
+    Ok(report)
+}
+
+/// `[evaluation] outer_folds = K`: run the whole pipeline on each fold r of K (a modulo split,
+/// remainder r) into `OUT/fold-r/`, then write into `OUT` the last fold's report with the
+/// `folds` section added, and the last fold's model.
+#[allow(clippy::too_many_arguments)]
+fn run_folds(
+    pipeline: &Pipeline,
+    k: usize,
+    path: &Path,
+    out: &Path,
+    set: &[String],
+    registry: &Registry,
+    quiet: bool,
+    resume: bool,
+) -> Result<(), PipelineError> {
+    // Every fold's pipeline is built (and so validated) before the first one runs.
+    let folds: Vec<Pipeline> = (0..k).map(|r| pipeline.outer_fold(r, registry)).collect::<Result<_, _>>()?;
+    let dir = OutDir::acquire(out, path).map_err(run_error)?;
+    dir.prepare(false).map_err(run_error)?;
+    let mut reports = Vec::new();
+    for (r, fold) in folds.iter().enumerate() {
+        if !quiet {
+            eprintln!("outer fold {r} of {k}: test rows are those with i % {k} == {r}");
+        }
+        let fold_out = out.join(format!("fold-{r}"));
+        let fold_dir = OutDir::acquire(&fold_out, path).map_err(run_error)?;
+        // --resume continues the folds that logged a study and starts the others afresh.
+        let logged = [fold_dir.trial_log(), fold_dir.study_db()]
+            .iter()
+            .chain(&[fold_out.join(outdir::TRIAL_LOG), fold_out.join(outdir::STUDY_DB)])
+            .any(|p| p.is_file());
+        let fold_resume = resume && logged;
+        fold_dir.prepare(fold_resume).map_err(run_error)?;
+        let report = match run_in(fold, &fold_dir, path, out, set, registry, quiet, fold_resume, None) {
+            Ok(report) => report,
+            Err(e) => {
+                if let Err(d) = dir.discard_previous() {
+                    eprintln!("error: could not remove the previous run's outputs: {d}");
+                }
+                return Err(e);
+            }
+        };
+        fold_dir.publish().map_err(run_error)?;
+        reports.push(report);
+    }
+    let mut report = reports.last().expect("at least two folds").clone();
+    report.folds = Some(promoml_report::FoldsSection::from_reports(&reports));
+    promoml_pipeline::write_report(&report, &pipeline.formats, dir.staging())?;
+    let model = out.join(format!("fold-{}", k - 1)).join("model.promoml");
+    if model.is_file() {
+        let to = dir.staging().join("model.promoml");
+        std::fs::copy(&model, &to).map_err(|e| run_error(format!("{}: {e}", to.display())))?;
+    }
     let written = dir.publish().map_err(run_error)?;
+    outdir::remove_stale_folds(out, k).map_err(run_error)?;
     if !quiet {
         println!("{}", summary(&report));
         for w in written {
             println!("wrote {}", w.display());
         }
+        println!(
+            "wrote each fold's outputs into {} .. {}",
+            out.join("fold-0").display(),
+            out.join(format!("fold-{}", k - 1)).display()
+        );
     }
     Ok(())
 }
@@ -963,6 +1067,28 @@ pub fn summary(r: &promoml_report::Report) -> String {
     }
     for f in &r.failures {
         s.push_str(&format!("{:<32} failed: {}\n", f.model, f.error));
+    }
+    if let Some(f) = &r.folds {
+        s.push_str(&format!("outer folds: {} (the rows above are fold {}'s)\n", f.k, f.k - 1));
+        for c in &f.candidates {
+            if let (Some(v), Some(m), Some(sd)) = (c.values.get(&f.metric), c.mean.get(&f.metric), c.sd.get(&f.metric))
+            {
+                let per: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+                s.push_str(&format!(
+                    "{:<32} test {} per fold {}: mean {m:.4}, sd {sd:.4}\n",
+                    c.name,
+                    f.metric,
+                    per.join(" ")
+                ));
+            }
+        }
+        for p in &f.paired {
+            let m = &p.summary;
+            s.push_str(&format!(
+                "{} − {}: mean {:+.4}, 95 % interval [{:+.4}, {:+.4}]\n",
+                p.first, p.second, m.mean, m.low, m.high
+            ));
+        }
     }
     s.push_str(&format!("total {:.1} s", r.timing.total_s));
     s

@@ -184,6 +184,22 @@ impl OutDir {
     }
 }
 
+/// Remove the fold folders `OUT/fold-r` with `r >= keep` that an earlier run with outer folds
+/// published (they hold its list of published files), so that `OUT` never shows folds of
+/// another run beside this run's report. Other folders are left alone.
+pub fn remove_stale_folds(out: &Path, keep: usize) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(r) = name.strip_prefix("fold-").and_then(|r| r.parse::<usize>().ok()) else { continue };
+        let path = entry.path();
+        if r >= keep && path.is_dir() && path.join(PUBLISHED_LIST).is_file() {
+            std::fs::remove_dir_all(&path).map_err(|e| io_err(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Remove the files `names` from `out`, except those in `keep` (missing ones are fine).
 fn remove_outputs<'a>(out: &Path, names: impl Iterator<Item = &'a str>, keep: &[String]) -> Result<(), String> {
     // Only plain names: the list is ours, but never let it reach outside the folder.
@@ -203,6 +219,25 @@ fn remove_outputs<'a>(out: &Path, names: impl Iterator<Item = &'a str>, keep: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_folds_of_an_earlier_run_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        for d in ["fold-0", "fold-3", "fold-4", "fold-x", "mine"] {
+            std::fs::create_dir(out.join(d)).unwrap();
+            std::fs::write(out.join(d).join(PUBLISHED_LIST), "report.json\n").unwrap();
+        }
+        std::fs::create_dir(out.join("fold-5")).unwrap();
+        remove_stale_folds(out, 3).unwrap();
+        let mut left: Vec<String> =
+            std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        // fold-5 was not written by promoml (no list): the user's.
+        assert_eq!(left, ["fold-0", "fold-5", "fold-x", "mine"]);
+        remove_stale_folds(out, 0).unwrap();
+        assert!(!out.join("fold-0").exists());
+    }
 
     #[test]
     fn second_holder_is_refused_naming_the_first() {

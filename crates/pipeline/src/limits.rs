@@ -47,6 +47,8 @@ pub const MAX_DAYS: u32 = 36_525;
 /// Most values the behaviour sequences of an event log may hold (entities × steps × channels):
 /// 2 GB of `f32`. Checked when the sequences are built, as the entity count is known only then.
 pub const MAX_SEQUENCE_VALUES: usize = 500_000_000;
+/// Most outer folds of `[evaluation] outer_folds` (each runs the whole pipeline).
+pub const MAX_OUTER_FOLDS: usize = 20;
 /// Most recent-activity windows of an event log (entries of `data.events.recent_days`).
 pub const MAX_WINDOWS: usize = 100;
 

@@ -257,6 +257,9 @@ pub struct Pipeline {
     pub uplift: Option<crate::uplift::UpliftPlan>,
     /// The detectors of an anomaly task.
     pub anomaly: Option<crate::anomaly::AnomalyPlan>,
+    /// `[evaluation] outer_folds`: the number of outer folds the whole pipeline runs on (see
+    /// [`Pipeline::outer_fold`]); `None` for one run on the configured split.
+    pub outer_folds: Option<usize>,
 }
 
 fn toml_to_param(v: &toml::Value) -> Option<ParamValue> {
@@ -389,6 +392,22 @@ impl Pipeline {
     pub fn fit_context(&self, seed: u64) -> promoml_core::FitContext {
         promoml_core::FitContext { device: self.device, ..promoml_core::FitContext::new(seed) }
     }
+    /// Fold `r` of the pipeline's outer folds: the same file and overrides, with the split
+    /// replaced by a modulo split (`modulo = K`, `remainder = r`; row `i`, or the value of
+    /// `split.column`, is a test row when it is `r` modulo `K`) and no outer folds: exactly the
+    /// pipeline of `--set data.split.kind=modulo --set data.split.modulo=K
+    /// --set data.split.remainder=r`.
+    pub fn outer_fold(&self, r: usize, registry: &Registry) -> Result<Pipeline> {
+        let k = self.outer_folds.ok_or_else(|| {
+            crate::error::PipelineError::Run(Error::config("evaluation.outer_folds", "the pipeline has no outer folds"))
+        })?;
+        let mut overrides: Vec<String> = self.source.overrides.iter().map(|o| o.arg.clone()).collect();
+        overrides.extend(fold_overrides(k, r));
+        let src = Source::from_text(&self.source.path, self.source.file_text.clone(), &overrides)?;
+        let spec = src.parse()?;
+        Pipeline::from_spec(src, spec, registry)
+    }
+
     /// Load, parse and validate a pipeline file with `--set` overrides.
     pub fn load(path: &Path, overrides: &[String], registry: &Registry) -> Result<Pipeline> {
         let src = Source::load(path, overrides)?;
@@ -420,6 +439,7 @@ impl Pipeline {
             Some(name) => promoml_core::Device::parse(name).map_err(|m| src.error_at("pipeline.device", m))?,
         };
         let data = data_plan(&src, &spec, task, seed)?;
+        let outer_folds = outer_folds(&src, &spec, &data)?;
         let uplift = if task == Task::Uplift {
             Some(crate::uplift::config::build(&src, &spec, registry)?)
         } else {
@@ -641,6 +661,7 @@ impl Pipeline {
             formats: spec.report.formats.clone(),
             importance_repeats,
             importance_budget,
+            outer_folds,
             source: src,
         })
     }
@@ -751,6 +772,41 @@ fn range_domain(r: &RangeSpec) -> std::result::Result<Domain, String> {
         None if opts.iter().all(toml::Value::is_bool) => Ok(Domain::Bool),
         None => Err("`choice` takes strings (or true/false); use `int`/`float` ranges for numbers".into()),
     }
+}
+
+/// The validated `[evaluation] outer_folds`: 2 to [`limits::MAX_OUTER_FOLDS`], and only for one
+/// table cut by a split rule (a file or a built-in source), which the folds replace.
+fn outer_folds(src: &Source, spec: &PipelineSpec, data: &DataPlan) -> Result<Option<usize>> {
+    let key = "evaluation.outer_folds";
+    let Some(k) = spec.evaluation.as_ref().and_then(|e| e.outer_folds) else { return Ok(None) };
+    limits::count(k, 2, limits::MAX_OUTER_FOLDS).map_err(|m| src.error_at(key, m))?;
+    match &data.source {
+        DataSource::TrainTest { .. } => Err(src.error_at(
+            key,
+            "outer folds cut one table: give `[data] path` (its `split` is replaced by fold r of K: row i is a test \
+             row when i % K == r), not separate `train` and `test` files",
+        )),
+        DataSource::File { split: SplitRule::All, .. } | DataSource::Synthetic { split: SplitRule::All, .. } => {
+            Err(src.error_at(
+                key,
+                "outer folds hold test rows out, but this pipeline fits and scores every row (an anomaly task \
+                 without `data.split`, or `kind = \"none\"`); give a split that holds rows out, e.g. \
+                 `split = { kind = \"modulo\" }`, which the folds then replace",
+            ))
+        }
+        _ => Ok(Some(k)),
+    }
+}
+
+/// The `--set` overrides that make fold `r` of `k` out of a pipeline: a modulo split (its
+/// `column`, if any, kept) with `modulo = k` and `remainder = r`, and no outer folds of its own.
+pub fn fold_overrides(k: usize, r: usize) -> Vec<String> {
+    vec![
+        "data.split.kind=\"modulo\"".to_string(),
+        format!("data.split.modulo={k}"),
+        format!("data.split.remainder={r}"),
+        "!evaluation.outer_folds".to_string(),
+    ]
 }
 
 fn data_plan(src: &Source, spec: &PipelineSpec, task: Task, seed: u64) -> Result<DataPlan> {

@@ -37,6 +37,18 @@ pub struct PipelineSpec {
     pub uplift: Option<crate::uplift::spec::UpliftSpec>,
     /// `[policy]`: values, costs and budget of the promotion policy (uplift tasks).
     pub policy: Option<crate::uplift::spec::PolicySpec>,
+    /// `[evaluation]`: how the whole pipeline is evaluated (outer folds).
+    pub evaluation: Option<EvaluationSpec>,
+}
+
+/// `[evaluation]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationSpec {
+    /// Run the whole pipeline (search, ensemble, test evaluation) once per fold of the one data
+    /// file: fold `r` of `K` tests on the rows with `i % K == r` (a modulo split), and report
+    /// each fold's test metrics, their mean, standard deviation and paired comparisons.
+    pub outer_folds: Option<usize>,
 }
 
 /// `[ensemble]`.

@@ -8,6 +8,7 @@
 //! but does not fail the gate.
 
 use crate::Report;
+use crate::folds::PairedDifference;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -90,7 +91,19 @@ fn num(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into())
 }
 
-/// Compare `current` with `baseline`; `labels` name the two files in the Markdown.
+/// The final model's headline metric paired by fold, current − baseline, when both reports ran
+/// the same outer folds (same K, same headline metric).
+fn paired_folds(baseline: &Report, current: &Report) -> Option<PairedDifference> {
+    let (b, c) = (baseline.folds.as_ref()?, current.folds.as_ref()?);
+    if b.k != c.k || b.metric != c.metric || b.metric != baseline.metric {
+        return None;
+    }
+    let (bv, cv) = (b.headline()?, c.headline()?);
+    (bv.len() == b.k && cv.len() == c.k).then(|| PairedDifference::new(&b.metric, "current", "baseline", cv, bv))
+}
+
+/// Compare `current` with `baseline`; `labels` name the two files in the Markdown. When both
+/// reports have the same outer folds, the headline gate is the mean paired per-fold difference.
 pub fn compare(
     baseline: &Report,
     current: &Report,
@@ -120,9 +133,39 @@ pub fn compare(
         baseline.test.get(metric).copied().ok_or_else(|| CompareError::NoBaselineHeadline(metric.clone()))?;
 
     let mut regressions = Vec::new();
-    match current.test.get(metric) {
-        None => regressions.push(format!("the final model has no test `{metric}`")),
-        Some(&cur) => {
+    // Both reports ran the same outer folds: the gate is the mean of the paired per-fold
+    // differences of the final model's headline metric, not the last fold alone.
+    let paired = paired_folds(baseline, current);
+    let mut fold_note = None;
+    if let (Some(bf), Some(cf)) = (&baseline.folds, &current.folds)
+        && paired.is_none()
+    {
+        fold_note = Some(format!(
+            "Both reports have outer folds, but not the same ones (baseline: {} folds on `{}`, current: {} folds on `{}`): compared on the last fold's test rows only.",
+            bf.k, bf.metric, cf.k, cf.metric
+        ));
+    } else if baseline.folds.is_some() != current.folds.is_some() {
+        fold_note = Some(format!(
+            "Only the {} report has outer folds: compared on the last fold's test rows only.",
+            if baseline.folds.is_some() { "baseline" } else { "current" }
+        ));
+    }
+    match (current.test.get(metric), &paired) {
+        (_, Some(p)) => {
+            // `differences` are current − baseline; the worsening is direction-aware.
+            let w = if hib { -p.summary.mean } else { p.summary.mean };
+            if !w.is_finite() || w > max_drop + EPS {
+                regressions.push(format!(
+                    "final model's test {metric} over {} outer folds: mean paired difference (current − baseline) {:+.4}, 95 % interval [{:+.4}, {:+.4}]: worse by {w:.4} on average, more than the tolerance {max_drop}",
+                    p.differences.len(),
+                    p.summary.mean,
+                    p.summary.low,
+                    p.summary.high
+                ));
+            }
+        }
+        (None, None) => regressions.push(format!("the final model has no test `{metric}`")),
+        (Some(&cur), None) => {
             let w = worsening(base_head, cur, hib);
             if !cur.is_finite() || w > max_drop + EPS {
                 regressions.push(format!(
@@ -149,10 +192,14 @@ pub fn compare(
     let _ = writeln!(s, "## promoml compare: `{}`\n", current.pipeline);
     let _ = writeln!(
         s,
-        "Baseline `{}` vs current `{}`. Gate: the final model's test `{metric}` ({}) may be worse by at most {max_drop}, and no candidate may disappear.\n",
+        "Baseline `{}` vs current `{}`. Gate: the final model's test `{metric}` ({}){} may be worse by at most {max_drop}, and no candidate may disappear.\n",
         labels[0],
         labels[1],
         if hib { "higher is better" } else { "lower is better" },
+        match &paired {
+            Some(p) => format!(", on average over {} outer folds paired by fold,", p.differences.len()),
+            None => String::new(),
+        }
     );
     if regressions.is_empty() {
         let _ = writeln!(s, "**PASS**: no regression.\n");
@@ -164,7 +211,42 @@ pub fn compare(
         let _ = writeln!(s);
     }
 
-    let _ = writeln!(s, "### Final model\n");
+    if let Some(p) = &paired {
+        let k = p.differences.len();
+        let _ = writeln!(s, "### Outer folds: paired by fold\n");
+        let _ = writeln!(
+            s,
+            "The gate uses the mean over the {k} folds of the final model's test `{metric}`, current − baseline on each fold, with its 95 % t-interval (mean ± t(0.975, {}) · sd / √{k}).\n",
+            k - 1
+        );
+        let _ = writeln!(s, "| fold | baseline | current | difference |\n|---|---|---|---|");
+        let (b, c) =
+            (baseline.folds.as_ref().and_then(|f| f.headline()), current.folds.as_ref().and_then(|f| f.headline()));
+        if let (Some(b), Some(c)) = (b, c) {
+            for (r, ((x, y), d)) in b.iter().zip(c).zip(&p.differences).enumerate() {
+                let _ = writeln!(s, "| {r} | {x:.4} | {y:.4} | {d:+.4} |");
+            }
+            let (bm, cm) = (crate::folds::mean_sd(b), crate::folds::mean_sd(c));
+            let _ = writeln!(
+                s,
+                "| mean (sd) | {:.4} ({:.4}) | {:.4} ({:.4}) | {:+.4} ({:.4}) |",
+                bm.0, bm.1, cm.0, cm.1, p.summary.mean, p.summary.sd
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nMean difference {:+.4}, 95 % interval [{:+.4}, {:+.4}].\n",
+            p.summary.mean, p.summary.low, p.summary.high
+        );
+    }
+    if let Some(n) = &fold_note {
+        let _ = writeln!(s, "{n}\n");
+    }
+    let _ = writeln!(
+        s,
+        "### Final model{}\n",
+        if baseline.folds.is_some() || current.folds.is_some() { " (last fold)" } else { "" }
+    );
     let _ = writeln!(s, "| | baseline | current | change |\n|---|---|---|---|");
     let _ = writeln!(
         s,
@@ -348,6 +430,47 @@ mod tests {
         // A new candidate is fine.
         let c = compare(&cur, &base, DEFAULT_MAX_DROP, ["c", "b"]).unwrap();
         assert!(c.passed() && c.markdown.contains("| b | — | absent | present | new |"), "{}", c.markdown);
+    }
+
+    fn with_folds(r: &Report, heads: &[f64]) -> Report {
+        let folds: Vec<Report> = heads
+            .iter()
+            .map(|&h| {
+                let mut f = r.clone();
+                f.test.insert(r.metric.clone(), h);
+                f
+            })
+            .collect();
+        let mut out = folds.last().unwrap().clone();
+        out.folds = Some(crate::FoldsSection::from_reports(&folds));
+        out
+    }
+
+    #[test]
+    fn outer_folds_are_compared_paired_by_fold() {
+        let r = report("roc_auc", true, 0.9);
+        let base = with_folds(&r, &[0.80, 0.90, 0.70, 0.85]);
+        let c = compare(&base, &base, DEFAULT_MAX_DROP, ["b", "b"]).unwrap();
+        assert!(c.passed(), "{:?}", c.regressions);
+        assert!(c.markdown.contains("### Outer folds: paired by fold"), "{}", c.markdown);
+        assert!(c.markdown.contains("on average over 4 outer folds paired by fold, may be worse"), "{}", c.markdown);
+        assert!(c.markdown.contains("| 2 | 0.7000 | 0.7000 | +0.0000 |"), "{}", c.markdown);
+        // The last fold is the same, but the mean over the folds dropped by 0.02: a regression.
+        let worse = with_folds(&r, &[0.76, 0.88, 0.66, 0.85]);
+        let c = compare(&base, &worse, DEFAULT_MAX_DROP, ["b", "c"]).unwrap();
+        assert_eq!(c.regressions.len(), 1, "{:?}", c.regressions);
+        assert!(
+            c.regressions[0].contains("mean paired difference (current − baseline) -0.0250"),
+            "{:?}",
+            c.regressions
+        );
+        assert!(compare(&base, &worse, 0.03, ["b", "c"]).unwrap().passed());
+        // Other folds, or folds on one side only: the last fold's value, as without folds.
+        let three = with_folds(&r, &[0.5, 0.5, 0.85]);
+        let c = compare(&base, &three, DEFAULT_MAX_DROP, ["b", "c"]).unwrap();
+        assert!(c.passed() && c.markdown.contains("not the same ones"), "{}", c.markdown);
+        let c = compare(&r, &worse, DEFAULT_MAX_DROP, ["b", "c"]).unwrap();
+        assert!(!c.passed() && c.markdown.contains("Only the current report has outer folds"), "{}", c.markdown);
     }
 
     #[test]

@@ -91,6 +91,23 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
     leaderboard(&mut h, r);
     ensemble(&mut h, r)?;
     uplift(&mut h, r)?;
+    if let Some(f) = &r.folds {
+        let _ = writeln!(h, "<h2>Outer folds (test)</h2>\n<p>{}</p>", escape(&f.sentence()));
+        let (head, rows) = f.table();
+        table(&mut h, &head, &rows);
+        if !f.incomplete.is_empty() {
+            let _ = writeln!(
+                h,
+                "<p class=\"muted\">Missing on some fold (failed there), left out: {}.</p>",
+                escape(&f.incomplete.join(", "))
+            );
+        }
+        if !f.paired.is_empty() {
+            let _ = writeln!(h, "<h3>Paired differences of test <code>{}</code> by fold</h3>", escape(&f.metric));
+            let (head, rows) = f.paired_table();
+            table(&mut h, &head, &rows);
+        }
+    }
 
     let mut figures = Vec::new();
     if let Some(c) = &r.curves {

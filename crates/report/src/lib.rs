@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod curves;
+pub mod folds;
 pub mod html;
 mod plot;
 pub mod sections;
@@ -19,6 +20,7 @@ pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 pub use curves::{CalibrationBin, Curves};
+pub use folds::{FoldScores, FoldsSection, MeanInterval, PairedDifference};
 pub use sections::{
     AnomalySection, ArmKpis, ArmMetrics, Calibration, DetectorSummary, Interval, PolicyRow, PolicySection, Quantiles,
     Selection, UpliftSection,
@@ -103,6 +105,11 @@ pub struct Report {
     /// positive training rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_threshold: Option<DecisionThreshold>,
+    /// `[evaluation] outer_folds = K`: the whole pipeline run on K outer folds of the table (the
+    /// rest of this report is the last fold's), each fold's test metrics per candidate with
+    /// their mean and standard deviation, and paired comparisons of the headline metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<FoldsSection>,
     /// Extra files written beside `report.json` (name, content), e.g. a policy's
     /// `assignments.csv`; not part of the JSON.
     #[serde(skip)]
@@ -432,6 +439,18 @@ impl Report {
         if let Some(p) = &self.policy {
             let _ = writeln!(s, "\n## Policy (test)\n");
             md_table(&mut s, uplift_view::policy_table(p));
+        }
+        if let Some(f) = &self.folds {
+            let _ = writeln!(s, "\n## Outer folds (test)\n");
+            let _ = writeln!(s, "{}\n", f.sentence());
+            md_table(&mut s, f.table());
+            if !f.incomplete.is_empty() {
+                let _ = writeln!(s, "\nMissing on some fold (failed there), left out: {}.", f.incomplete.join(", "));
+            }
+            if !f.paired.is_empty() {
+                let _ = writeln!(s, "\n### Paired differences of test `{}` by fold\n", f.metric);
+                md_table(&mut s, f.paired_table());
+            }
         }
         if let Some(fi) = &self.feature_importance {
             let _ = writeln!(s, "\n## Permutation feature importance (test)\n");
