@@ -74,6 +74,13 @@ pub trait Model: Send + Sync {
     fn input(&self) -> InputKind {
         InputKind::Tabular
     }
+    /// Whether a fit honours row weights ([`Dataset::weights`]): a weighted loss or weighted
+    /// sampling, so that a row of weight 2 counts as two. Learners whose estimate depends on
+    /// weights (the R-learner's weighted effect regression) refuse a model that ignores them.
+    /// The default is `false`: a model declares it when it reads the weights.
+    fn honours_weights(&self) -> bool {
+        false
+    }
     /// Rough work of one fit on `rows` × `features` with `params` (missing ones take their
     /// defaults), in floating-point operations. A search with a time budget scores every
     /// candidate's defaults cheapest first, so that a slow model cannot starve the cheap ones;

@@ -137,6 +137,9 @@ impl Model for BurnModel {
     fn tasks(&self) -> &[Task] {
         &[Task::Binary, Task::Multiclass, Task::Regression]
     }
+    fn honours_weights(&self) -> bool {
+        true
+    }
     fn input(&self) -> InputKind {
         if self.arch.reads_sequences() { InputKind::Sequence } else { InputKind::Tabular }
     }

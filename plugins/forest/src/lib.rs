@@ -118,6 +118,9 @@ impl Model for Forest {
     fn tasks(&self) -> &[Task] {
         &[Task::Binary, Task::Multiclass, Task::Regression]
     }
+    fn honours_weights(&self) -> bool {
+        true
+    }
     fn space(&self) -> SearchSpace {
         let d = self.defaults();
         SearchSpace::new(vec![

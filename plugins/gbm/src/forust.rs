@@ -95,6 +95,9 @@ impl Model for Forust {
         // forust-ml has log loss and squared loss only: no multiclass objective.
         &[Task::Binary, Task::Regression]
     }
+    fn honours_weights(&self) -> bool {
+        true
+    }
     fn space(&self) -> SearchSpace {
         SearchSpace::new(vec![
             ParamSpec::int(

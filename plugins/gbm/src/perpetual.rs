@@ -58,6 +58,9 @@ impl Model for Perpetual {
     fn tasks(&self) -> &[Task] {
         &[Task::Binary, Task::Multiclass, Task::Regression]
     }
+    fn honours_weights(&self) -> bool {
+        true
+    }
     fn space(&self) -> SearchSpace {
         SearchSpace::new(vec![
             ParamSpec::float(

@@ -8,11 +8,12 @@
 //! | `smartcore.svm_linear` | binary | Platt-calibrated on 3-fold out-of-fold decisions |
 //! | `smartcore.svm_rbf` | binary | as above, RBF kernel `gamma`; subsamples to `max_rows` |
 //! | `smartcore.knn` | binary, multiclass, regression | vote shares / neighbour mean |
-//! | `smartcore.ridge` | regression | L2 penalty `alpha`; standardised features |
+//! | `smartcore.ridge` | regression | L2 penalty `alpha`; standardised features; row weights |
 //! | `smartcore.random_forest` | binary, multiclass, regression | smartcore trees fitted in parallel |
 //!
-//! Row weights ([`Dataset::weights`](promoml_core::Dataset::weights)) are ignored by these
-//! models.
+//! Row weights ([`Dataset::weights`](promoml_core::Dataset::weights)) are honoured by
+//! `smartcore.ridge` (weighted least squares) and ignored by the other models, which say so
+//! ([`Model::honours_weights`](promoml_core::Model::honours_weights) is `false`).
 
 #[cfg(test)]
 mod artifact_tests;

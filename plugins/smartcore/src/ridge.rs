@@ -42,6 +42,9 @@ impl Model for Ridge {
     fn tasks(&self) -> &[Task] {
         &[Task::Regression]
     }
+    fn honours_weights(&self) -> bool {
+        true
+    }
     fn space(&self) -> SearchSpace {
         SearchSpace::new(vec![
             ParamSpec::float(
@@ -65,12 +68,27 @@ impl Model for Ridge {
         let alpha = params.f64("alpha")?;
         let st = Standardizer::fit(&data.x);
         let keep: Vec<usize> = (0..data.n_features()).filter(|&j| !st.constant()[j]).collect();
-        let mean = y.iter().sum::<f64>() / y.len() as f64;
+        // Row weights: weighted least squares, by centring on the weighted means and scaling
+        // each row by the square root of its weight (the normal equations of Σ w (y - ŷ)²).
+        let weights = row_weights(data)?;
+        let total: f64 = weights.as_ref().map_or(y.len() as f64, |w| w.iter().sum());
+        let weight = |i: usize| weights.as_ref().map_or(1.0, |w| w[i]);
+        let mut mean = (0..y.len()).map(|i| weight(i) * y[i]).sum::<f64>() / total;
         let mut w = Array1::zeros(keep.len());
         if !keep.is_empty() {
-            let z = st.transform(&data.x).select(Axis(1), &keep);
+            let mut z = st.transform(&data.x).select(Axis(1), &keep);
+            let mut yc: Vec<f64> = y.iter().map(|v| v - mean).collect();
+            let mut z_mean = Array1::zeros(keep.len());
+            if let Some(wt) = &weights {
+                z_mean = z.t().dot(&Array1::from(wt.clone())) / total;
+                for (i, mut row) in z.rows_mut().into_iter().enumerate() {
+                    let r = wt[i].sqrt();
+                    row -= &z_mean;
+                    row *= r;
+                    yc[i] *= r;
+                }
+            }
             let x = to_dense(KIND, &z)?;
-            let yc: Vec<f64> = y.iter().map(|v| v - mean).collect();
             let solver = if alpha > 0.0 { RidgeRegressionSolverName::Cholesky } else { RidgeRegressionSolverName::SVD };
             let p = RidgeRegressionParameters::default().with_alpha(alpha).with_normalize(false).with_solver(solver);
             ctx.check_deadline(KIND)?;
@@ -83,9 +101,30 @@ impl Model for Ridge {
             if w.iter().any(|v: &f64| !v.is_finite()) {
                 return Err(promoml_core::Error::model(KIND, "singular system; use alpha > 0"));
             }
+            // The prediction is `z · w + mean`: the intercept absorbs the weighted centring.
+            mean -= z_mean.dot(&w);
         }
         Ok(Box::new(FittedRidge { st, keep, w, mean }))
     }
+}
+
+/// The row weights of `data`, checked (finite, at least 0, not all 0); `None` when absent.
+fn row_weights(data: &Dataset) -> Result<Option<Vec<f64>>> {
+    let Some(w) = &data.weights else { return Ok(None) };
+    let n = data.n_rows();
+    if w.len() != n {
+        return Err(promoml_core::Error::model(KIND, format!("{} row weights for {n} rows", w.len())));
+    }
+    if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+        return Err(promoml_core::Error::model(
+            KIND,
+            format!("row weight {} in row {i} is not a finite number >= 0", w[i]),
+        ));
+    }
+    if !w.iter().any(|&v| v > 0.0) {
+        return Err(promoml_core::Error::model(KIND, "every row weight is zero"));
+    }
+    Ok(Some(w.clone()))
 }
 
 struct FittedRidge {
@@ -144,6 +183,30 @@ mod tests {
         let ols = fit_predict(&Ridge, &train, &test, &params(&[("alpha", ParamValue::Float(0.0))]), 1);
         assert!(score(Metric::R2, &test, &ols) > 0.95);
         assert_eq!(pred, fit_predict(&Ridge, &train, &test, &Params::new(), 1));
+    }
+
+    /// Integer row weights give the least-squares fit of the table with each row repeated that
+    /// many times (weight 0: left out); bad weights are refused.
+    #[test]
+    fn row_weights_count_as_repeated_rows() {
+        let ds = linear(120, 3, 0.5, 4);
+        let counts: Vec<usize> = (0..120).map(|i| i * 7 % 4).collect();
+        let mut weighted = ds.clone();
+        weighted.weights = Some(counts.iter().map(|&c| c as f64).collect());
+        let rows: Vec<usize> = counts.iter().enumerate().flat_map(|(i, &c)| std::iter::repeat_n(i, c)).collect();
+        let repeated = ds.subset(&rows);
+        assert!(Ridge.honours_weights());
+        let p = params(&[("alpha", ParamValue::Float(0.0))]);
+        let fit = |d: &Dataset| Ridge.fit(d, &p, &FitContext::new(0)).unwrap().predict(&ds).unwrap().scores();
+        let (a, b, plain) = (fit(&weighted), fit(&repeated), fit(&ds));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-9, "{x} vs {y}");
+        }
+        assert!(a.iter().zip(&plain).any(|(x, y)| (x - y).abs() > 1e-6), "the weights change the fit");
+        let mut bad = ds.clone();
+        bad.weights = Some(vec![-1.0; 120]);
+        let e = Ridge.fit(&bad, &Params::new(), &FitContext::new(0)).err().unwrap().to_string();
+        assert!(e.contains("row weight -1"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub enum LearnerKind {
     /// `mu_a - mu_0 + (w - e) / (e (1 - e)) (y - mu_w)` on the next, and a regressor of it there;
     /// effects, and outcomes, are the means of the three rotations.
     Dr,
+    /// R-learner (Nie & Wager 2021), as causalml's `BaseRLearner`: out-of-fold predictions
+    /// `m(x)` of the outcome from a model of all rows (five folds stratified by arm), then per
+    /// arm a regressor of `(y - m) / (w - e)` with row weights `(w - e)²` (the R-loss); effects
+    /// are its predictions. Its base model must honour row weights.
+    R,
 }
 
 impl LearnerKind {
@@ -39,20 +44,30 @@ impl LearnerKind {
             LearnerKind::X => "x",
             LearnerKind::ClassTransformation => "ct",
             LearnerKind::Dr => "dr",
+            LearnerKind::R => "r",
         }
     }
     /// The learner a [`LearnerKind::name`] names.
     pub fn from_name(name: &str) -> Option<LearnerKind> {
-        [LearnerKind::S, LearnerKind::T, LearnerKind::X, LearnerKind::ClassTransformation, LearnerKind::Dr]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            LearnerKind::S,
+            LearnerKind::T,
+            LearnerKind::X,
+            LearnerKind::ClassTransformation,
+            LearnerKind::Dr,
+            LearnerKind::R,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
     /// Tasks its base model must support, for an outcome fitted as `outcome`.
     pub fn base_tasks(self, outcome: Task) -> Vec<Task> {
         match self {
             LearnerKind::S | LearnerKind::T => vec![outcome],
-            LearnerKind::X | LearnerKind::Dr if outcome == Task::Regression => vec![Task::Regression],
-            LearnerKind::X | LearnerKind::Dr => vec![outcome, Task::Regression],
+            LearnerKind::X | LearnerKind::Dr | LearnerKind::R if outcome == Task::Regression => {
+                vec![Task::Regression]
+            }
+            LearnerKind::X | LearnerKind::Dr | LearnerKind::R => vec![outcome, Task::Regression],
             LearnerKind::ClassTransformation => vec![Task::Binary],
         }
     }
@@ -209,7 +224,9 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
     };
     let names = u.learners.clone().unwrap_or_else(|| vec!["s".into(), "t".into()]);
     if names.is_empty() {
-        return Err(src.error_at("uplift.learners", "no learners: give some of \"s\", \"t\", \"x\", \"ct\", \"dr\""));
+        return Err(
+            src.error_at("uplift.learners", "no learners: give some of \"s\", \"t\", \"x\", \"ct\", \"dr\", \"r\"")
+        );
     }
     let mut learners = Vec::new();
     for n in &names {
@@ -219,9 +236,10 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
             "x" => LearnerKind::X,
             "ct" | "class_transformation" => LearnerKind::ClassTransformation,
             "dr" => LearnerKind::Dr,
+            "r" => LearnerKind::R,
             other => {
                 return Err(
-                    src.error_at("uplift.learners", format!("unknown learner \"{other}\" (known: s, t, x, ct, dr)"))
+                    src.error_at("uplift.learners", format!("unknown learner \"{other}\" (known: s, t, x, ct, dr, r)"))
                 );
             }
         };
@@ -237,6 +255,17 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
     for (i, m) in spec.models.iter().enumerate() {
         let Ok(model) = registry.model(&m.kind) else { continue };
         for l in &learners {
+            if *l == LearnerKind::R && !model.honours_weights() {
+                return Err(src.error_at(
+                    &format!("models[{i}].kind"),
+                    format!(
+                        "the `r` learner fits its effect model with row weights (w - e)² and `{}` ignores row \
+                         weights: use a model that honours them (gbm.forust, gbm.perpetual, forest.*, \
+                         smartcore.ridge, burn.*)",
+                        m.kind
+                    ),
+                ));
+            }
             for task in l.base_tasks(outcome) {
                 if !model.tasks().contains(&task) {
                     return Err(src.error_at(

@@ -1,4 +1,4 @@
-//! Meta-learners over any registered model: S, T, X, class transformation and doubly robust.
+//! Meta-learners over any registered model: S, T, X, class transformation, doubly robust and R.
 //! Each wraps base
 //! models fitted through [`Model::fit`] on [`Dataset`]s, so every plugin's classifiers and
 //! regressors can estimate effects.
@@ -54,7 +54,8 @@ pub struct FittedLearner {
     arms: usize,
     /// S: one model; T: one per arm (control first); X: T-models then (tau0, tau1) per arm;
     /// class transformation: one per arm; DR: the control outcome model of each of the three
-    /// rotations, then per arm its three outcome models, then per arm its three effect models.
+    /// rotations, then per arm its three outcome models, then per arm its three effect models;
+    /// R: one effect model per arm.
     models: Vec<Box<dyn FittedModel>>,
     /// X-learner blend weight of the control-side regressor per arm (training propensity share).
     blend: Vec<f64>,
@@ -215,6 +216,10 @@ pub fn fit(
             let splits = dr_splits(ds.n_rows(), derive_seed(ctx.seed, &[300]));
             models = fit_dr(model, params, outcome, d, ctx, &splits)?;
         }
+        LearnerKind::R => {
+            let folds = r_folds(d.arm, R_FOLDS, derive_seed(ctx.seed, &[600]));
+            models = fit_r(model, params, outcome, d, ctx, &folds)?;
+        }
         LearnerKind::ClassTransformation => {
             for a in 1..=k {
                 let rows = rows_where(d.arm, |v| v == 0 || v == a);
@@ -311,6 +316,92 @@ pub(crate) fn fit_dr(
     Ok(mu.into_iter().chain(tau).flatten().collect())
 }
 
+/// Folds of the R-learner's out-of-fold outcome predictions (causalml's default: five).
+const R_FOLDS: usize = 5;
+
+/// The R-learner's folds, stratified by arm (as causalml's `StratifiedKFold(shuffle=True)` on
+/// the treatment): each arm's rows shuffled with `seed` and dealt to the folds in turn; each
+/// fold in row order.
+pub(crate) fn r_folds(arm: &[usize], folds: usize, seed: u64) -> Vec<Vec<usize>> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut rng = promoml_core::Rng::seed_from_u64(seed);
+    let mut out = vec![Vec::new(); folds];
+    let arms = arm.iter().copied().max().map_or(0, |m| m + 1);
+    let mut next = 0;
+    for a in 0..arms {
+        let mut rows = rows_where(arm, |v| v == a);
+        rows.shuffle(&mut rng);
+        for i in rows {
+            out[next % folds].push(i);
+            next += 1;
+        }
+    }
+    for f in &mut out {
+        f.sort_unstable();
+    }
+    out
+}
+
+/// Fit the R-learner's effect models (see [`LearnerKind::R`]), one per arm, with the outcome
+/// predicted out of fold on `folds` (each row in one fold's validation rows). Propensity of arm
+/// `a` against control: `e = p_a / (p_a + p_0)`.
+pub(crate) fn fit_r(
+    model: &dyn Model,
+    params: &Params,
+    outcome: Task,
+    d: &UpliftData<'_>,
+    ctx: &FitContext,
+    folds: &[Vec<usize>],
+) -> Result<Vec<Box<dyn FittedModel>>> {
+    if !model.honours_weights() {
+        return Err(Error::model(
+            model.kind(),
+            "the R-learner fits its effect model with row weights (w - e)², and this model ignores row weights",
+        ));
+    }
+    let ds = d.data;
+    let y = ds.target("uplift learner")?;
+    let names = &ds.feature_names;
+    let n = ds.n_rows();
+    // m(x): the outcome of every row, predicted by a model that did not see it.
+    let mut fold_of = vec![usize::MAX; n];
+    for (f, rows) in folds.iter().enumerate() {
+        for &i in rows {
+            fold_of[i] = f;
+        }
+    }
+    if let Some(i) = fold_of.iter().position(|&f| f == usize::MAX) {
+        return Err(Error::data(format!("R-learner: row {i} is in no fold")));
+    }
+    let mut m = vec![0.0; n];
+    for (f, rows) in folds.iter().enumerate() {
+        let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
+        let what = format!("R-learner, fold {} outcome model", f + 1);
+        let fitted = fit_base(model, params, &ds.subset(&train), outcome, ctx, 600 + f as u64, &what)?;
+        let x = Dataset::from_x(ds.x.select(Axis(0), rows), names.clone());
+        for (&i, v) in rows.iter().zip(predict_base(fitted.as_ref(), &x, model.kind())?) {
+            m[i] = v;
+        }
+    }
+    let mut out = Vec::new();
+    for a in 1..=d.arms {
+        let rows = rows_where(d.arm, |v| v == 0 || v == a);
+        let (mut pseudo, mut weight) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+        for &i in &rows {
+            let w = f64::from(u8::from(d.arm[i] == a));
+            let e = d.propensity[i][a] / (d.propensity[i][a] + d.propensity[i][0]);
+            pseudo.push((y[i] - m[i]) / (w - e));
+            weight.push((w - e) * (w - e));
+        }
+        let mut base = base_dataset(ds.x.select(Axis(0), &rows), names, pseudo, Task::Regression);
+        base.weights = Some(weight);
+        let what = format!("R-learner, arm {a} effect model");
+        out.push(fit_base(model, params, &base, Task::Regression, ctx, 700 + a as u64, &what)?);
+    }
+    Ok(out)
+}
+
 /// The mean of three predictions per row, as NumPy's `mean(axis=0)`.
 fn mean3(models: &[Box<dyn FittedModel>], ds: &Dataset, who: &str) -> Result<Vec<f64>> {
     let p: Vec<Vec<f64>> = models.iter().map(|m| predict_base(m.as_ref(), ds, who)).collect::<Result<_>>()?;
@@ -358,6 +449,10 @@ impl FittedLearner {
                     .map(|a| mean3(&m[first_tau + 3 * a..first_tau + 3 * a + 3], &plain, &who))
                     .collect::<Result<_>>()?;
                 Ok(Effects { tau, mu: Some(mu) })
+            }
+            LearnerKind::R => {
+                let tau = (0..k).map(|a| predict_base(self.models[a].as_ref(), &plain, &who)).collect::<Result<_>>()?;
+                Ok(Effects { tau, mu: None })
             }
             LearnerKind::ClassTransformation => {
                 let tau = (1..=k)
@@ -414,6 +509,7 @@ impl FittedLearner {
             LearnerKind::X => (arms + 1 + 2 * arms, arms),
             LearnerKind::ClassTransformation => (arms, 0),
             LearnerKind::Dr => (3 * (arms + 1) + 3 * arms, 0),
+            LearnerKind::R => (arms, 0),
         };
         if arms == 0 || models.len() != want_models || blend.len() != want_blend {
             return Err(Error::data(format!(
@@ -602,5 +698,56 @@ mod tests {
         assert!(own.iter().all(|s| s.windows(2).all(|w| w[0] < w[1])));
         all.sort_unstable();
         assert_eq!(all, (0..301).collect::<Vec<_>>());
+    }
+
+    /// causalml 0.18's `BaseRRegressor` with `LinearRegression` (outcome model, and the weighted
+    /// effect models) on a committed fixture (`scripts/r_fixture.py`), given its folds; ours is
+    /// `smartcore.ridge` with alpha 0, which honours row weights.
+    #[test]
+    fn r_learner_matches_causalml_on_its_fixture() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/r_learner.json");
+        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let matrix = |v: &serde_json::Value| {
+            let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+            let cols = rows[0].len();
+            Array2::from_shape_vec((rows.len(), cols), rows.concat()).unwrap()
+        };
+        let names: Vec<String> = (0..3).map(|j| format!("x{j}")).collect();
+        let mut ds = Dataset::from_x(matrix(&f["x"]), names.clone());
+        ds.y = Some(serde_json::from_value(f["y"].clone()).unwrap());
+        let arm: Vec<usize> = serde_json::from_value(f["arm"].clone()).unwrap();
+        let prop: Vec<Vec<f64>> = serde_json::from_value(f["propensity"].clone()).unwrap();
+        let folds: Vec<Vec<usize>> = serde_json::from_value(f["folds"].clone()).unwrap();
+        let d = UpliftData { data: &ds, arm: &arm, arms: 2, propensity: &prop };
+        let ols = promoml_smartcore::Ridge;
+        let params: Params = [("alpha".to_string(), promoml_core::ParamValue::Float(0.0))].into_iter().collect();
+        let models = fit_r(&ols, &params, Task::Regression, &d, &FitContext::new(1), &folds).unwrap();
+        let fitted = FittedLearner::from_parts(LearnerKind::R, Task::Regression, 2, models, vec![]).unwrap();
+        let e = fitted.effects(&Dataset::from_x(matrix(&f["x_test"]), names)).unwrap();
+        assert!(e.mu.is_none());
+        let tau: Vec<Vec<f64>> = serde_json::from_value(f["tau"].clone()).unwrap();
+        for (a, (got, want)) in e.tau.iter().zip(&tau).enumerate() {
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!((g - w).abs() < 1e-9, "effect of arm {} row {i}: {g} vs causalml {w}", a + 1);
+            }
+        }
+        // A model that ignores row weights is refused, not silently fitted unweighted.
+        let knn = promoml_smartcore::Knn;
+        let e = fit_r(&knn, &knn.space().defaults(), Task::Regression, &d, &FitContext::new(1), &folds)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("ignores row weights"), "{e}");
+        // Its own folds: stratified by arm (each fold holds each arm's rows within one), every
+        // row once, in row order.
+        let own = r_folds(&arm, 5, 3);
+        let mut all: Vec<usize> = own.concat();
+        assert!(own.iter().all(|s| s.windows(2).all(|w| w[0] < w[1])));
+        for a in 0..3 {
+            let sizes: Vec<usize> = own.iter().map(|f| f.iter().filter(|&&i| arm[i] == a).count()).collect();
+            assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "arm {a}: {sizes:?}");
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..300).collect::<Vec<_>>());
     }
 }

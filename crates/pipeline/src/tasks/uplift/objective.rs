@@ -88,6 +88,8 @@ impl Objective for Uplift<'_> {
             // Three rotations of (control and arm outcome models, effect regressor), each on a
             // third of the rows.
             LearnerKind::Dr => 1 + 2 * self.n_arms,
+            // Five outcome models on four fifths of the rows, then one effect model per arm.
+            LearnerKind::R => 4 + self.n_arms,
         };
         one * models as f64
     }
