@@ -128,7 +128,7 @@ impl<'a, T> Matrix<'a, T> {
     pub fn get_row_iter(
         &self,
         row: usize,
-    ) -> std::iter::StepBy<std::iter::Skip<std::slice::Iter<T>>> {
+    ) -> std::iter::StepBy<std::iter::Skip<std::slice::Iter<'_, T>>> {
         self.data.iter().skip(row).step_by(self.rows)
     }
 

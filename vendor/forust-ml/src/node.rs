@@ -44,9 +44,13 @@ pub struct Node {
     pub is_leaf: bool,
 }
 
+// Loss-guided growth pops the node with the largest gain of its best split (promoml patch:
+// upstream compared `gain_value`, the node's own loss term, which expands large nodes first
+// rather than the best split; see PATCHES.md). While a node waits in the queue, `split_gain`
+// holds the gain of its best split (negative infinity when it has none).
 impl Ord for SplittableNode {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.gain_value.total_cmp(&other.gain_value)
+        self.split_gain.total_cmp(&other.split_gain)
     }
 }
 
@@ -58,7 +62,7 @@ impl PartialOrd for SplittableNode {
 
 impl PartialEq for SplittableNode {
     fn eq(&self, other: &Self) -> bool {
-        self.gain_value == other.gain_value
+        self.split_gain == other.split_gain
     }
 }
 

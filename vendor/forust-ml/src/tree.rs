@@ -222,7 +222,18 @@ impl Tree {
             let mut n_nodes = 1;
             let mut n_leaves = 1;
             let mut growable: Box<dyn Grower> = Box::<BinaryHeap<SplittableNode>>::default();
-            growable.add_node(root_node);
+            // Queue each node under the gain of its best split (promoml patch, PATCHES.md).
+            let queued = |mut n: SplittableNode| {
+                n.split_gain = if n.depth < max_depth {
+                    splitter
+                        .best_split(&n, col_index, cuts, parallel)
+                        .map_or(f32::NEG_INFINITY, |info| info.split_gain)
+                } else {
+                    f32::NEG_INFINITY
+                };
+                n
+            };
+            growable.add_node(queued(root_node));
             while !growable.is_empty() {
                 // If this will push us over the max leaves parameter, break.
                 if (n_leaves + splitter.new_leaves_added()) > max_leaves {
@@ -284,7 +295,7 @@ impl Tree {
                     for n in new_nodes {
                         self.nodes.push(n.as_node(splitter.get_learning_rate()));
                         if !n.is_missing_leaf {
-                            growable.add_node(n)
+                            growable.add_node(queued(n))
                         }
                     }
                 }
