@@ -205,7 +205,7 @@ mod tests {
         assert!(a.iter().zip(&plain).any(|(x, y)| (x - y).abs() > 1e-6), "the weights change the fit");
         let mut bad = ds.clone();
         bad.weights = Some(vec![-1.0; 120]);
-        let e = Ridge.fit(&bad, &Params::new(), &FitContext::new(0)).err().unwrap().to_string();
+        let e = Ridge.fit(&bad, &p, &FitContext::new(0)).err().unwrap().to_string();
         assert!(e.contains("row weight -1"), "{e}");
     }
 
