@@ -244,6 +244,8 @@ fn uplift_folds_report_qini_and_the_last_fold_is_the_bench_split() {
         "uplift.bootstrap=0",
         "models[0].params.n_estimators=20",
         "report.importance_repeats=0",
+        // Two meta-learners (the pipeline has one since issue 18), so that folds pair them.
+        "uplift.learners=[\"s\", \"t\"]",
     ];
     let p = root().join("pipelines/hillstrom-uplift.toml");
     let mut set = cheap.to_vec();
