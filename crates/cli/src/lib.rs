@@ -892,13 +892,32 @@ fn run(
     // A shared study resumes from its database, not from OUT.
     dir.prepare(resume && shared.is_none()).map_err(run_error)?;
     let report = run_in(&pipeline, &dir, path, out, set, registry, quiet, resume, shared)?;
+    publish(dir, out, 0, &report, quiet)
+}
+
+/// Publish the staged outputs of `dir` into `out`, remove fold folders of an earlier run that
+/// are not among this run's `folds` (0 without outer folds), and print the summary and what was
+/// written unless `quiet`.
+fn publish(
+    dir: OutDir,
+    out: &Path,
+    folds: usize,
+    report: &promoml_report::Report,
+    quiet: bool,
+) -> Result<(), PipelineError> {
     let written = dir.publish().map_err(run_error)?;
-    // Folds of an earlier run with `[evaluation] outer_folds` are not this run's.
-    outdir::remove_stale_folds(out, 0).map_err(run_error)?;
+    outdir::remove_stale_folds(out, folds).map_err(run_error)?;
     if !quiet {
-        println!("{}", summary(&report));
+        println!("{}", summary(report));
         for w in written {
             println!("wrote {}", w.display());
+        }
+        if folds > 0 {
+            println!(
+                "wrote each fold's outputs into {} .. {}",
+                out.join("fold-0").display(),
+                out.join(format!("fold-{}", folds - 1)).display()
+            );
         }
     }
     Ok(())
@@ -1030,20 +1049,7 @@ fn run_folds(
         let to = dir.staging().join("model.promoml");
         std::fs::copy(&model, &to).map_err(|e| run_error(format!("{}: {e}", to.display())))?;
     }
-    let written = dir.publish().map_err(run_error)?;
-    outdir::remove_stale_folds(out, k).map_err(run_error)?;
-    if !quiet {
-        println!("{}", summary(&report));
-        for w in written {
-            println!("wrote {}", w.display());
-        }
-        println!(
-            "wrote each fold's outputs into {} .. {}",
-            out.join("fold-0").display(),
-            out.join(format!("fold-{}", k - 1)).display()
-        );
-    }
-    Ok(())
+    publish(dir, out, k, &report, quiet)
 }
 
 /// A short leaderboard for the terminal.

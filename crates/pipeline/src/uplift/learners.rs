@@ -657,9 +657,11 @@ mod tests {
     /// fixture of `scripts/dr_fixture.py` (two treatment arms, causalml's own KFold partitions):
     /// the DR-learner over `smartcore.ridge` with `alpha = 0` (least squares) gives the same
     /// effects and outcomes.
-    #[test]
-    fn dr_learner_matches_causalml_on_its_fixture() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dr_learner.json");
+    /// A causalml fixture (`scripts/dr_fixture.py`, `scripts/r_fixture.py`): the JSON, the
+    /// training rows (3 features, outcome), arms, propensities and the test rows.
+    #[allow(clippy::type_complexity)]
+    fn causalml_fixture(name: &str) -> (serde_json::Value, Dataset, Vec<usize>, Vec<Vec<f64>>, Dataset) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
         let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let matrix = |v: &serde_json::Value| {
             let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
@@ -671,13 +673,20 @@ mod tests {
         ds.y = Some(serde_json::from_value(f["y"].clone()).unwrap());
         let arm: Vec<usize> = serde_json::from_value(f["arm"].clone()).unwrap();
         let prop: Vec<Vec<f64>> = serde_json::from_value(f["propensity"].clone()).unwrap();
+        let test = Dataset::from_x(matrix(&f["x_test"]), names);
+        (f, ds, arm, prop, test)
+    }
+
+    #[test]
+    fn dr_learner_matches_causalml_on_its_fixture() {
+        let (f, ds, arm, prop, test) = causalml_fixture("dr_learner.json");
         let splits: Vec<Vec<usize>> = serde_json::from_value(f["splits"].clone()).unwrap();
         let d = UpliftData { data: &ds, arm: &arm, arms: 2, propensity: &prop };
         let ols = promoml_smartcore::Ridge;
         let params: Params = [("alpha".to_string(), promoml_core::ParamValue::Float(0.0))].into_iter().collect();
         let models = fit_dr(&ols, &params, Task::Regression, &d, &FitContext::new(1), &splits).unwrap();
         let fitted = FittedLearner::from_parts(LearnerKind::Dr, Task::Regression, 2, models, vec![]).unwrap();
-        let e = fitted.effects(&Dataset::from_x(matrix(&f["x_test"]), names)).unwrap();
+        let e = fitted.effects(&test).unwrap();
         let tau: Vec<Vec<f64>> = serde_json::from_value(f["tau"].clone()).unwrap();
         let mu: Vec<Vec<f64>> = serde_json::from_value(f["mu"].clone()).unwrap();
         let close = |got: &[f64], want: &[f64], what: &str| {
@@ -705,25 +714,14 @@ mod tests {
     /// `smartcore.ridge` with alpha 0, which honours row weights.
     #[test]
     fn r_learner_matches_causalml_on_its_fixture() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/r_learner.json");
-        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let matrix = |v: &serde_json::Value| {
-            let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-            let cols = rows[0].len();
-            Array2::from_shape_vec((rows.len(), cols), rows.concat()).unwrap()
-        };
-        let names: Vec<String> = (0..3).map(|j| format!("x{j}")).collect();
-        let mut ds = Dataset::from_x(matrix(&f["x"]), names.clone());
-        ds.y = Some(serde_json::from_value(f["y"].clone()).unwrap());
-        let arm: Vec<usize> = serde_json::from_value(f["arm"].clone()).unwrap();
-        let prop: Vec<Vec<f64>> = serde_json::from_value(f["propensity"].clone()).unwrap();
+        let (f, ds, arm, prop, test) = causalml_fixture("r_learner.json");
         let folds: Vec<Vec<usize>> = serde_json::from_value(f["folds"].clone()).unwrap();
         let d = UpliftData { data: &ds, arm: &arm, arms: 2, propensity: &prop };
         let ols = promoml_smartcore::Ridge;
         let params: Params = [("alpha".to_string(), promoml_core::ParamValue::Float(0.0))].into_iter().collect();
         let models = fit_r(&ols, &params, Task::Regression, &d, &FitContext::new(1), &folds).unwrap();
         let fitted = FittedLearner::from_parts(LearnerKind::R, Task::Regression, 2, models, vec![]).unwrap();
-        let e = fitted.effects(&Dataset::from_x(matrix(&f["x_test"]), names)).unwrap();
+        let e = fitted.effects(&test).unwrap();
         assert!(e.mu.is_none());
         let tau: Vec<Vec<f64>> = serde_json::from_value(f["tau"].clone()).unwrap();
         for (a, (got, want)) in e.tau.iter().zip(&tau).enumerate() {
