@@ -358,7 +358,8 @@ pub fn main_with(extra: &[RegisterFn]) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match run(&pipeline, &out, &set, &registry, quiet, resume, shared) {
+            let call = RunCall { path: &pipeline, out: &out, set: &set, registry: &registry, quiet, resume };
+            match run(&call, shared) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
@@ -861,15 +862,20 @@ fn best_line(
     }
 }
 
-fn run(
-    path: &Path,
-    out: &Path,
-    set: &[String],
-    registry: &Registry,
+/// What `promoml run` was asked to do: the pipeline file, the output folder, the overrides
+/// (`--set`/`--unset`, as [`with_unsets`] joins them), the registry and the flags.
+#[derive(Clone, Copy)]
+struct RunCall<'a> {
+    path: &'a Path,
+    out: &'a Path,
+    set: &'a [String],
+    registry: &'a Registry,
     quiet: bool,
     resume: bool,
-    shared: Option<promoml_pipeline::SharedOptions>,
-) -> Result<(), PipelineError> {
+}
+
+fn run(call: &RunCall<'_>, shared: Option<promoml_pipeline::SharedOptions>) -> Result<(), PipelineError> {
+    let RunCall { path, out, set, registry, quiet, resume } = *call;
     let pipeline = Pipeline::load(path, set, registry)?;
     promoml_pipeline::data::check_header(&pipeline)?;
     if let Some(device) = pipeline.unused_device() {
@@ -886,12 +892,12 @@ fn run(
                     .into(),
             ));
         }
-        return run_folds(&pipeline, k, path, out, set, registry, quiet, resume);
+        return run_folds(&pipeline, k, call);
     }
     let dir = OutDir::acquire(out, path).map_err(run_error)?;
     // A shared study resumes from its database, not from OUT.
     dir.prepare(resume && shared.is_none()).map_err(run_error)?;
-    let report = run_in(&pipeline, &dir, path, out, set, registry, quiet, resume, shared)?;
+    let report = run_in(&pipeline, &dir, call, shared)?;
     publish(dir, out, 0, &report, quiet)
 }
 
@@ -923,21 +929,24 @@ fn publish(
     Ok(())
 }
 
+/// Remove the outputs of `dir`'s previous run after a failed one (a failure to do so is said,
+/// not fatal: the run's own error is the one to report).
+fn discard_previous(dir: &OutDir) {
+    if let Err(d) = dir.discard_previous() {
+        eprintln!("error: could not remove the previous run's outputs: {d}");
+    }
+}
+
 /// Run `pipeline` into the staging folder of `dir` (reports, model, trial log); on failure
 /// remove the outputs of `dir`'s previous run and say how to resume (`promoml run PATH --out
 /// OUT ... --resume`).
-#[allow(clippy::too_many_arguments)]
 fn run_in(
     pipeline: &Pipeline,
     dir: &OutDir,
-    path: &Path,
-    out: &Path,
-    set: &[String],
-    registry: &Registry,
-    quiet: bool,
-    resume: bool,
+    call: &RunCall<'_>,
     shared: Option<promoml_pipeline::SharedOptions>,
 ) -> Result<promoml_report::Report, PipelineError> {
+    let RunCall { path, out, set, registry, quiet, resume } = *call;
     GRACEFUL_STOP.store(
         matches!(
             pipeline.task,
@@ -970,9 +979,7 @@ fn run_in(
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            if let Err(d) = dir.discard_previous() {
-                eprintln!("error: could not remove the previous run's outputs: {d}");
-            }
+            discard_previous(dir);
             let logged = dir.logged_trials();
             if logged > logged_before {
                 let again: Vec<String> = set
@@ -1000,17 +1007,8 @@ fn run_in(
 /// `[evaluation] outer_folds = K`: run the whole pipeline on each fold r of K (a modulo split,
 /// remainder r) into `OUT/fold-r/`, then write into `OUT` the last fold's report with the
 /// `folds` section added, and the last fold's model.
-#[allow(clippy::too_many_arguments)]
-fn run_folds(
-    pipeline: &Pipeline,
-    k: usize,
-    path: &Path,
-    out: &Path,
-    set: &[String],
-    registry: &Registry,
-    quiet: bool,
-    resume: bool,
-) -> Result<(), PipelineError> {
+fn run_folds(pipeline: &Pipeline, k: usize, call: &RunCall<'_>) -> Result<(), PipelineError> {
+    let RunCall { path, out, registry, quiet, resume, .. } = *call;
     // Every fold's pipeline is built (and so validated) before the first one runs.
     let folds: Vec<Pipeline> = (0..k).map(|r| pipeline.outer_fold(r, registry)).collect::<Result<_, _>>()?;
     let dir = OutDir::acquire(out, path).map_err(run_error)?;
@@ -1029,12 +1027,10 @@ fn run_folds(
             .any(|p| p.is_file());
         let fold_resume = resume && logged;
         fold_dir.prepare(fold_resume).map_err(run_error)?;
-        let report = match run_in(fold, &fold_dir, path, out, set, registry, quiet, fold_resume, None) {
+        let report = match run_in(fold, &fold_dir, &RunCall { resume: fold_resume, ..*call }, None) {
             Ok(report) => report,
             Err(e) => {
-                if let Err(d) = dir.discard_previous() {
-                    eprintln!("error: could not remove the previous run's outputs: {d}");
-                }
+                discard_previous(&dir);
                 return Err(e);
             }
         };
