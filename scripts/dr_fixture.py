@@ -8,21 +8,14 @@ Needs causalml (pip install causalml); made with causalml 0.18.0, scikit-learn 1
 """
 import json
 
-import numpy as np
+from causal_problem import problem
 from causalml.inference.meta import BaseDRRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 
-rng = np.random.default_rng(11)
-n, n_test, seed = 300, 20, 7
-x = rng.normal(size=(n, 3))
-arm = rng.choice([0, 1, 2], size=n, p=[0.5, 0.3, 0.2])
-effect = np.where(arm == 1, 1.0 + x[:, 1], np.where(arm == 2, -0.5 + 2.0 * x[:, 2], 0.0))
-y = x[:, 0] + effect + rng.normal(scale=0.5, size=n)
-names = np.array(["control", "t1", "t2"])
-share = np.array([np.mean(arm == a) for a in range(3)])
-prop = np.tile(share, (n, 1))
-p = {f"t{a}": np.full(n, share[a] / (share[a] + share[0])) for a in (1, 2)}
+d = problem(11)
+n_test, seed = 20, 7
+rng, x, arm, y, names, prop, p = d.rng, d.x, d.arm, d.y, d.names, d.prop, d.p
 splits = [idx.tolist() for _, idx in KFold(n_splits=3, shuffle=True, random_state=seed).split(y)]
 
 dr = BaseDRRegressor(learner=LinearRegression(), control_name="control")
