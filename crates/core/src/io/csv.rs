@@ -165,12 +165,14 @@ impl ColumnReader {
         let t = s.trim();
         let failed = match &mut self.builder {
             Builder::Numeric(v) => {
-                let parsed = if missing { Ok(f64::NAN) } else { t.parse::<f64>() };
-                let (x, failed) = match parsed {
-                    _ if missing => (f64::NAN, None),
-                    Ok(x) if x.is_finite() => (x, None),
-                    Ok(_) => (f64::NAN, Some(format!("`{t}` is not a finite number"))),
-                    Err(_) => (f64::NAN, Some(format!("`{t}` is not a number (column is numeric){}", self.hint))),
+                let (x, failed) = if missing {
+                    (f64::NAN, None)
+                } else {
+                    match t.parse::<f64>() {
+                        Ok(x) if x.is_finite() => (x, None),
+                        Ok(_) => (f64::NAN, Some(format!("`{t}` is not a finite number"))),
+                        Err(_) => (f64::NAN, Some(format!("`{t}` is not a number (column is numeric){}", self.hint))),
+                    }
                 };
                 v.push(x);
                 failed
