@@ -114,3 +114,35 @@ fn uplift_trials_are_pruned_by_the_median_pruner() {
     let winner = |r: &Report| r.leaderboard.iter().map(|e| (e.name.clone(), e.params.clone())).collect::<Vec<_>>();
     assert_eq!(winner(&unpruned), winner(&pruned));
 }
+
+/// `search.metric = "policy_value"` ranks uplift candidates by the value of the assignment each
+/// makes under the `[policy]` on its held-out rows; the DR-learner (no outcome model of its own)
+/// is scored with a control outcome model, and the final model's test `policy_value` is the
+/// policy section's IPW value of the model's assignment.
+#[test]
+fn uplift_candidates_are_ranked_by_the_value_of_their_policy() {
+    let p = pipeline(&[
+        "data.arms=2",
+        "uplift.learners=[\"s\", \"x\", \"dr\"]",
+        "uplift.ensemble=0",
+        "search.trials=2",
+        "search.metric=policy_value",
+        "policy.value_per_outcome={control = 40.0, discount_10 = 30.0, discount_20 = 20.0}",
+        "policy.budget={max_treated_share = 0.6}",
+        "policy.calibrate=false",
+        "policy.true_outcome={control = \"true_p_control\", discount_10 = \"true_p_discount_10\", discount_20 = \"true_p_discount_20\"}",
+    ]);
+    let r = run(&p, &RunOptions::default());
+    assert_eq!(r.metric, "policy_value");
+    let cv: Vec<f64> = r.leaderboard.iter().map(|e| e.cv["policy_value"]).collect();
+    assert_eq!(r.leaderboard.len(), 3, "{:?}", r.leaderboard.iter().map(|e| &e.name).collect::<Vec<_>>());
+    assert!(cv.windows(2).all(|w| w[0] >= w[1]), "leaderboard not ranked by CV policy value: {cv:?}");
+    for e in &r.leaderboard {
+        assert!(e.test["policy_value"].is_finite(), "{}: {:?}", e.name, e.test);
+    }
+    let policy = r.policy.as_ref().expect("policy section");
+    let model_row = policy.policies.iter().find(|row| row.policy.starts_with("model")).unwrap();
+    let test_value = r.leaderboard[0].test["policy_value"];
+    assert!((model_row.ipw.value - test_value).abs() < 1e-12, "{} vs {test_value}", model_row.ipw.value);
+    assert!(policy.oracle_share_recovered.unwrap() > 0.0);
+}

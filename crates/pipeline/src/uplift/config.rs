@@ -169,6 +169,10 @@ pub enum UpliftMetric {
     UpliftAuc,
     /// `uplift_at_30` (the configured k).
     UpliftAtK,
+    /// `policy_value`: the inverse-propensity weighted value per customer of the assignment the
+    /// predicted outcomes make under the `[policy]` (its values, costs and budget) on the
+    /// held-out rows. Needs a `[policy]` table.
+    PolicyValue,
 }
 
 impl UpliftMetric {
@@ -178,6 +182,7 @@ impl UpliftMetric {
             UpliftMetric::QiniAuc => "qini_auc",
             UpliftMetric::UpliftAuc => "uplift_auc",
             UpliftMetric::UpliftAtK => "uplift_at_k",
+            UpliftMetric::PolicyValue => "policy_value",
         }
     }
 }
@@ -326,10 +331,19 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
         "uplift_auc" if outcome == Task::Binary => UpliftMetric::UpliftAuc,
         "uplift_auc" => return Err(src.error_at("search.metric", "`uplift_auc` needs a binary outcome")),
         "uplift_at_k" | "uplift_at_30" => UpliftMetric::UpliftAtK,
+        "policy_value" if spec.policy.is_some() => UpliftMetric::PolicyValue,
+        "policy_value" => {
+            return Err(src.error_at(
+                "search.metric",
+                "`policy_value` ranks candidates by the value of the assignment they make: add a [policy] table (values, costs, budget)",
+            ));
+        }
         other => {
             return Err(src.error_at(
                 "search.metric",
-                format!("`{other}` does not apply to an uplift task (use one of: qini_auc, uplift_auc, uplift_at_k)"),
+                format!(
+                    "`{other}` does not apply to an uplift task (use one of: qini_auc, uplift_auc, uplift_at_k, policy_value)"
+                ),
             ));
         }
     };

@@ -26,7 +26,8 @@ pub struct Effects {
     /// `tau[a][row]`: predicted effect of arm `a + 1` versus control.
     pub tau: Vec<Vec<f64>>,
     /// `mu[a][row]`: predicted outcome under arm `a` (control first), when the learner has an
-    /// outcome model (S, T, X).
+    /// outcome model: the S- and T-learners' own predictions; for the X- and DR-learners the
+    /// control outcome plus their effects, so that `mu_a - mu_0 = tau_a` always.
     pub mu: Option<Vec<Vec<f64>>>,
 }
 
@@ -429,8 +430,7 @@ impl FittedLearner {
                 Ok(from_mu(mu))
             }
             LearnerKind::X => {
-                let mu: Vec<Vec<f64>> =
-                    (0..=k).map(|a| predict_base(self.models[a].as_ref(), &plain, &who)).collect::<Result<_>>()?;
+                let mu0 = predict_base(self.models[0].as_ref(), &plain, &who)?;
                 let mut tau = Vec::new();
                 for a in 1..=k {
                     let t0 = predict_base(self.models[k + 1 + 2 * (a - 1)].as_ref(), &plain, &who)?;
@@ -438,17 +438,16 @@ impl FittedLearner {
                     let g = self.blend[a - 1];
                     tau.push(t0.iter().zip(&t1).map(|(x0, x1)| g * x0 + (1.0 - g) * x1).collect());
                 }
-                Ok(Effects { tau, mu: Some(mu) })
+                Ok(levels(&mu0, tau))
             }
             LearnerKind::Dr => {
                 let m = &self.models;
-                let mu: Vec<Vec<f64>> =
-                    (0..=k).map(|a| mean3(&m[3 * a..3 * a + 3], &plain, &who)).collect::<Result<_>>()?;
+                let mu0 = mean3(&m[0..3], &plain, &who)?;
                 let first_tau = 3 * (k + 1);
                 let tau = (0..k)
                     .map(|a| mean3(&m[first_tau + 3 * a..first_tau + 3 * a + 3], &plain, &who))
                     .collect::<Result<_>>()?;
-                Ok(Effects { tau, mu: Some(mu) })
+                Ok(levels(&mu0, tau))
             }
             LearnerKind::R => {
                 let tau = (0..k).map(|a| predict_base(self.models[a].as_ref(), &plain, &who)).collect::<Result<_>>()?;
@@ -521,6 +520,15 @@ impl FittedLearner {
         }
         Ok(FittedLearner { kind, outcome, arms, models, blend })
     }
+}
+
+/// Effects `tau` estimated apart from the outcome models (X- and DR-learners), with outcome
+/// levels that agree with them: the control outcome `mu0`, and `mu0 + tau_a` under arm `a`. The
+/// policy ranks arms by these levels, so it follows the learner's own effects, not the
+/// difference of its nuisance outcome models.
+fn levels(mu0: &[f64], tau: Vec<Vec<f64>>) -> Effects {
+    let mu = crate::uplift::model::with_control(mu0.to_vec(), &Effects { tau: tau.clone(), mu: None });
+    Effects { tau, mu: Some(mu) }
 }
 
 fn from_mu(mu: Vec<Vec<f64>>) -> Effects {
@@ -637,6 +645,12 @@ mod tests {
             assert!((e.tau[0][0] - 0.0).abs() < 1e-9, "{kind:?} segment 0: {:?}", e.tau);
             assert!((e.tau[0][1] - 0.4).abs() < 1e-9, "{kind:?} segment 1: {:?}", e.tau);
             assert_eq!(e.mu.is_some(), kind != LearnerKind::ClassTransformation);
+            // The outcome levels the policy ranks arms by agree with the effects.
+            if let Some(mu) = &e.mu {
+                for i in 0..2 {
+                    assert!((mu[1][i] - mu[0][i] - e.tau[0][i]).abs() < 1e-12, "{kind:?} row {i}");
+                }
+            }
         }
     }
 
@@ -697,8 +711,13 @@ mod tests {
         for (a, (got, want)) in e.tau.iter().zip(&tau).enumerate() {
             close(got, want, &format!("effect of arm {}", a + 1));
         }
-        for (a, want) in mu.iter().enumerate() {
-            close(&e.mu.as_ref().unwrap()[a], want, &format!("outcome under arm {a}"));
+        // The control outcome is causalml's; the levels under the arms follow the effects (the
+        // arms' outcome models are nuisances, checked through the effects they produce).
+        let levels = e.mu.as_ref().unwrap();
+        close(&levels[0], &mu[0], "outcome under control");
+        for a in 1..levels.len() {
+            let implied: Vec<f64> = levels[0].iter().zip(&e.tau[a - 1]).map(|(m, t)| m + t).collect();
+            close(&levels[a], &implied, &format!("outcome under arm {a}"));
         }
         // Its own partitions: as KFold's sizes, every row once, in row order.
         let own = dr_splits(301, 9);

@@ -22,7 +22,7 @@ use crate::uplift::metrics as um;
 use crate::uplift::model::{PolicyRule, UpliftModel, UpliftScores};
 use crate::uplift::policy::{self, Logged};
 use objective::{Fold, Uplift};
-use promoml_core::{ColumnData, Dataset, Error, FitContext, Frame, Params, Result, Rng, Task};
+use promoml_core::{ColumnData, Dataset, Error, FitContext, Frame, Model, Params, Result, Rng, Task};
 use promoml_report::{
     ArmKpis, ArmMetrics, Calibration, DataSummary, Failure, Interval, LeaderboardEntry, PolicyRow, PolicySection,
     Report, SCHEMA_VERSION, Scores, Timing, Trial, UpliftSection,
@@ -247,23 +247,69 @@ fn propensities(
     }
 }
 
-/// Scores of effects against outcomes, averaged over the arms (each arm versus control).
-fn score(eff: &Effects, y: &[f64], arm: &[usize], rows: &[usize], outcome: Task, k: f64) -> Result<Scores> {
+/// Scores of effects against outcomes, averaged over the arms (each arm versus control); with a
+/// policy `rule` and predicted outcome levels, also `policy_value`: the inverse-propensity
+/// weighted value per customer, on these rows, of the assignment the outcomes make under the
+/// rule's values, costs and budget (effect levels as predicted, not calibrated).
+fn score(
+    eff: &Effects,
+    y: &[f64],
+    part: (&[usize], &[Vec<f64>]),
+    u: &UpliftPlan,
+    rule: Option<&PolicyRule>,
+) -> Result<Scores> {
+    let (arm, propensity) = part;
     let mut s = Scores::new();
     let n_arms = eff.tau.len();
     for a in 1..=n_arms {
-        let r: Vec<usize> = rows.iter().copied().filter(|&i| arm[i] == 0 || arm[i] == a).collect();
+        let r: Vec<usize> = (0..arm.len()).filter(|&i| arm[i] == 0 || arm[i] == a).collect();
         let ys: Vec<f64> = r.iter().map(|&i| y[i]).collect();
         let ts: Vec<u8> = r.iter().map(|&i| u8::from(arm[i] == a)).collect();
         let us: Vec<f64> = r.iter().map(|&i| eff.tau[a - 1][i]).collect();
         let mut add = |name: &str, v: f64| *s.entry(name.to_string()).or_insert(0.0) += v / n_arms as f64;
         add("qini_auc", um::qini_auc_score(&ys, &us, &ts)?);
-        if outcome == Task::Binary {
+        if u.outcome == Task::Binary {
             add("uplift_auc", um::uplift_auc_score(&ys, &us, &ts)?);
         }
-        add(&at_k_name(k), um::uplift_at_k(&ys, &us, &ts, k)?);
+        add(&at_k_name(u.k), um::uplift_at_k(&ys, &us, &ts, u.k)?);
+    }
+    if let (Some(rule), Some(mu)) = (rule, &eff.mu) {
+        let (assignment, _) = rule.choose(mu);
+        let log = Logged { arm, y, propensity, value: &rule.value, cost: &rule.cost, mu: None };
+        let rows: Vec<usize> = (0..arm.len()).collect();
+        s.insert("policy_value".into(), policy::evaluate(&log, &assignment.arm, &rows).ipw);
     }
     Ok(s)
+}
+
+/// Effects with outcome levels: unchanged when the learner has an outcome model; otherwise (DR
+/// and R learners) when candidates are ranked by `policy_value`, a control outcome model of the
+/// same base model fitted on `train` gives the control level of the rows of `ds`.
+fn with_outcomes(
+    eff: Effects,
+    base: (&dyn Model, &Params),
+    u: &UpliftPlan,
+    train: &UpliftData<'_>,
+    ds: &Dataset,
+    ctx: &FitContext,
+) -> Result<Effects> {
+    if eff.mu.is_some() || u.metric != UpliftMetric::PolicyValue {
+        return Ok(eff);
+    }
+    let m = learners::fit_control_model(base.0, base.1, u.outcome, train, ctx)?;
+    let mu = crate::uplift::model::with_control(learners::predict_control(m.as_ref(), ds)?, &eff);
+    Ok(Effects { mu: Some(mu), ..eff })
+}
+
+/// The policy rule of `pp` over `arms` (control first) with effect calibration `calibration`
+/// (one `(intercept, slope)` per treatment arm).
+fn policy_rule(pp: &PolicyPlan, arms: &[String], calibration: Vec<(f64, f64)>) -> PolicyRule {
+    PolicyRule {
+        value: arms.iter().map(|a| pp.value_of(a)).collect(),
+        cost: arms.iter().map(|a| pp.cost_of(a)).collect(),
+        budget: pp.budget,
+        calibration,
+    }
 }
 
 fn at_k_name(k: f64) -> String {
@@ -410,6 +456,8 @@ struct Done {
     entry: LeaderboardEntry,
     cv_score: f64,
     effects: Effects,
+    /// `effects` with outcome levels, as the leaderboard scores them (see [`with_outcomes`]).
+    scored: Effects,
     fold_effects: Vec<Effects>,
     base: Option<(usize, Params)>,
     /// Indices into `fitted` of the learners whose effects these are.
@@ -433,7 +481,6 @@ fn refit(
     let (train, test, fold_data) = (&pb.train, &pb.test, &pb.fold_data);
     let n_arms = pb.arms.len() - 1;
     let y_test = test.ds.target("test")?.to_vec();
-    let test_rows: Vec<usize> = (0..test.ds.n_rows()).collect();
     let mut done: Vec<Done> = Vec::new();
     let mut fitted_all: Vec<Option<(String, FittedLearner)>> = Vec::new();
     for (pi, mut s) in bests {
@@ -456,7 +503,17 @@ fn refit(
         };
         let fit_s = t.elapsed().as_secs_f64();
         let effects = fitted.effects(&test.ds)?;
-        let test_scores = score(&effects, &y_test, &test.arm, &test_rows, u.outcome, u.k)?;
+        // Scored with outcome levels (the control model the final policy fits, when the
+        // learner has none).
+        let scored = with_outcomes(
+            effects.clone(),
+            (cand.model.as_ref(), &s.params),
+            u,
+            &train.view(n_arms),
+            &test.ds,
+            &p.fit_context(derive_seed(p.seed, &[6])),
+        )?;
+        let test_scores = score(&scored, &y_test, (&test.arm, &test.propensity), u, obj.rule.as_ref())?;
         fitted_all.push(Some((cand.model.kind().to_string(), fitted)));
         done.push(Done {
             entry: LeaderboardEntry {
@@ -472,6 +529,7 @@ fn refit(
             },
             cv_score: s.score,
             effects,
+            scored,
             fold_effects: s.outputs.take().expect("recomputed"),
             base: Some((pair.ci, s.params)),
             members: vec![fitted_all.len() - 1],
@@ -490,8 +548,8 @@ fn refit(
         let mut fold_effects = Vec::new();
         for (f, fold) in fold_data.iter().enumerate() {
             let e = Effects::average(&top.iter().map(|d| &d.fold_effects[f]).collect::<Vec<_>>());
-            let rows: Vec<usize> = (0..fold.valid.arm.len()).collect();
-            let s = score(&e, fold.valid.ds.target("validation")?, &fold.valid.arm, &rows, u.outcome, u.k)?;
+            let y = fold.valid.ds.target("validation")?;
+            let s = score(&e, y, (&fold.valid.arm, &fold.valid.propensity), u, obj.rule.as_ref())?;
             fold_scores.push(s[&key]);
             cv_all.push(s);
             fold_effects.push(e);
@@ -504,7 +562,8 @@ fn refit(
         }
         let effects = Effects::average(&top.iter().map(|d| &d.effects).collect::<Vec<_>>());
         let members: Vec<String> = top.iter().map(|d| d.entry.name.clone()).collect();
-        let test_scores = score(&effects, &y_test, &test.arm, &test_rows, u.outcome, u.k)?;
+        let scored = Effects::average(&top.iter().map(|d| &d.scored).collect::<Vec<_>>());
+        let test_scores = score(&scored, &y_test, (&test.arm, &test.propensity), u, obj.rule.as_ref())?;
         let entry = LeaderboardEntry {
             name: format!("uplift-ensemble(top {})", top.len()),
             kind: "uplift.average".into(),
@@ -518,7 +577,7 @@ fn refit(
         };
         let base = top[0].base.clone();
         let members = top.iter().flat_map(|d| d.members.clone()).collect();
-        done.push(Done { entry, cv_score: mean, effects, fold_effects, base, members });
+        done.push(Done { entry, cv_score: mean, effects, scored, fold_effects, base, members });
         done.sort_by(|a, b| b.cv_score.total_cmp(&a.cv_score));
     }
     Ok((done, fitted_all))
@@ -599,7 +658,9 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
     let n_arms = pb.arms.len() - 1;
 
     let t_search = Instant::now();
-    let obj = Uplift::new(p, u, &pb.fold_data, n_arms);
+    // The rule `policy_value` scores assignments by: effect levels as predicted.
+    let cv_rule = u.policy.as_ref().map(|pp| policy_rule(pp, &pb.arms, vec![(0.0, 1.0); n_arms]));
+    let obj = Uplift::new(p, u, &pb.fold_data, n_arms, cv_rule);
     // Time kept after the search for the bootstrap, the reports and the artifact.
     let writing_s = p.search.time_budget.map_or(0.0, |b| crate::budget::writing_reserve(b).as_secs_f64());
     let header = StudyHeader::for_run(p, &[&pb.loaded.train, &pb.loaded.test])?;
@@ -664,12 +725,7 @@ pub(crate) fn run(p: &Pipeline, obs: &dyn Observer, opts: &RunOptions, worker: b
             .collect::<Result<_>>()?,
         _ => vec![(0.0, 1.0); n_arms],
     };
-    let rule = u.policy.as_ref().map(|pp| PolicyRule {
-        value: arms.iter().map(|a| pp.value_of(a)).collect(),
-        cost: arms.iter().map(|a| pp.cost_of(a)).collect(),
-        budget: pp.budget,
-        calibration: calibration.clone(),
-    });
+    let rule = u.policy.as_ref().map(|pp| policy_rule(pp, &arms, calibration.clone()));
 
     let mut files = Vec::new();
     let mut assigned = None;

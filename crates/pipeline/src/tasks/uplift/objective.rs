@@ -4,11 +4,12 @@
 //! averaged over the treatment arms. A fold leaves its predicted effects, which the ensemble
 //! and the policy's calibration use.
 
-use super::{Part, metric_key, score};
+use super::{Part, metric_key, score, with_outcomes};
 use crate::plan::Pipeline;
 use crate::search::{Objective, fold_context};
 use crate::uplift::config::{LearnerKind, UpliftPlan};
 use crate::uplift::learners::{self, Effects};
+use crate::uplift::model::PolicyRule;
 use promoml_core::{Params, Result, SearchSpace};
 use promoml_report::Scores;
 use std::time::Instant;
@@ -38,12 +39,20 @@ pub(crate) struct Uplift<'a> {
     pub(crate) pairs: Vec<Pair>,
     /// Rows and features of a fold's training rows, for cost estimates.
     shape: (usize, usize),
+    /// The policy rule (effect levels uncalibrated) scoring `policy_value`, with a `[policy]`.
+    pub(crate) rule: Option<PolicyRule>,
 }
 
 impl<'a> Uplift<'a> {
     /// Learner-major order (every model under the first learner, then the second, ...), so that
     /// a pair's index (which seeds its trials) is the same as before the one search loop.
-    pub(crate) fn new(p: &'a Pipeline, u: &'a UpliftPlan, folds: &'a [Fold], n_arms: usize) -> Uplift<'a> {
+    pub(crate) fn new(
+        p: &'a Pipeline,
+        u: &'a UpliftPlan,
+        folds: &'a [Fold],
+        n_arms: usize,
+        rule: Option<PolicyRule>,
+    ) -> Uplift<'a> {
         let pairs = u
             .learners
             .iter()
@@ -56,7 +65,7 @@ impl<'a> Uplift<'a> {
             })
             .collect();
         let shape = folds.first().map_or((1, 1), |f| (f.train.ds.n_rows(), f.train.ds.n_features()));
-        Uplift { p, u, folds, n_arms, key: metric_key(u.metric, u.k), pairs, shape }
+        Uplift { p, u, folds, n_arms, key: metric_key(u.metric, u.k), pairs, shape, rule }
     }
 }
 
@@ -110,10 +119,10 @@ impl Objective for Uplift<'_> {
         let (p, u, pair, fold) = (self.p, self.u, &self.pairs[ci], &self.folds[f]);
         let ctx = fold_context(p, &pair.name, (ci, number, f, self.folds.len()), deadline);
         let model = p.candidates[pair.ci].model.as_ref();
-        let fitted = learners::fit(pair.learner, model, params, u.outcome, &fold.train.view(self.n_arms), &ctx)?;
-        let eff = fitted.effects(&fold.valid.ds)?;
-        let rows: Vec<usize> = (0..fold.valid.arm.len()).collect();
+        let train = fold.train.view(self.n_arms);
+        let fitted = learners::fit(pair.learner, model, params, u.outcome, &train, &ctx)?;
+        let eff = with_outcomes(fitted.effects(&fold.valid.ds)?, (model, params), u, &train, &fold.valid.ds, &ctx)?;
         let y = fold.valid.ds.target("validation")?;
-        Ok((score(&eff, y, &fold.valid.arm, &rows, u.outcome, u.k)?, eff))
+        Ok((score(&eff, y, (&fold.valid.arm, &fold.valid.propensity), u, self.rule.as_ref())?, eff))
     }
 }
