@@ -4,6 +4,9 @@
 //!   random subset of features at every node).
 //! * `forest.extra_trees`: extremely randomised trees (one random threshold per candidate
 //!   feature, the whole training set per tree by default).
+//! * `forest.uplift_random_forest`: uplift trees split on the divergence between the arms'
+//!   outcome rates (KL, Euclidean, chi-square), as causalml's `UpliftRandomForestClassifier`;
+//!   for uplift pipelines (see the [`uplift`] module).
 //!
 //! Both handle binary and multiclass classification (probabilities are the mean over trees of
 //! the leaves' class frequencies) and regression (the mean of the leaves' means).
@@ -34,6 +37,7 @@
 mod bins;
 mod forest;
 mod tree;
+pub mod uplift;
 
 #[cfg(test)]
 mod tests;
@@ -44,10 +48,11 @@ use promoml_core::{
     Dataset, Error, FitContext, FittedModel, Model, ParamSpec, Params, ParamsExt, Registry, Result, SearchSpace, Task,
 };
 
-/// Register `forest.random_forest` and `forest.extra_trees`.
+/// Register `forest.random_forest`, `forest.extra_trees` and `forest.uplift_random_forest`.
 pub fn register(registry: &mut Registry) {
     registry.add_model(Forest::random_forest());
     registry.add_model(Forest::extra_trees());
+    registry.add_model(uplift::UpliftForest);
 }
 
 /// A tree-ensemble model kind: random forest or extremely randomised trees.
