@@ -259,6 +259,10 @@ impl Counts {
     }
 }
 
+/// A node to grow: its rows, depth, the parent's regularised rates, and the parent's child slot
+/// to link (`(parent, is_left)`).
+type Pending = (Vec<usize>, usize, Option<Vec<f64>>, Option<(usize, bool)>);
+
 struct Grower<'a> {
     x: &'a [Vec<f32>],
     y: &'a [f64],
@@ -364,8 +368,8 @@ impl Grower<'_> {
 
     fn grow(&self, rows: Vec<usize>, rng: &mut ChaCha8Rng) -> UpliftTree {
         let mut t = UpliftTree { feature: vec![], threshold: vec![], left: vec![], right: vec![], rates: vec![] };
-        // Depth first, left child first: (rows, depth, parent's regularised rates, slot to link).
-        let mut stack: Vec<(Vec<usize>, usize, Option<Vec<f64>>, Option<(usize, bool)>)> = vec![(rows, 0, None, None)];
+        // Depth first, left child first.
+        let mut stack: Vec<Pending> = vec![(rows, 0, None, None)];
         while let Some((rows, depth, parent, link)) = stack.pop() {
             let id = t.feature.len();
             if let Some((p, is_left)) = link {
