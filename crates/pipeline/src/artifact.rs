@@ -635,11 +635,13 @@ impl Artifact {
                         "regression" => Task::Regression,
                         o => return Err(corrupt(source, format!("unknown uplift outcome \"{o}\""))),
                     };
-                    // Outcome models predict the outcome; an X-learner's effect models values.
+                    // Outcome models predict the outcome; an X-learner's effect models values; a
+                    // model of effects one outcome rate per arm.
+                    let outputs: &[usize] = if kind == LearnerKind::Direct { &[arms.len()] } else { &[0, 2] };
                     let models = l
                         .models
                         .iter()
-                        .map(|s| load(s, &[0, 2]).map(|x| x.2))
+                        .map(|s| load(s, outputs).map(|x| x.2))
                         .collect::<Result<_>>()
                         .map_err(in_artifact)?;
                     let base = l.models.first().map(|s| s.kind.clone()).unwrap_or_default();

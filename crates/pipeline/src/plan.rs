@@ -509,7 +509,9 @@ impl Pipeline {
         for (i, m) in spec.models.iter().enumerate().filter(|_| anomaly.is_none()) {
             let key = format!("models[{i}]");
             let model = registry.model(&m.kind).map_err(|e| relocate(&src, &format!("{key}.kind"), e))?.clone();
-            if !model.tasks().contains(&model_task) {
+            // In an uplift task a model of effects (tasks include uplift) is a candidate too.
+            let of_effects = task == Task::Uplift && model.tasks().contains(&Task::Uplift);
+            if !model.tasks().contains(&model_task) && !of_effects {
                 return Err(src.error_at(
                     &format!("{key}.kind"),
                     format!(

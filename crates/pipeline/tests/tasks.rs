@@ -146,3 +146,75 @@ fn uplift_candidates_are_ranked_by_the_value_of_their_policy() {
     assert!((model_row.ipw.value - test_value).abs() < 1e-12, "{} vs {test_value}", model_row.ipw.value);
     assert!(policy.oracle_share_recovered.unwrap() > 0.0);
 }
+
+/// A model of effects (`forest.uplift_random_forest`) is a candidate of its own next to the
+/// meta-learner pairs, searched like them, with outcome levels for the policy; as the final
+/// model it is written into the artifact, which the run reloads and checks bit for bit.
+#[test]
+fn an_uplift_forest_is_a_candidate_of_its_own_and_reloads_from_its_artifact() {
+    let text = r#"
+[pipeline]
+name = "uplift-forest"
+task = "uplift"
+seed = 3
+
+[data]
+source = "synthetic.price"
+rows = 4000
+arms = 2
+split = { kind = "random", test_fraction = 0.3 }
+target = "purchase"
+treatment = { column = "promotion", control = "control" }
+
+[uplift]
+learners = ["s"]
+ensemble = 0
+bootstrap = 10
+
+[policy]
+value_per_outcome = { control = 40.0, discount_10 = 30.0, discount_20 = 20.0 }
+budget = { max_treated_share = 0.6 }
+
+[[features]]
+kind = "one_hot"
+
+[[models]]
+kind = "forest.uplift_random_forest"
+name = "urf"
+params = { n_trees = 20, min_samples_leaf = 50 }
+search = { criterion = { choice = ["kl", "ed", "chi"] } }
+
+[[models]]
+kind = "forest.random_forest"
+name = "rf"
+params = { n_trees = 20, min_samples_leaf = 50 }
+
+[search]
+optimizer = "random"
+trials = 3
+cv_folds = 3
+metric = "qini_auc"
+"#;
+    let src = Source::from_text(Path::new("uplift-forest.toml"), text.to_string(), &[]).unwrap();
+    let spec = src.parse().unwrap();
+    let p = Pipeline::from_spec(src, spec, &registry()).unwrap_or_else(|e| panic!("{e}"));
+    let r = run(&p, &RunOptions::default());
+    let urf = r.leaderboard.iter().find(|e| e.name == "urf").expect("the forest is a candidate");
+    assert_eq!(urf.kind, "uplift.direct(forest.uplift_random_forest)");
+    assert!(r.leaderboard.iter().any(|e| e.name == "s-learner/rf"));
+    assert!(!r.leaderboard.iter().any(|e| e.name.contains("learner/urf")), "no meta-learner over a model of effects");
+    assert_eq!(r.trials.iter().filter(|t| t.model == "urf").count(), 3);
+    assert!(urf.test["qini_auc"].is_finite() && urf.test["policy_value"].is_finite());
+
+    // Only the forest: it is the final model, and its artifact reproduces the run.
+    let dir = tempfile::tempdir().unwrap();
+    let only = text.replace("[[models]]\nkind = \"forest.random_forest\"\nname = \"rf\"\nparams = { n_trees = 20, min_samples_leaf = 50 }\n", "");
+    let src = Source::from_text(Path::new("uplift-forest.toml"), only, &[]).unwrap();
+    let spec = src.parse().unwrap();
+    let p = Pipeline::from_spec(src, spec, &registry()).unwrap_or_else(|e| panic!("{e}"));
+    let req =
+        promoml_pipeline::artifact::ArtifactRequest { path: dir.path().join("model.promoml"), registry: registry() };
+    let r = run(&p, &RunOptions { artifact: Some(req), ..RunOptions::default() });
+    assert_eq!(r.final_model, "urf");
+    assert!(dir.path().join("model.promoml").exists());
+}

@@ -33,6 +33,11 @@ pub enum LearnerKind {
     /// arm a regressor of `(y - m) / (w - e)` with row weights `(w - e)²` (the R-loss); effects
     /// are its predictions. Its base model must honour row weights.
     R,
+    /// A model that estimates effects itself (its tasks include `uplift`, e.g.
+    /// `forest.uplift_random_forest`): fitted on the features, each row's arm and the outcome,
+    /// it predicts the outcome under every arm. Not listed in `learners`: every such model in
+    /// `[[models]]` is a candidate of its own.
+    Direct,
 }
 
 impl LearnerKind {
@@ -45,6 +50,7 @@ impl LearnerKind {
             LearnerKind::ClassTransformation => "ct",
             LearnerKind::Dr => "dr",
             LearnerKind::R => "r",
+            LearnerKind::Direct => "direct",
         }
     }
     /// The learner a [`LearnerKind::name`] names.
@@ -56,6 +62,7 @@ impl LearnerKind {
             LearnerKind::ClassTransformation,
             LearnerKind::Dr,
             LearnerKind::R,
+            LearnerKind::Direct,
         ]
         .into_iter()
         .find(|k| k.name() == name)
@@ -69,6 +76,7 @@ impl LearnerKind {
             }
             LearnerKind::X | LearnerKind::Dr | LearnerKind::R => vec![outcome, Task::Regression],
             LearnerKind::ClassTransformation => vec![Task::Binary],
+            LearnerKind::Direct => vec![Task::Uplift],
         }
     }
 }
@@ -242,6 +250,12 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
             "ct" | "class_transformation" => LearnerKind::ClassTransformation,
             "dr" => LearnerKind::Dr,
             "r" => LearnerKind::R,
+            "direct" => {
+                return Err(src.error_at(
+                    "uplift.learners",
+                    "\"direct\" is not listed: a model of effects (e.g. forest.uplift_random_forest) in [[models]] is a candidate of its own",
+                ));
+            }
             other => {
                 return Err(
                     src.error_at("uplift.learners", format!("unknown learner \"{other}\" (known: s, t, x, ct, dr, r)"))
@@ -259,6 +273,16 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
     }
     for (i, m) in spec.models.iter().enumerate() {
         let Ok(model) = registry.model(&m.kind) else { continue };
+        if model.tasks().contains(&Task::Uplift) {
+            // A model of effects: a candidate of its own, whatever the learners.
+            if outcome != Task::Binary {
+                return Err(src.error_at(
+                    &format!("models[{i}].kind"),
+                    format!("`{}` models binary outcomes only; this pipeline's outcome is continuous", m.kind),
+                ));
+            }
+            continue;
+        }
         for l in &learners {
             if *l == LearnerKind::R && !model.honours_weights() {
                 return Err(src.error_at(

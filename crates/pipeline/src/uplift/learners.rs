@@ -164,6 +164,13 @@ pub fn fit(
             let base = base_dataset(x, &arm_names(names, k), y.to_vec(), outcome);
             models.push(fit_base(model, params, &base, outcome, ctx, 0, "S-learner")?);
         }
+        LearnerKind::Direct => {
+            let mut direct = Dataset::from_x(ds.x.clone(), names.clone());
+            direct.y = Some(y.to_vec());
+            direct.classes = vec!["0".into(), "1".into()];
+            direct.treatment = Some(d.arm.to_vec());
+            models.push(model.fit(&direct, params, ctx)?);
+        }
         LearnerKind::T | LearnerKind::X => {
             for a in 0..=k {
                 let rows = rows_where(d.arm, |v| v == a);
@@ -453,6 +460,20 @@ impl FittedLearner {
                 let tau = (0..k).map(|a| predict_base(self.models[a].as_ref(), &plain, &who)).collect::<Result<_>>()?;
                 Ok(Effects { tau, mu: None })
             }
+            LearnerKind::Direct => {
+                let p = self.models[0].predict(&plain)?;
+                p.check(plain.n_rows(), &who)?;
+                let promoml_core::Predictions::Proba(p) = p else {
+                    return Err(Error::model(&who, "a model of effects must predict one outcome rate per arm"));
+                };
+                if p.ncols() != k + 1 {
+                    return Err(Error::model(
+                        &who,
+                        format!("predicted {} arms' outcomes, the pipeline has {}", p.ncols(), k + 1),
+                    ));
+                }
+                Ok(from_mu((0..=k).map(|a| p.column(a).to_vec()).collect()))
+            }
             LearnerKind::ClassTransformation => {
                 let tau = (1..=k)
                     .map(|a| {
@@ -509,6 +530,7 @@ impl FittedLearner {
             LearnerKind::ClassTransformation => (arms, 0),
             LearnerKind::Dr => (3 * (arms + 1) + 3 * arms, 0),
             LearnerKind::R => (arms, 0),
+            LearnerKind::Direct => (1, 0),
         };
         if arms == 0 || models.len() != want_models || blend.len() != want_blend {
             return Err(Error::data(format!(

@@ -10,7 +10,7 @@ use crate::search::{Objective, fold_context};
 use crate::uplift::config::{LearnerKind, UpliftPlan};
 use crate::uplift::learners::{self, Effects};
 use crate::uplift::model::PolicyRule;
-use promoml_core::{Params, Result, SearchSpace};
+use promoml_core::{Params, Result, SearchSpace, Task};
 use promoml_report::Scores;
 use std::time::Instant;
 
@@ -53,17 +53,26 @@ impl<'a> Uplift<'a> {
         n_arms: usize,
         rule: Option<PolicyRule>,
     ) -> Uplift<'a> {
-        let pairs = u
+        // Models of effects (tasks include uplift) are candidates of their own, after the
+        // meta-learner pairs.
+        let direct = |ci: &usize| p.candidates[*ci].model.tasks().contains(&Task::Uplift);
+        let base: Vec<usize> = (0..p.candidates.len()).filter(|ci| !direct(ci)).collect();
+        let mut pairs: Vec<Pair> = u
             .learners
             .iter()
             .flat_map(|&learner| {
-                p.candidates.iter().enumerate().map(move |(ci, c)| Pair {
+                base.iter().map(move |&ci| Pair {
                     learner,
                     ci,
-                    name: format!("{}-learner/{}", learner.name(), c.name),
+                    name: format!("{}-learner/{}", learner.name(), p.candidates[ci].name),
                 })
             })
             .collect();
+        pairs.extend((0..p.candidates.len()).filter(direct).map(|ci| Pair {
+            learner: LearnerKind::Direct,
+            ci,
+            name: p.candidates[ci].name.clone(),
+        }));
         let shape = folds.first().map_or((1, 1), |f| (f.train.ds.n_rows(), f.train.ds.n_features()));
         Uplift { p, u, folds, n_arms, key: metric_key(u.metric, u.k), pairs, shape, rule }
     }
@@ -91,7 +100,7 @@ impl Objective for Uplift<'_> {
         // (T), and as many again on imputed effects (X); the DR-learner fits three rotations of its
         // models, each on a third of the rows.
         let models = match pair.learner {
-            LearnerKind::S | LearnerKind::ClassTransformation => 1,
+            LearnerKind::S | LearnerKind::ClassTransformation | LearnerKind::Direct => 1,
             LearnerKind::T => self.n_arms + 1,
             LearnerKind::X => 2 * (self.n_arms + 1),
             // Three rotations of (control and arm outcome models, effect regressor), each on a
