@@ -669,8 +669,8 @@ mod tests {
             assert_eq!(e.mu.is_some(), kind != LearnerKind::ClassTransformation);
             // The outcome levels the policy ranks arms by agree with the effects.
             if let Some(mu) = &e.mu {
-                for i in 0..2 {
-                    assert!((mu[1][i] - mu[0][i] - e.tau[0][i]).abs() < 1e-12, "{kind:?} row {i}");
+                for (i, ((m1, m0), t)) in mu[1].iter().zip(&mu[0]).zip(&e.tau[0]).enumerate() {
+                    assert!((m1 - m0 - t).abs() < 1e-12, "{kind:?} row {i}");
                 }
             }
         }
