@@ -7,7 +7,11 @@ hidden state at the last valid step, concatenated with the 4 standardised RFM fe
 dense ReLU layer of 32, one logit), the same training (Adam lr 1e-3, batch 128, per-parameter
 gradient-norm clipping at 1.0, BCE), timed over the training loop only.
 
-Usage: python3 plugins/burn/examples/torch_lstm_throughput.py [--epochs 3] [--threads 2] [--batch 128] [--cell gru]
+`--cell transformer` is `burn.transformer`'s network instead: a linear projection 2->32, fixed
+sinusoidal positions, one pre-norm encoder layer (2 heads, feed-forward 64, GELU, no dropout)
+with the padded steps masked, masked mean pooling, then the same head.
+
+Usage: python3 plugins/burn/examples/torch_lstm_throughput.py [--epochs 3] [--threads 2] [--batch 128] [--cell gru|transformer]
 For benchmarking only: PyTorch is not a dependency of promoml or of its tests.
 """
 
@@ -66,6 +70,28 @@ def signed_log(v):
     return np.sign(v) * np.log1p(np.abs(v))
 
 
+class TransformerNet(torch.nn.Module):
+    def __init__(self, channels, tab, d, steps, heads=2):
+        super().__init__()
+        self.proj = torch.nn.Linear(channels, d)
+        pos = torch.arange(steps, dtype=torch.float32)[:, None]
+        div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-np.log(10000.0) / d))
+        pe = torch.zeros(steps, d)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+        self.register_buffer("pe", pe)
+        layer = torch.nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.0, activation="gelu",
+                                                 batch_first=True, norm_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.dense = torch.nn.Linear(d + tab, d)
+        self.head = torch.nn.Linear(d, 1)
+
+    def forward(self, seq, valid, tab):
+        x = self.encoder(self.proj(seq) + self.pe, src_key_padding_mask=valid == 0)
+        pooled = (x * valid.unsqueeze(2)).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+        z = torch.relu(self.dense(torch.cat([pooled, tab], 1)))
+        return self.head(z).squeeze(1)
+
+
 class Net(torch.nn.Module):
     def __init__(self, channels, tab, hidden, cell="lstm"):
         super().__init__()
@@ -86,7 +112,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    ap.add_argument("--cell", choices=["lstm", "gru", "transformer"], default="lstm")
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../../../shared/data/raw/CDNOW_master.txt"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -102,9 +128,11 @@ def main():
     xt = (xt - xt.mean(0)) / xt.std(0)
     last = np.zeros((n, WEEKS), np.float32)
     last[np.arange(n), lengths - 1] = 1.0
+    if a.cell == "transformer":  # the transformer pools over the valid steps, not the last one
+        last = valid.astype(np.float32)
     seq_t, last_t = torch.tensor(s, dtype=torch.float32), torch.tensor(last)
     tab_t, y_t = torch.tensor(xt, dtype=torch.float32), torch.tensor(y)
-    net = Net(2, 4, 32, a.cell)
+    net = TransformerNet(2, 4, 32, WEEKS) if a.cell == "transformer" else Net(2, 4, 32, a.cell)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-5)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     g = torch.Generator().manual_seed(42)
