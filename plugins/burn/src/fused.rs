@@ -21,6 +21,7 @@
 //! gate), so saved models and artifacts are unchanged; the PyTorch reference test
 //! (`tests/rnn_reference.rs`) checks every pass.
 
+use burn::nn::activation::Activation;
 use burn::nn::{GateController, Gru, Lstm, LstmState};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -83,10 +84,23 @@ pub fn lstm_steps<B: Backend>(
         }
     };
     let mut outputs = Vec::with_capacity(inputs.len());
+    // Burn's default activations and no clipping: the cell is one fused operation.
+    let fused = lstm.clip.is_none()
+        && matches!(lstm.gate_activation, Activation::Sigmoid(_))
+        && matches!(lstm.cell_activation, Activation::Tanh(_))
+        && matches!(lstm.hidden_activation, Activation::Tanh(_));
     for x in inputs {
         let mut z = x.matmul(w_ih.clone()) + hidden.matmul(w_hh.clone());
         if let Some(bias) = &bias {
             z = z + bias.clone();
+        }
+        if fused {
+            let [b, _] = z.dims();
+            let hc = crate::cell::lstm_cell(z, cell);
+            hidden = hc.clone().slice([0..b, 0..h]);
+            cell = hc.slice([0..b, h..2 * h]);
+            outputs.push(hidden.clone());
+            continue;
         }
         let mut parts = z.split(h, 1).into_iter();
         let (Some(zi), Some(zf), Some(zc), Some(zo)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {

@@ -39,6 +39,7 @@
 //! ```
 
 mod backend;
+mod cell;
 mod data;
 mod detector;
 mod fused;
