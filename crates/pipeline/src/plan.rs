@@ -510,7 +510,7 @@ impl Pipeline {
             let key = format!("models[{i}]");
             let model = registry.model(&m.kind).map_err(|e| relocate(&src, &format!("{key}.kind"), e))?.clone();
             // In an uplift task a model of effects (tasks include uplift) is a candidate too.
-            let of_effects = task == Task::Uplift && model.tasks().contains(&Task::Uplift);
+            let of_effects = task == Task::Uplift && crate::uplift::config::models_effects(model.as_ref());
             if !model.tasks().contains(&model_task) && !of_effects {
                 return Err(src.error_at(
                     &format!("{key}.kind"),

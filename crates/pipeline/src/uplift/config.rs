@@ -210,6 +210,12 @@ impl UpliftPlan {
     }
 }
 
+/// Whether `model` predicts effects itself (it lists [`Task::Uplift`]): such a model is an uplift
+/// candidate of its own (learner kind `direct`) instead of a base model of the meta-learners.
+pub fn models_effects(model: &dyn Model) -> bool {
+    model.tasks().contains(&Task::Uplift)
+}
+
 /// Validate the uplift sections of `spec` for an uplift task.
 pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<UpliftPlan> {
     let t = spec.data.treatment.as_ref().ok_or_else(|| {
@@ -273,7 +279,7 @@ pub fn build(src: &Source, spec: &PipelineSpec, registry: &Registry) -> Result<U
     }
     for (i, m) in spec.models.iter().enumerate() {
         let Ok(model) = registry.model(&m.kind) else { continue };
-        if model.tasks().contains(&Task::Uplift) {
+        if models_effects(model.as_ref()) {
             // A model of effects: a candidate of its own, whatever the learners.
             if outcome != Task::Binary {
                 return Err(src.error_at(

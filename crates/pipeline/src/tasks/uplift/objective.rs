@@ -7,10 +7,10 @@
 use super::{Part, metric_key, score, with_outcomes};
 use crate::plan::Pipeline;
 use crate::search::{Objective, fold_context};
-use crate::uplift::config::{LearnerKind, UpliftPlan};
+use crate::uplift::config::{LearnerKind, UpliftPlan, models_effects};
 use crate::uplift::learners::{self, Effects};
 use crate::uplift::model::PolicyRule;
-use promoml_core::{Params, Result, SearchSpace, Task};
+use promoml_core::{Params, Result, SearchSpace};
 use promoml_report::Scores;
 use std::time::Instant;
 
@@ -55,7 +55,7 @@ impl<'a> Uplift<'a> {
     ) -> Uplift<'a> {
         // Models of effects (tasks include uplift) are candidates of their own, after the
         // meta-learner pairs.
-        let direct = |ci: &usize| p.candidates[*ci].model.tasks().contains(&Task::Uplift);
+        let direct = |ci: &usize| models_effects(p.candidates[*ci].model.as_ref());
         let base: Vec<usize> = (0..p.candidates.len()).filter(|ci| !direct(ci)).collect();
         let mut pairs: Vec<Pair> = u
             .learners
