@@ -84,23 +84,30 @@ pub fn lstm_steps<B: Backend>(
         }
     };
     let mut outputs = Vec::with_capacity(inputs.len());
-    // Burn's default activations and no clipping: the cell is one fused operation.
+    // Burn's default activations and no clipping: the step is one operation
+    // (crate::cell::lstm_step) that carries the state as `[h | c]`.
     let fused = lstm.clip.is_none()
         && matches!(lstm.gate_activation, Activation::Sigmoid(_))
         && matches!(lstm.cell_activation, Activation::Tanh(_))
         && matches!(lstm.hidden_activation, Activation::Tanh(_));
+    if fused {
+        let [b, _] = inputs[0].dims();
+        let bias = bias.unwrap_or_else(|| Tensor::zeros([1, 4 * h], &inputs[0].device()));
+        let mut hc = Tensor::cat(vec![hidden.clone(), cell], 1);
+        for x in inputs {
+            let zx = x.matmul(w_ih.clone());
+            let zh = hidden.matmul(w_hh.clone());
+            hc = crate::cell::lstm_step(zx, zh, bias.clone(), hc);
+            hidden = hc.clone().slice([0..b, 0..h]);
+            outputs.push(hidden.clone());
+        }
+        cell = hc.slice([0..b, h..2 * h]);
+        return (outputs, LstmState::new(cell, hidden));
+    }
     for x in inputs {
         let mut z = x.matmul(w_ih.clone()) + hidden.matmul(w_hh.clone());
         if let Some(bias) = &bias {
             z = z + bias.clone();
-        }
-        if fused {
-            let [b, _] = z.dims();
-            let hc = crate::cell::lstm_cell(z, cell);
-            hidden = hc.clone().slice([0..b, 0..h]);
-            cell = hc.slice([0..b, h..2 * h]);
-            outputs.push(hidden.clone());
-            continue;
         }
         let mut parts = z.split(h, 1).into_iter();
         let (Some(zi), Some(zf), Some(zc), Some(zo)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -162,6 +169,11 @@ pub fn gru_steps<B: Backend>(
         Tensor::zeros([b, h], &inputs[0].device())
     });
     let mut outputs = Vec::with_capacity(inputs.len());
+    // Burn's default activations and no clipping: the step is one operation
+    // (crate::cell::gru_step).
+    let fused = gru.clip.is_none()
+        && matches!(gru.gate_activation, Activation::Sigmoid(_))
+        && matches!(gru.hidden_activation, Activation::Tanh(_));
     for x in inputs {
         let mut zx = x.matmul(w_ih.clone());
         if let Some(bias) = &b_ih {
@@ -170,6 +182,11 @@ pub fn gru_steps<B: Backend>(
         let mut zh = hidden.clone().matmul(w_hh.clone());
         if let Some(bias) = &b_hh {
             zh = zh + bias.clone();
+        }
+        if fused {
+            hidden = crate::cell::gru_step(zx, zh, hidden);
+            outputs.push(hidden.clone());
+            continue;
         }
         let mut xs = zx.split(h, 1).into_iter();
         let mut hs = zh.split(h, 1).into_iter();
