@@ -77,13 +77,13 @@ fn exp(x: f32) -> f32 {
 
 /// `1 / (1 + exp(−x))`.
 #[inline(always)]
-fn sigmoid1(x: f32) -> f32 {
+pub(crate) fn sigmoid1(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
 /// `1 − 2 / (exp(2x) + 1)`.
 #[inline(always)]
-fn tanh1(x: f32) -> f32 {
+pub(crate) fn tanh1(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
@@ -149,7 +149,7 @@ fn tensor<B: Backend>(v: Vec<f32>, rows: usize, cols: usize) -> FloatTensor<B> {
 }
 
 /// Column sums of a row-major `[rows, width]` matrix.
-fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
+pub(crate) fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
     let mut s = vec![0.0f32; width];
     for row in m.chunks_exact(width) {
         for (a, v) in s.iter_mut().zip(row) {

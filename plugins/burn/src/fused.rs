@@ -127,6 +127,26 @@ pub fn lstm_steps<B: Backend>(
     (outputs, LstmState::new(cell, hidden))
 }
 
+/// Whether [`lstm_layer_forward`] runs `lstm` as one operation on backend `B`: the CPU
+/// backends, burn's default activations, no clipping, what [`lstm_supported`] accepts.
+pub fn lstm_layer_supported<B: Backend>(lstm: &Lstm<B>) -> bool {
+    crate::layer::available::<B>()
+        && lstm_supported(lstm)
+        && lstm.clip.is_none()
+        && matches!(lstm.gate_activation, Activation::Sigmoid(_))
+        && matches!(lstm.cell_activation, Activation::Tanh(_))
+        && matches!(lstm.hidden_activation, Activation::Tanh(_))
+}
+
+/// The hidden state after every step `[batch, steps, hidden]` of `lstm` over `x` `[batch, steps,
+/// in]` from a zero state, as `lstm.forward(x, None).0` computes it, as one operation
+/// ([`crate::layer::lstm_layer`]); `lstm` must be [`lstm_layer_supported`], `x` must have steps.
+pub fn lstm_layer_forward<B: Backend>(lstm: &Lstm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let (w_ih, w_hh, bias) = stack_gates(&[&lstm.input_gate, &lstm.forget_gate, &lstm.cell_gate, &lstm.output_gate]);
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([1, 4 * lstm.d_hidden], &x.device()));
+    crate::layer::lstm_layer(x, w_ih, w_hh, bias).expect("a supported backend and at least one step")
+}
+
 /// The output `[batch, steps, hidden]` and final state of `lstm` over `x` `[batch, steps, in]`
 /// (batch first), as `lstm.forward(x, state)` computes it, through [`lstm_steps`] (or
 /// `lstm.forward` itself for a module [`lstm_supported`] refuses, or no steps).

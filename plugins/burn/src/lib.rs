@@ -43,6 +43,7 @@ mod cell;
 mod data;
 mod detector;
 mod fused;
+mod layer;
 mod model;
 mod net;
 mod train;
@@ -73,6 +74,6 @@ pub fn register(registry: &mut Registry) {
 #[doc(hidden)]
 pub mod reference {
     pub use crate::backend::Cpu;
-    pub use crate::fused::{gru_forward, lstm_forward};
+    pub use crate::fused::{gru_forward, lstm_forward, lstm_layer_forward, lstm_layer_supported};
     pub use crate::net::reference::{gru_from_pytorch, lstm_from_pytorch};
 }

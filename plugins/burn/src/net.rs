@@ -250,6 +250,29 @@ impl<B: Backend> Net<B> {
         x * Tensor::from_data(TensorData::new(mask, shape), &device)
     }
 
+    /// [`Self::drop`] for a sequence `[batch, steps, width]`, with the mask's values drawn step by
+    /// step (each step's `[batch, width]` in row order), as the per-step passes draw them: the
+    /// same seed gives the same masks whichever pass runs.
+    fn drop_steps(&self, x: Tensor<B, 3>, noise: &mut Option<&mut ChaCha8Rng>) -> Tensor<B, 3> {
+        let p = self.dropout.prob;
+        let Some(rng) = noise.as_deref_mut() else { return x };
+        if p <= 0.0 {
+            return x;
+        }
+        let [b, t, w] = x.dims();
+        let keep = (1.0 / (1.0 - p)) as f32;
+        let mut mask = vec![0.0f32; b * t * w];
+        for s in 0..t {
+            for r in 0..b {
+                for m in &mut mask[(r * t + s) * w..(r * t + s + 1) * w] {
+                    *m = if rng.random::<f64>() < p { 0.0 } else { keep };
+                }
+            }
+        }
+        let device = x.device();
+        x * Tensor::from_data(TensorData::new(mask, [b, t, w]), &device)
+    }
+
     fn forward_with(&self, input: BatchInputs<B>, mut noise: Option<&mut ChaCha8Rng>) -> Tensor<B, 2> {
         let mut parts: Vec<Tensor<B, 2>> = Vec::with_capacity(2);
         if let Some(seq) = input.seq {
@@ -258,7 +281,21 @@ impl<B: Backend> Net<B> {
             let fused = steps > 0
                 && self.lstm.iter().all(crate::fused::lstm_supported)
                 && self.gru.iter().all(crate::fused::gru_supported);
-            let pooled = if fused && (!self.lstm.is_empty() || !self.gru.is_empty()) {
+            let whole_layers = steps > 0
+                && self.gru.is_empty()
+                && !self.lstm.is_empty()
+                && self.lstm.iter().all(crate::fused::lstm_layer_supported);
+            let pooled = if whole_layers {
+                // Each LSTM layer as one operation over the whole sequence (crate::layer).
+                let mut x = seq.values;
+                for (l, m) in self.lstm.iter().enumerate() {
+                    let out = crate::fused::lstm_layer_forward(m, x);
+                    x = if l + 1 < self.lstm.len() { self.drop_steps(out, &mut noise) } else { out };
+                }
+                // Last valid hidden state: the one-hot `last` mask picks step `length - 1`.
+                let [_, _, h] = x.dims();
+                (x * seq.last.unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, h])
+            } else if fused && (!self.lstm.is_empty() || !self.gru.is_empty()) {
                 // The sequence as one tensor per step through every layer (crate::fused).
                 let mut xs = crate::fused::steps_of(seq.values);
                 let n_layers = self.lstm.len() + self.gru.len();

@@ -1,11 +1,13 @@
 //! burn's LSTM and GRU forward passes, and promoml's fused passes (`lstm_forward`,
-//! `gru_forward`, what the networks train with), against an independent NumPy implementation of
+//! `gru_forward`, `lstm_layer_forward`: what the networks train with), against an independent NumPy implementation of
 //! PyTorch's documented equations (`scripts/rnn_reference.py`, fixture committed beside this
 //! test), on the same fixed weights: every output must agree to 1e-5.
 
 use burn::nn::{Gru, Lstm, LstmState};
 use burn::tensor::{Tensor, TensorData};
-use promoml_burn::reference::{Cpu, gru_forward, gru_from_pytorch, lstm_forward, lstm_from_pytorch};
+use promoml_burn::reference::{
+    Cpu, gru_forward, gru_from_pytorch, lstm_forward, lstm_from_pytorch, lstm_layer_forward, lstm_layer_supported,
+};
 use serde_json::Value;
 
 const TOL: f64 = 1e-5;
@@ -93,6 +95,27 @@ fn lstm_matches_the_pytorch_equations() {
 #[test]
 fn fused_lstm_matches_the_pytorch_equations() {
     check_lstm("fused lstm", lstm_forward);
+}
+
+/// The whole-layer pass the networks train with on the CPU (`lstm_layer_forward`: one operation
+/// for the sequence, zero initial state) on the same weights and inputs.
+#[test]
+fn whole_layer_lstm_matches_the_pytorch_equations() {
+    let f = fixture();
+    let (b, t, i, _) = dims(&f);
+    let device = Default::default();
+    let w = &f["lstm"];
+    let lstm = lstm_from_pytorch::<Cpu>(
+        &matrix(&w["weight_ih"]),
+        &matrix(&w["weight_hh"]),
+        &flat(&w["bias_ih"]),
+        &flat(&w["bias_hh"]),
+        &device,
+    );
+    assert!(lstm_layer_supported(&lstm), "the CPU backend runs the whole-layer pass");
+    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let out = values(lstm_layer_forward(&lstm, x));
+    assert_close("whole-layer lstm output, zero state", &out, &flat64(&w["output_zero_state"]));
 }
 
 /// A GRU pass: `(module, x, initial state) -> output`.

@@ -1,0 +1,361 @@
+//! A whole LSTM layer over a sequence as **one** autodiff operation on the CPU, with
+//! backpropagation through time written by hand, as cuDNN and PyTorch's CPU kernels organise it.
+//!
+//! With one operation per step ([`crate::cell::lstm_step`]) every step still costs the autodiff
+//! graph two matmuls, a slice and the step itself, and each step's weight gradients are two
+//! small matmuls plus two additions into the accumulated gradient. Here, for `x` `[batch, steps,
+//! in]`:
+//!
+//! * forward: the input projection of **every** step as one matrix product
+//!   (`[batch·steps, in] × [in, 4·hidden]`), then per step one product of the previous hidden
+//!   state with the hidden weights and one loop over the gates (the cell's equations of
+//!   [`crate::cell`]), writing the hidden state straight into the `[batch, steps, hidden]`
+//!   output;
+//! * backward: per step (last to first) one loop for the gates' gradients and one product for the
+//!   gradient of the previous hidden state; then **one** product each for the gradients of the
+//!   input weights, the hidden weights and the input (`[batch·steps, 4·hidden]` with the saved
+//!   inputs and hidden states), and one column sum for the bias.
+//!
+//! The products are ndarray's (`matrixmultiply`'s sgemm, the kernel burn's ndarray backend
+//! itself calls). Other backends (CUDA) keep the per-step operations.
+
+use crate::backend::{Cpu, CpuTrain};
+use crate::cell::{column_sums, sigmoid1, tanh1};
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+/// `c = a·b` (`beta = 0`) or `c += a·b` (`beta = 1`) for `a` `[m, k]` and `b` `[k, n]` given
+/// as slices with their (row, column) strides, `c` `[m, n]` row-major with row stride `rsc`.
+/// ndarray's product: `matrixmultiply`'s sgemm on strided views, the kernel burn's ndarray backend
+/// calls.
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: (&[f32], usize, usize),
+    b: (&[f32], usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+) {
+    use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
+    if m == 0 || n == 0 {
+        return;
+    }
+    let av = ArrayView2::from_shape((m, k).strides((a.1, a.2)), a.0).expect("gemm: a in bounds");
+    let bv = ArrayView2::from_shape((k, n).strides((b.1, b.2)), b.0).expect("gemm: b in bounds");
+    let mut cv = ArrayViewMut2::from_shape((m, n).strides((rsc, 1)), c).expect("gemm: c in bounds");
+    ndarray::linalg::general_mat_mul(1.0, &av, &bv, beta, &mut cv);
+}
+
+/// The values of a CPU tensor (`B` must be [`Cpu`]).
+fn values<B: Backend, const D: usize>(x: FloatTensor<B>) -> Vec<f32> {
+    let x = (Box::new(x) as Box<dyn Any>).downcast::<FloatTensor<Cpu>>().expect("the CPU backend");
+    Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(*x)).into_data().into_vec::<f32>().expect("f32 values")
+}
+
+/// A CPU tensor of `v` with `shape` (`B` must be [`Cpu`]).
+fn tensor<B: Backend, const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FloatTensor<B> {
+    let t = Tensor::<Cpu, D>::from_data(TensorData::new(v, shape), &Default::default()).into_primitive().tensor();
+    *(Box::new(t) as Box<dyn Any>).downcast::<FloatTensor<B>>().expect("the CPU backend")
+}
+
+/// Sizes of one layer's pass.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    batch: usize,
+    steps: usize,
+    input: usize,
+    hidden: usize,
+}
+
+/// What the backward pass keeps: the input `[batch·steps, in]`, the weights, every step's
+/// previous hidden state `[batch·steps, hidden]` (zero at the first step) and the activations
+/// `[batch·steps, 6·hidden]` (input, forget, candidate and output gates, the previous cell and
+/// `tanh` of the new cell), rows in (batch, step) order.
+#[derive(Debug, Clone)]
+struct Saved {
+    dims: Dims,
+    x: Arc<Vec<f32>>,
+    w_ih: Arc<Vec<f32>>,
+    w_hh: Arc<Vec<f32>>,
+    h_prev: Arc<Vec<f32>>,
+    acts: Arc<Vec<f32>>,
+}
+
+/// The layer's forward pass on raw values: the hidden states `[batch, steps, hidden]` and what
+/// the backward pass keeps.
+fn forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<f32>) -> (Vec<f32>, Saved) {
+    let Dims { batch: b, steps: t, input: n_in, hidden: h } = d;
+    let g = 4 * h;
+    // Every step's input projection, rows in (batch, step) order.
+    let mut zx = vec![0.0f32; b * t * g];
+    gemm(b * t, n_in, g, (&x, n_in, 1), (&w_ih, g, 1), 0.0, &mut zx, g);
+    let mut out = vec![0.0f32; b * t * h];
+    let mut h_prev = vec![0.0f32; b * t * h];
+    let mut acts = vec![0.0f32; b * t * 6 * h];
+    let mut cell = vec![0.0f32; b * h];
+    let mut zh = vec![0.0f32; b * g];
+    for s in 0..t {
+        if s > 0 {
+            // The previous step's hidden states: rows `r·steps + s − 1` of the output.
+            gemm(b, h, g, (&out[(s - 1) * h..], t * h, 1), (&w_hh, g, 1), 0.0, &mut zh, g);
+        }
+        for r in 0..b {
+            let row = r * t + s;
+            let zxr = &zx[row * g..(row + 1) * g];
+            let zhr = &zh[r * g..(r + 1) * g];
+            let c = &mut cell[r * h..(r + 1) * h];
+            let a = &mut acts[row * 6 * h..(row + 1) * 6 * h];
+            let (ai, a) = a.split_at_mut(h);
+            let (af, a) = a.split_at_mut(h);
+            let (ag, a) = a.split_at_mut(h);
+            let (ao, a) = a.split_at_mut(h);
+            let (ac, at) = a.split_at_mut(h);
+            let (hs, rest) = out.split_at_mut(row * h);
+            let o = &mut rest[..h];
+            for k in 0..h {
+                let zh = if s > 0 { [zhr[k], zhr[h + k], zhr[2 * h + k], zhr[3 * h + k]] } else { [0.0; 4] };
+                let i = sigmoid1(zxr[k] + zh[0] + bias[k]);
+                let f = sigmoid1(zxr[h + k] + zh[1] + bias[h + k]);
+                let gg = tanh1(zxr[2 * h + k] + zh[2] + bias[2 * h + k]);
+                let og = sigmoid1(zxr[3 * h + k] + zh[3] + bias[3 * h + k]);
+                let c0 = c[k];
+                let cn = f * c0 + i * gg;
+                let tc = tanh1(cn);
+                c[k] = cn;
+                o[k] = og * tc;
+                (ai[k], af[k], ag[k], ao[k], ac[k], at[k]) = (i, f, gg, og, c0, tc);
+            }
+            if s > 0 {
+                h_prev[row * h..(row + 1) * h].copy_from_slice(&hs[(row - 1) * h..row * h]);
+            }
+        }
+    }
+    let saved = Saved {
+        dims: d,
+        x: Arc::new(x),
+        w_ih: Arc::new(w_ih),
+        w_hh: Arc::new(w_hh),
+        h_prev: Arc::new(h_prev),
+        acts: Arc::new(acts),
+    };
+    (out, saved)
+}
+
+/// The layer's gradients from the gradient of its output `[batch, steps, hidden]`: of the input
+/// `[batch, steps, in]` (when `want_x`), the input weights `[in, 4·hidden]`, the hidden weights
+/// `[hidden, 4·hidden]` and the bias `[4·hidden]`.
+fn backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
+    let g = 4 * h;
+    let mut dz = vec![0.0f32; b * t * g];
+    let mut dh_next = vec![0.0f32; b * h];
+    let mut dc_next = vec![0.0f32; b * h];
+    for st in (0..t).rev() {
+        for r in 0..b {
+            let row = r * t + st;
+            let a = &s.acts[row * 6 * h..(row + 1) * 6 * h];
+            let (ai, a) = a.split_at(h);
+            let (af, a) = a.split_at(h);
+            let (ag, a) = a.split_at(h);
+            let (ao, a) = a.split_at(h);
+            let (ac, at) = a.split_at(h);
+            let dov = &dout[row * h..(row + 1) * h];
+            let dhn = &dh_next[r * h..(r + 1) * h];
+            let dcn = &mut dc_next[r * h..(r + 1) * h];
+            let d = &mut dz[row * g..(row + 1) * g];
+            let (di, d) = d.split_at_mut(h);
+            let (df, d) = d.split_at_mut(h);
+            let (dg, d_o) = d.split_at_mut(h);
+            for k in 0..h {
+                let (i, f, gg, o, c0, tc) = (ai[k], af[k], ag[k], ao[k], ac[k], at[k]);
+                let dh = dov[k] + dhn[k];
+                let dc = dcn[k] + dh * o * (1.0 - tc * tc);
+                di[k] = dc * gg * i * (1.0 - i);
+                df[k] = dc * c0 * f * (1.0 - f);
+                dg[k] = dc * i * (1.0 - gg * gg);
+                d_o[k] = dh * tc * o * (1.0 - o);
+                dcn[k] = dc * f;
+            }
+        }
+        if st > 0 {
+            // dh₀ = dz · W_hhᵀ over this step's rows.
+            gemm(b, g, h, (&dz[st * g..], t * g, 1), (&s.w_hh, 1, g), 0.0, &mut dh_next, h);
+        }
+    }
+    let rows = b * t;
+    let mut dw_ih = vec![0.0f32; n_in * g];
+    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dz, g, 1), 0.0, &mut dw_ih, g);
+    let mut dw_hh = vec![0.0f32; h * g];
+    gemm(h, rows, g, (&s.h_prev, 1, h), (&dz, g, 1), 0.0, &mut dw_hh, g);
+    let dbias = column_sums(&dz, g);
+    let dx = want_x.then(|| {
+        let mut dx = vec![0.0f32; rows * n_in];
+        gemm(rows, g, n_in, (&dz, g, 1), (&s.w_ih, 1, g), 0.0, &mut dx, n_in);
+        dx
+    });
+    (dx, dw_ih, dw_hh, dbias)
+}
+
+#[derive(Debug)]
+struct LstmLayerOp;
+
+impl<B: Backend> Backward<B, 4> for LstmLayerOp {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = ops.state;
+        let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
+        let dout = values::<B, 3>(grads.consume::<B>(&ops.node));
+        let [x, w_ih, w_hh, bias] = ops.parents;
+        let (dx, dw_ih, dw_hh, dbias) = backward(&s, &dout, x.is_some());
+        if let (Some(node), Some(dx)) = (x, dx) {
+            grads.register::<B>(node.id, tensor::<B, 3>(dx, [b, t, n_in]));
+        }
+        if let Some(node) = w_ih {
+            grads.register::<B>(node.id, tensor::<B, 2>(dw_ih, [n_in, 4 * h]));
+        }
+        if let Some(node) = w_hh {
+            grads.register::<B>(node.id, tensor::<B, 2>(dw_hh, [h, 4 * h]));
+        }
+        if let Some(node) = bias {
+            grads.register::<B>(node.id, tensor::<B, 2>(dbias, [1, 4 * h]));
+        }
+    }
+}
+
+/// The layer on `Autodiff<B, C>` (`B` must be [`Cpu`]), one node of the graph.
+fn layer_autodiff<B: Backend, C: CheckpointStrategy>(
+    x: Tensor<Autodiff<B, C>, 3>,
+    w: [Tensor<Autodiff<B, C>, 2>; 3],
+) -> Tensor<Autodiff<B, C>, 3> {
+    let [b, t, n_in] = x.dims();
+    let h = w[1].dims()[0];
+    let d = Dims { batch: b, steps: t, input: n_in, hidden: h };
+    let x = x.into_primitive().tensor();
+    let w = w.map(|w| w.into_primitive().tensor());
+    let nodes = [x.node.clone(), w[0].node.clone(), w[1].node.clone(), w[2].node.clone()];
+    let [w_ih, w_hh, bias] = w.map(|w| values::<B, 2>(w.primitive));
+    let (out, saved) = forward(d, values::<B, 3>(x.primitive), w_ih, w_hh, bias);
+    let out = tensor::<B, 3>(out, [b, t, h]);
+    let result = match LstmLayerOp.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(saved, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(result))
+}
+
+/// Whether [`lstm_layer`] runs on backend `B` (the CPU backends).
+pub fn available<B: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<CpuTrain>() || TypeId::of::<B>() == TypeId::of::<Cpu>()
+}
+
+/// The hidden state after every step `[batch, steps, hidden]` of an LSTM layer (burn's
+/// equations: sigmoid gates, tanh candidate and output, zero initial state) over `x` `[batch,
+/// steps, in]`, with the gates' input weights side by side `w_ih` `[in, 4·hidden]`, hidden
+/// weights `w_hh` `[hidden, 4·hidden]` and summed biases `bias` `[1, 4·hidden]` (gate order
+/// input, forget, candidate, output): one autodiff operation on the CPU training backend, the
+/// forward pass alone on the CPU inference backend; `None` on other backends (the caller runs
+/// the per-step operations there) or without steps.
+pub fn lstm_layer<B: Backend>(
+    x: Tensor<B, 3>,
+    w_ih: Tensor<B, 2>,
+    w_hh: Tensor<B, 2>,
+    bias: Tensor<B, 2>,
+) -> Option<Tensor<B, 3>> {
+    let [b, t, n_in] = x.dims();
+    if t == 0 || b == 0 {
+        return None;
+    }
+    if TypeId::of::<B>() == TypeId::of::<CpuTrain>() {
+        let cast2 =
+            |w: Tensor<B, 2>| *(Box::new(w) as Box<dyn Any>).downcast::<Tensor<CpuTrain, 2>>().expect("the same type");
+        let x = *(Box::new(x) as Box<dyn Any>).downcast::<Tensor<CpuTrain, 3>>().expect("the same type");
+        let out = layer_autodiff(x, [cast2(w_ih), cast2(w_hh), cast2(bias)]);
+        return Some(*(Box::new(out) as Box<dyn Any>).downcast::<Tensor<B, 3>>().expect("the same type"));
+    }
+    if TypeId::of::<B>() == TypeId::of::<Cpu>() {
+        let h = w_hh.dims()[0];
+        let d = Dims { batch: b, steps: t, input: n_in, hidden: h };
+        let v2 = |w: Tensor<B, 2>| values::<B, 2>(w.into_primitive().tensor());
+        let (out, _) = forward(d, values::<B, 3>(x.into_primitive().tensor()), v2(w_ih), v2(w_hh), v2(bias));
+        return Some(Tensor::from_primitive(TensorPrimitive::Float(tensor::<B, 3>(out, [b, t, h]))));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::lstm_step;
+    use burn::tensor::Distribution;
+
+    /// The same layer as per-step operations ([`lstm_step`], itself checked against burn's
+    /// operations), the reference.
+    fn per_step<B: Backend>(
+        x: Tensor<B, 3>,
+        w_ih: Tensor<B, 2>,
+        w_hh: Tensor<B, 2>,
+        bias: Tensor<B, 2>,
+    ) -> Tensor<B, 3> {
+        let [b, t, n_in] = x.dims();
+        let h = w_hh.dims()[0];
+        let mut hc: Tensor<B, 2> = Tensor::zeros([b, 2 * h], &x.device());
+        let mut hidden: Tensor<B, 2> = Tensor::zeros([b, h], &x.device());
+        let mut outs = Vec::new();
+        for s in 0..t {
+            let xs = x.clone().slice([0..b, s..s + 1, 0..n_in]).reshape([b, n_in]);
+            hc = lstm_step(xs.matmul(w_ih.clone()), hidden.matmul(w_hh.clone()), bias.clone(), hc);
+            hidden = hc.clone().slice([0..b, 0..h]);
+            outs.push(hidden.clone());
+        }
+        Tensor::stack(outs, 1)
+    }
+
+    /// The layer's output and the gradients of its input, weights and bias equal the per-step
+    /// operations', through a loss that weighs every output differently; the inference pass
+    /// gives the same output.
+    #[test]
+    fn the_layer_matches_the_per_step_operations_with_its_gradients() {
+        let (b, t, n_in, h) = (4, 7, 3, 5);
+        let dev = Default::default();
+        let r = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, 0.8), &dev);
+        let x0 = Tensor::<Cpu, 3>::random([b, t, n_in], Distribution::Normal(0.0, 1.5), &dev);
+        let w0 = [r([n_in, 4 * h]), r([h, 4 * h]), r([1, 4 * h])];
+        let weigh = Tensor::<Cpu, 3>::random([b, t, h], Distribution::Normal(0.0, 1.0), &dev);
+        let run = |layer: bool| {
+            let x = Tensor::<CpuTrain, 3>::from_inner(x0.clone()).require_grad();
+            let w = w0.clone().map(|w| Tensor::<CpuTrain, 2>::from_inner(w).require_grad());
+            let [a, bb, c] = w.clone();
+            let out =
+                if layer { lstm_layer(x.clone(), a, bb, c).expect("the CPU") } else { per_step(x.clone(), a, bb, c) };
+            let grads = (out.clone() * Tensor::from_inner(weigh.clone())).sum().backward();
+            let mut all = vec![out.inner().into_data(), x.grad(&grads).unwrap().into_data()];
+            all.extend(w.map(|w| w.grad(&grads).unwrap().into_data()));
+            all
+        };
+        let (got, want) = (run(true), run(false));
+        let names = ["output", "gradient of x", "gradient of w_ih", "gradient of w_hh", "gradient of the bias"];
+        for ((g, w), name) in got.into_iter().zip(want).zip(names) {
+            let (g, w) = (g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+            assert_eq!(g.len(), w.len(), "{name}: lengths");
+            for (k, (p, q)) in g.iter().zip(&w).enumerate() {
+                assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{name} [{k}]: layer {p}, per step {q}");
+            }
+        }
+        let [a, bb, c] = w0;
+        let inference = lstm_layer(x0.clone(), a.clone(), bb.clone(), c.clone()).expect("the CPU");
+        let reference = per_step(x0, a, bb, c);
+        let (p, q) = (inference.into_data().to_vec::<f32>().unwrap(), reference.into_data().to_vec::<f32>().unwrap());
+        assert!(p.iter().zip(&q).all(|(p, q)| (p - q).abs() <= 1e-6), "inference output");
+    }
+}
