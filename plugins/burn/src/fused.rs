@@ -228,6 +228,31 @@ pub fn gru_steps<B: Backend>(
     outputs
 }
 
+/// Whether [`gru_layer_forward`] runs `gru` as one operation on backend `B`: the CPU backends,
+/// burn's default activations, no clipping, what [`gru_supported`] accepts.
+pub fn gru_layer_supported<B: Backend>(gru: &Gru<B>) -> bool {
+    crate::layer::available::<B>()
+        && gru_supported(gru)
+        && gru.clip.is_none()
+        && matches!(gru.gate_activation, Activation::Sigmoid(_))
+        && matches!(gru.hidden_activation, Activation::Tanh(_))
+}
+
+/// The hidden state after every step `[batch, steps, hidden]` of `gru` over `x` `[batch, steps,
+/// in]` from a zero state, as `gru.forward(x, None)` computes it, as one operation
+/// ([`crate::layer::gru_layer`]); `gru` must be [`gru_layer_supported`], `x` must have steps.
+pub fn gru_layer_forward<B: Backend>(gru: &Gru<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let h = gru.d_hidden;
+    let gates = [&gru.update_gate, &gru.reset_gate, &gru.new_gate];
+    let w_ih = Tensor::cat(gates.iter().map(|g| g.input_transform.weight.val()).collect(), 1);
+    let w_hh = Tensor::cat(gates.iter().map(|g| g.hidden_transform.weight.val()).collect(), 1);
+    let device = x.device();
+    let zeros = || Tensor::zeros([1, 3 * h], &device);
+    let b_ih = bias_row(&gates, |g| g.input_transform.bias.as_ref().map(|p| p.val())).unwrap_or_else(zeros);
+    let b_hh = bias_row(&gates, |g| g.hidden_transform.bias.as_ref().map(|p| p.val())).unwrap_or_else(zeros);
+    crate::layer::gru_layer(x, [w_ih, w_hh, b_ih, b_hh]).expect("a supported backend and at least one step")
+}
+
 /// The output `[batch, steps, hidden]` of `gru` over `x` `[batch, steps, in]`, as
 /// `gru.forward(x, state)` computes it, through [`gru_steps`] (or `gru.forward` itself for a
 /// module [`gru_supported`] refuses, or no steps).

@@ -1,4 +1,4 @@
-//! A whole LSTM layer over a sequence as **one** autodiff operation on the CPU, with
+//! A whole LSTM or GRU layer over a sequence as **one** autodiff operation on the CPU, with
 //! backpropagation through time written by hand, as cuDNN and PyTorch's CPU kernels organise it.
 //!
 //! With one operation per step ([`crate::cell::lstm_step`]) every step still costs the autodiff
@@ -16,7 +16,8 @@
 //!   input weights, the hidden weights and the input (`[batch·steps, 4·hidden]` with the saved
 //!   inputs and hidden states), and one column sum for the bias.
 //!
-//! The products are ndarray's (`matrixmultiply`'s sgemm, the kernel burn's ndarray backend
+//! The GRU layer is organised the same way (its gradient of the previous hidden state adds
+//! the direct path `dh ⊙ u` to the product). The products are ndarray's (`matrixmultiply`'s sgemm, the kernel burn's ndarray backend
 //! itself calls). Other backends (CUDA) keep the per-step operations.
 
 use crate::backend::{Cpu, CpuTrain};
@@ -93,7 +94,7 @@ struct Saved {
 
 /// The layer's forward pass on raw values: the hidden states `[batch, steps, hidden]` and what
 /// the backward pass keeps.
-fn forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<f32>) -> (Vec<f32>, Saved) {
+fn lstm_forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<f32>) -> (Vec<f32>, Saved) {
     let Dims { batch: b, steps: t, input: n_in, hidden: h } = d;
     let g = 4 * h;
     // Every step's input projection, rows in (batch, step) order.
@@ -154,7 +155,7 @@ fn forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<f32>)
 /// The layer's gradients from the gradient of its output `[batch, steps, hidden]`: of the input
 /// `[batch, steps, in]` (when `want_x`), the input weights `[in, 4·hidden]`, the hidden weights
 /// `[hidden, 4·hidden]` and the bias `[4·hidden]`.
-fn backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>, Vec<f32>) {
+fn lstm_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
     let g = 4 * h;
     let mut dz = vec![0.0f32; b * t * g];
@@ -217,7 +218,7 @@ impl<B: Backend> Backward<B, 4> for LstmLayerOp {
         let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
         let dout = values::<B, 3>(grads.consume::<B>(&ops.node));
         let [x, w_ih, w_hh, bias] = ops.parents;
-        let (dx, dw_ih, dw_hh, dbias) = backward(&s, &dout, x.is_some());
+        let (dx, dw_ih, dw_hh, dbias) = lstm_backward(&s, &dout, x.is_some());
         if let (Some(node), Some(dx)) = (x, dx) {
             grads.register::<B>(node.id, tensor::<B, 3>(dx, [b, t, n_in]));
         }
@@ -245,7 +246,7 @@ fn layer_autodiff<B: Backend, C: CheckpointStrategy>(
     let w = w.map(|w| w.into_primitive().tensor());
     let nodes = [x.node.clone(), w[0].node.clone(), w[1].node.clone(), w[2].node.clone()];
     let [w_ih, w_hh, bias] = w.map(|w| values::<B, 2>(w.primitive));
-    let (out, saved) = forward(d, values::<B, 3>(x.primitive), w_ih, w_hh, bias);
+    let (out, saved) = lstm_forward(d, values::<B, 3>(x.primitive), w_ih, w_hh, bias);
     let out = tensor::<B, 3>(out, [b, t, h]);
     let result = match LstmLayerOp.prepare::<C>(nodes).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(saved, out),
@@ -287,7 +288,191 @@ pub fn lstm_layer<B: Backend>(
         let h = w_hh.dims()[0];
         let d = Dims { batch: b, steps: t, input: n_in, hidden: h };
         let v2 = |w: Tensor<B, 2>| values::<B, 2>(w.into_primitive().tensor());
-        let (out, _) = forward(d, values::<B, 3>(x.into_primitive().tensor()), v2(w_ih), v2(w_hh), v2(bias));
+        let (out, _) = lstm_forward(d, values::<B, 3>(x.into_primitive().tensor()), v2(w_ih), v2(w_hh), v2(bias));
+        return Some(Tensor::from_primitive(TensorPrimitive::Float(tensor::<B, 3>(out, [b, t, h]))));
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU.
+
+/// The GRU layer's forward pass on raw values (PyTorch's equations, the reset gate applied
+/// after the hidden product): the hidden states `[batch, steps, hidden]` and what the backward
+/// pass keeps (activations per row: `u`, `r`, `n`, the new gate's hidden part `hn` and `h₀`).
+fn gru_forward(d: Dims, x: Vec<f32>, w: [Vec<f32>; 2], b_ih: Vec<f32>, b_hh: Vec<f32>) -> (Vec<f32>, Saved) {
+    let Dims { batch: b, steps: t, input: n_in, hidden: h } = d;
+    let [w_ih, w_hh] = w;
+    let g = 3 * h;
+    let mut zx = vec![0.0f32; b * t * g];
+    gemm(b * t, n_in, g, (&x, n_in, 1), (&w_ih, g, 1), 0.0, &mut zx, g);
+    let mut out = vec![0.0f32; b * t * h];
+    let mut h_prev = vec![0.0f32; b * t * h];
+    let mut acts = vec![0.0f32; b * t * 5 * h];
+    let mut zh = vec![0.0f32; b * g];
+    for s in 0..t {
+        if s > 0 {
+            gemm(b, h, g, (&out[(s - 1) * h..], t * h, 1), (&w_hh, g, 1), 0.0, &mut zh, g);
+        }
+        for r in 0..b {
+            let row = r * t + s;
+            let zxr = &zx[row * g..(row + 1) * g];
+            let zhr = &zh[r * g..(r + 1) * g];
+            let a = &mut acts[row * 5 * h..(row + 1) * 5 * h];
+            let (au, a) = a.split_at_mut(h);
+            let (ar, a) = a.split_at_mut(h);
+            let (an, a) = a.split_at_mut(h);
+            let (ahn, ah0) = a.split_at_mut(h);
+            let (hs, rest) = out.split_at_mut(row * h);
+            let o = &mut rest[..h];
+            let prev = if s > 0 { &hs[(row - 1) * h..row * h] } else { &[][..] };
+            for k in 0..h {
+                let y = if s > 0 { [zhr[k], zhr[h + k], zhr[2 * h + k]] } else { [0.0; 3] };
+                let h0 = if s > 0 { prev[k] } else { 0.0 };
+                let u = sigmoid1(zxr[k] + b_ih[k] + y[0] + b_hh[k]);
+                let rr = sigmoid1(zxr[h + k] + b_ih[h + k] + y[1] + b_hh[h + k]);
+                let hn = y[2] + b_hh[2 * h + k];
+                let n = tanh1(zxr[2 * h + k] + b_ih[2 * h + k] + rr * hn);
+                o[k] = (1.0 - u) * n + u * h0;
+                (au[k], ar[k], an[k], ahn[k], ah0[k]) = (u, rr, n, hn, h0);
+            }
+            if s > 0 {
+                h_prev[row * h..(row + 1) * h].copy_from_slice(prev);
+            }
+        }
+    }
+    let saved = Saved {
+        dims: d,
+        x: Arc::new(x),
+        w_ih: Arc::new(w_ih),
+        w_hh: Arc::new(w_hh),
+        h_prev: Arc::new(h_prev),
+        acts: Arc::new(acts),
+    };
+    (out, saved)
+}
+
+/// The GRU layer's gradients from the gradient of its output: of the input (when `want_x`),
+/// the input and hidden weights, and the input and hidden biases.
+fn gru_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, [Vec<f32>; 4]) {
+    let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
+    let g = 3 * h;
+    let mut dzx = vec![0.0f32; b * t * g];
+    let mut dzh = vec![0.0f32; b * t * g];
+    let mut dh_next = vec![0.0f32; b * h];
+    for st in (0..t).rev() {
+        for r in 0..b {
+            let row = r * t + st;
+            let a = &s.acts[row * 5 * h..(row + 1) * 5 * h];
+            let (au, a) = a.split_at(h);
+            let (ar, a) = a.split_at(h);
+            let (an, a) = a.split_at(h);
+            let (ahn, ah0) = a.split_at(h);
+            let dov = &dout[row * h..(row + 1) * h];
+            let dhn = &mut dh_next[r * h..(r + 1) * h];
+            let x = &mut dzx[row * g..(row + 1) * g];
+            let (xu, x) = x.split_at_mut(h);
+            let (xr, xn) = x.split_at_mut(h);
+            let y = &mut dzh[row * g..(row + 1) * g];
+            let (yu, y) = y.split_at_mut(h);
+            let (yr, yn) = y.split_at_mut(h);
+            for k in 0..h {
+                let (u, rr, n, hn, h0) = (au[k], ar[k], an[k], ahn[k], ah0[k]);
+                let dh = dov[k] + dhn[k];
+                let dzn = dh * (1.0 - u) * (1.0 - n * n);
+                let dzu = dh * (h0 - n) * u * (1.0 - u);
+                let dzr = dzn * hn * rr * (1.0 - rr);
+                (xu[k], xr[k], xn[k]) = (dzu, dzr, dzn);
+                (yu[k], yr[k], yn[k]) = (dzu, dzr, dzn * rr);
+                // The direct path h₀ → h; the path through the hidden product is added below.
+                dhn[k] = dh * u;
+            }
+        }
+        if st > 0 {
+            gemm(b, g, h, (&dzh[st * g..], t * g, 1), (&s.w_hh, 1, g), 1.0, &mut dh_next, h);
+        }
+    }
+    let rows = b * t;
+    let mut dw_ih = vec![0.0f32; n_in * g];
+    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dzx, g, 1), 0.0, &mut dw_ih, g);
+    let mut dw_hh = vec![0.0f32; h * g];
+    gemm(h, rows, g, (&s.h_prev, 1, h), (&dzh, g, 1), 0.0, &mut dw_hh, g);
+    let (db_ih, db_hh) = (column_sums(&dzx, g), column_sums(&dzh, g));
+    let dx = want_x.then(|| {
+        let mut dx = vec![0.0f32; rows * n_in];
+        gemm(rows, g, n_in, (&dzx, g, 1), (&s.w_ih, 1, g), 0.0, &mut dx, n_in);
+        dx
+    });
+    (dx, [dw_ih, dw_hh, db_ih, db_hh])
+}
+
+#[derive(Debug)]
+struct GruLayerOp;
+
+impl<B: Backend> Backward<B, 5> for GruLayerOp {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = ops.state;
+        let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
+        let dout = values::<B, 3>(grads.consume::<B>(&ops.node));
+        let [x, w_ih, w_hh, b_ih, b_hh] = ops.parents;
+        let (dx, [dw_ih, dw_hh, db_ih, db_hh]) = gru_backward(&s, &dout, x.is_some());
+        if let (Some(node), Some(dx)) = (x, dx) {
+            grads.register::<B>(node.id, tensor::<B, 3>(dx, [b, t, n_in]));
+        }
+        for (node, v, rows) in [(w_ih, dw_ih, n_in), (w_hh, dw_hh, h), (b_ih, db_ih, 1), (b_hh, db_hh, 1)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, tensor::<B, 2>(v, [rows, 3 * h]));
+            }
+        }
+    }
+}
+
+/// The GRU layer on `Autodiff<B, C>` (`B` must be [`Cpu`]), one node of the graph.
+fn gru_autodiff<B: Backend, C: CheckpointStrategy>(
+    x: Tensor<Autodiff<B, C>, 3>,
+    w: [Tensor<Autodiff<B, C>, 2>; 4],
+) -> Tensor<Autodiff<B, C>, 3> {
+    let [b, t, n_in] = x.dims();
+    let h = w[1].dims()[0];
+    let d = Dims { batch: b, steps: t, input: n_in, hidden: h };
+    let x = x.into_primitive().tensor();
+    let w = w.map(|w| w.into_primitive().tensor());
+    let nodes = [x.node.clone(), w[0].node.clone(), w[1].node.clone(), w[2].node.clone(), w[3].node.clone()];
+    let [w_ih, w_hh, b_ih, b_hh] = w.map(|w| values::<B, 2>(w.primitive));
+    let (out, saved) = gru_forward(d, values::<B, 3>(x.primitive), [w_ih, w_hh], b_ih, b_hh);
+    let out = tensor::<B, 3>(out, [b, t, h]);
+    let result = match GruLayerOp.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(saved, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(result))
+}
+
+/// The hidden state after every step `[batch, steps, hidden]` of a GRU layer (PyTorch's
+/// equations, zero initial state) over `x` `[batch, steps, in]`, with the gates' input weights
+/// `w_ih` `[in, 3·hidden]` and hidden weights `w_hh` `[hidden, 3·hidden]` side by side and their
+/// biases `b_ih`, `b_hh` `[1, 3·hidden]` (gate order update, reset, new): one autodiff operation
+/// on the CPU training backend, the forward pass alone on the CPU inference backend; `None` on
+/// other backends or without steps.
+pub fn gru_layer<B: Backend>(x: Tensor<B, 3>, w: [Tensor<B, 2>; 4]) -> Option<Tensor<B, 3>> {
+    let [b, t, n_in] = x.dims();
+    if t == 0 || b == 0 {
+        return None;
+    }
+    if TypeId::of::<B>() == TypeId::of::<CpuTrain>() {
+        let cast2 =
+            |w: Tensor<B, 2>| *(Box::new(w) as Box<dyn Any>).downcast::<Tensor<CpuTrain, 2>>().expect("the same type");
+        let x = *(Box::new(x) as Box<dyn Any>).downcast::<Tensor<CpuTrain, 3>>().expect("the same type");
+        let out = gru_autodiff(x, w.map(cast2));
+        return Some(*(Box::new(out) as Box<dyn Any>).downcast::<Tensor<B, 3>>().expect("the same type"));
+    }
+    if TypeId::of::<B>() == TypeId::of::<Cpu>() {
+        let h = w[1].dims()[0];
+        let d = Dims { batch: b, steps: t, input: n_in, hidden: h };
+        let [w_ih, w_hh, b_ih, b_hh] = w.map(|w| values::<B, 2>(w.into_primitive().tensor()));
+        let (out, _) = gru_forward(d, values::<B, 3>(x.into_primitive().tensor()), [w_ih, w_hh], b_ih, b_hh);
         return Some(Tensor::from_primitive(TensorPrimitive::Float(tensor::<B, 3>(out, [b, t, h]))));
     }
     None
@@ -296,7 +481,7 @@ pub fn lstm_layer<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cell::lstm_step;
+    use crate::cell::{gru_step, lstm_step};
     use burn::tensor::Distribution;
 
     /// The same layer as per-step operations ([`lstm_step`], itself checked against burn's
@@ -321,7 +506,7 @@ mod tests {
         Tensor::stack(outs, 1)
     }
 
-    /// The layer's output and the gradients of its input, weights and bias equal the per-step
+    /// The LSTM layer's output and the gradients of its input, weights and bias equal the per-step
     /// operations', through a loss that weighs every output differently; the inference pass
     /// gives the same output.
     #[test]
@@ -355,6 +540,63 @@ mod tests {
         let [a, bb, c] = w0;
         let inference = lstm_layer(x0.clone(), a.clone(), bb.clone(), c.clone()).expect("the CPU");
         let reference = per_step(x0, a, bb, c);
+        let (p, q) = (inference.into_data().to_vec::<f32>().unwrap(), reference.into_data().to_vec::<f32>().unwrap());
+        assert!(p.iter().zip(&q).all(|(p, q)| (p - q).abs() <= 1e-6), "inference output");
+    }
+
+    /// The same GRU layer as per-step operations ([`gru_step`], itself checked against burn's
+    /// operations).
+    fn gru_per_step<B: Backend>(x: Tensor<B, 3>, w: [Tensor<B, 2>; 4]) -> Tensor<B, 3> {
+        let [b, t, n_in] = x.dims();
+        let [w_ih, w_hh, b_ih, b_hh] = w;
+        let h = w_hh.dims()[0];
+        let mut hidden: Tensor<B, 2> = Tensor::zeros([b, h], &x.device());
+        let mut outs = Vec::new();
+        for s in 0..t {
+            let xs = x.clone().slice([0..b, s..s + 1, 0..n_in]).reshape([b, n_in]);
+            let zx = xs.matmul(w_ih.clone()) + b_ih.clone();
+            let zh = hidden.clone().matmul(w_hh.clone()) + b_hh.clone();
+            hidden = gru_step(zx, zh, hidden);
+            outs.push(hidden.clone());
+        }
+        Tensor::stack(outs, 1)
+    }
+
+    /// The GRU layer's output and the gradients of its input, weights and biases equal the
+    /// per-step operations'; the inference pass gives the same output.
+    #[test]
+    fn the_gru_layer_matches_the_per_step_operations_with_its_gradients() {
+        let (b, t, n_in, h) = (4, 7, 3, 5);
+        let dev = Default::default();
+        let r = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, 0.8), &dev);
+        let x0 = Tensor::<Cpu, 3>::random([b, t, n_in], Distribution::Normal(0.0, 1.5), &dev);
+        let w0 = [r([n_in, 3 * h]), r([h, 3 * h]), r([1, 3 * h]), r([1, 3 * h])];
+        let weigh = Tensor::<Cpu, 3>::random([b, t, h], Distribution::Normal(0.0, 1.0), &dev);
+        let run = |layer: bool| {
+            let x = Tensor::<CpuTrain, 3>::from_inner(x0.clone()).require_grad();
+            let w = w0.clone().map(|w| Tensor::<CpuTrain, 2>::from_inner(w).require_grad());
+            let out = if layer {
+                gru_layer(x.clone(), w.clone()).expect("the CPU")
+            } else {
+                gru_per_step(x.clone(), w.clone())
+            };
+            let grads = (out.clone() * Tensor::from_inner(weigh.clone())).sum().backward();
+            let mut all = vec![out.inner().into_data(), x.grad(&grads).unwrap().into_data()];
+            all.extend(w.map(|w| w.grad(&grads).unwrap().into_data()));
+            all
+        };
+        let (got, want) = (run(true), run(false));
+        let names =
+            ["output", "gradient of x", "gradient of w_ih", "gradient of w_hh", "gradient of b_ih", "gradient of b_hh"];
+        for ((g, w), name) in got.into_iter().zip(want).zip(names) {
+            let (g, w) = (g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+            assert_eq!(g.len(), w.len(), "{name}: lengths");
+            for (k, (p, q)) in g.iter().zip(&w).enumerate() {
+                assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{name} [{k}]: layer {p}, per step {q}");
+            }
+        }
+        let inference = gru_layer(x0.clone(), w0.clone()).expect("the CPU");
+        let reference = gru_per_step(x0, w0);
         let (p, q) = (inference.into_data().to_vec::<f32>().unwrap(), reference.into_data().to_vec::<f32>().unwrap());
         assert!(p.iter().zip(&q).all(|(p, q)| (p - q).abs() <= 1e-6), "inference output");
     }

@@ -74,6 +74,8 @@ pub fn register(registry: &mut Registry) {
 #[doc(hidden)]
 pub mod reference {
     pub use crate::backend::Cpu;
-    pub use crate::fused::{gru_forward, lstm_forward, lstm_layer_forward, lstm_layer_supported};
+    pub use crate::fused::{
+        gru_forward, gru_layer_forward, gru_layer_supported, lstm_forward, lstm_layer_forward, lstm_layer_supported,
+    };
     pub use crate::net::reference::{gru_from_pytorch, lstm_from_pytorch};
 }

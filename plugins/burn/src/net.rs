@@ -281,16 +281,20 @@ impl<B: Backend> Net<B> {
             let fused = steps > 0
                 && self.lstm.iter().all(crate::fused::lstm_supported)
                 && self.gru.iter().all(crate::fused::gru_supported);
+            let n_layers = self.lstm.len() + self.gru.len();
             let whole_layers = steps > 0
-                && self.gru.is_empty()
-                && !self.lstm.is_empty()
-                && self.lstm.iter().all(crate::fused::lstm_layer_supported);
+                && n_layers > 0
+                && self.lstm.iter().all(crate::fused::lstm_layer_supported)
+                && self.gru.iter().all(crate::fused::gru_layer_supported);
             let pooled = if whole_layers {
-                // Each LSTM layer as one operation over the whole sequence (crate::layer).
+                // Each recurrent layer as one operation over the whole sequence (crate::layer).
                 let mut x = seq.values;
-                for (l, m) in self.lstm.iter().enumerate() {
-                    let out = crate::fused::lstm_layer_forward(m, x);
-                    x = if l + 1 < self.lstm.len() { self.drop_steps(out, &mut noise) } else { out };
+                for l in 0..n_layers {
+                    let out = match self.lstm.get(l) {
+                        Some(m) => crate::fused::lstm_layer_forward(m, x),
+                        None => crate::fused::gru_layer_forward(&self.gru[l], x),
+                    };
+                    x = if l + 1 < n_layers { self.drop_steps(out, &mut noise) } else { out };
                 }
                 // Last valid hidden state: the one-hot `last` mask picks step `length - 1`.
                 let [_, _, h] = x.dims();

@@ -1,12 +1,13 @@
 //! burn's LSTM and GRU forward passes, and promoml's fused passes (`lstm_forward`,
-//! `gru_forward`, `lstm_layer_forward`: what the networks train with), against an independent NumPy implementation of
+//! `gru_forward`, `lstm_layer_forward`, `gru_layer_forward`: what the networks train with), against an independent NumPy implementation of
 //! PyTorch's documented equations (`scripts/rnn_reference.py`, fixture committed beside this
 //! test), on the same fixed weights: every output must agree to 1e-5.
 
 use burn::nn::{Gru, Lstm, LstmState};
 use burn::tensor::{Tensor, TensorData};
 use promoml_burn::reference::{
-    Cpu, gru_forward, gru_from_pytorch, lstm_forward, lstm_from_pytorch, lstm_layer_forward, lstm_layer_supported,
+    Cpu, gru_forward, gru_from_pytorch, gru_layer_forward, gru_layer_supported, lstm_forward, lstm_from_pytorch,
+    lstm_layer_forward, lstm_layer_supported,
 };
 use serde_json::Value;
 
@@ -159,4 +160,25 @@ fn gru_matches_the_pytorch_equations() {
 #[test]
 fn fused_gru_matches_the_pytorch_equations() {
     check_gru("fused gru", gru_forward);
+}
+
+/// The whole-layer GRU pass the networks train with on the CPU (`gru_layer_forward`, zero
+/// initial state) on the same weights and inputs.
+#[test]
+fn whole_layer_gru_matches_the_pytorch_equations() {
+    let f = fixture();
+    let (b, t, i, _) = dims(&f);
+    let device = Default::default();
+    let w = &f["gru"];
+    let gru = gru_from_pytorch::<Cpu>(
+        &matrix(&w["weight_ih"]),
+        &matrix(&w["weight_hh"]),
+        &flat(&w["bias_ih"]),
+        &flat(&w["bias_hh"]),
+        &device,
+    );
+    assert!(gru_layer_supported(&gru), "the CPU backend runs the whole-layer pass");
+    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let out = values(gru_layer_forward(&gru, x));
+    assert_close("whole-layer gru output, zero state", &out, &flat64(&w["output_zero_state"]));
 }
