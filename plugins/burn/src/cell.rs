@@ -34,6 +34,7 @@
 //! training backends and the forward pass alone otherwise (inference, other backends).
 
 use crate::backend::{Cpu, CpuTrain};
+use crate::layer::{tensor, values};
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -41,7 +42,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{FloatDType, Slice, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use burn::tensor::{FloatDType, Slice, Tensor, TensorMetadata, TensorPrimitive};
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 
@@ -68,7 +69,7 @@ fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     // 2ⁿ from n's bits in t (n = bits(t) − bits(SHIFT)).
     let two_n = f32::from_bits((t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127)) << 23);
@@ -134,20 +135,6 @@ fn is_cpu<B: Backend>() -> bool {
     TypeId::of::<B>() == TypeId::of::<Cpu>()
 }
 
-/// The values of a CPU tensor (`B` must be [`Cpu`]); no copy when the tensor owns them alone.
-fn values<B: Backend>(x: FloatTensor<B>) -> Vec<f32> {
-    let x = (Box::new(x) as Box<dyn Any>).downcast::<FloatTensor<Cpu>>().expect("the CPU backend");
-    let data = Tensor::<Cpu, 2>::from_primitive(TensorPrimitive::Float(*x)).into_data();
-    data.into_vec::<f32>().expect("f32 values")
-}
-
-/// A `[rows, cols]` CPU tensor of `v` (`B` must be [`Cpu`]), without a copy.
-fn tensor<B: Backend>(v: Vec<f32>, rows: usize, cols: usize) -> FloatTensor<B> {
-    let t = Tensor::<Cpu, 2>::from_data(TensorData::new(v, [rows, cols]), &Default::default());
-    let t = t.into_primitive().tensor();
-    *(Box::new(t) as Box<dyn Any>).downcast::<FloatTensor<B>>().expect("the CPU backend")
-}
-
 /// Column sums of a row-major `[rows, width]` matrix.
 pub(crate) fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
     let mut s = vec![0.0f32; width];
@@ -201,7 +188,7 @@ fn lstm_forward<B: Backend>(
     let [b, h2] = hc0.shape().dims();
     let h = h2 / 2;
     if loops {
-        let (zx, zh, bias, hc0) = (values::<B>(zx), values::<B>(zh), values::<B>(bias), values::<B>(hc0));
+        let (zx, zh, bias, hc0) = (values::<B, 2>(zx), values::<B, 2>(zh), values::<B, 2>(bias), values::<B, 2>(hc0));
         let mut hc = vec![0.0f32; b * 2 * h];
         // Per row: i, f, g, o, c₀, tanh(c).
         let mut saved = vec![0.0f32; b * 6 * h];
@@ -231,7 +218,7 @@ fn lstm_forward<B: Backend>(
                 (si[k], sf[k], sg[k], so[k], sc[k], st[k]) = (i, f, g, o, c0[k], tc);
             }
         }
-        return (Saved::Values(Arc::new(saved)), tensor::<B>(hc, b, 2 * h));
+        return (Saved::Values(Arc::new(saved)), tensor::<B, 2>(hc, [b, 2 * h]));
     }
     let z = B::float_add(B::float_add(zx, zh), bias);
     let c0 = cols::<B>(hc0, h, 2 * h);
@@ -251,7 +238,7 @@ fn lstm_forward<B: Backend>(
 fn lstm_backward<B: Backend>(grad: FloatTensor<B>, saved: Saved<B>, b: usize, h: usize) -> [FloatTensor<B>; 3] {
     match saved {
         Saved::Values(saved) => {
-            let grad = values::<B>(grad);
+            let grad = values::<B, 2>(grad);
             let mut dz = vec![0.0f32; b * 4 * h];
             let mut dhc0 = vec![0.0f32; b * 2 * h];
             for r in 0..b {
@@ -278,7 +265,7 @@ fn lstm_backward<B: Backend>(grad: FloatTensor<B>, saved: Saved<B>, b: usize, h:
                 }
             }
             let dbias = column_sums(&dz, 4 * h);
-            [tensor::<B>(dz, b, 4 * h), tensor::<B>(dbias, 1, 4 * h), tensor::<B>(dhc0, b, 2 * h)]
+            [tensor::<B, 2>(dz, [b, 4 * h]), tensor::<B, 2>(dbias, [1, 4 * h]), tensor::<B, 2>(dhc0, [b, 2 * h])]
         }
         Saved::Tensors(t) => {
             let [i, f, g, o, c0, tc]: [FloatTensor<B>; 6] = t.try_into().expect("six saved tensors");
@@ -381,7 +368,7 @@ fn gru_forward<B: Backend>(
 ) -> (Saved<B>, FloatTensor<B>) {
     let [b, h] = h0.shape().dims();
     if loops {
-        let (zx, zh, h0) = (values::<B>(zx), values::<B>(zh), values::<B>(h0));
+        let (zx, zh, h0) = (values::<B, 2>(zx), values::<B, 2>(zh), values::<B, 2>(h0));
         let mut out = vec![0.0f32; b * h];
         // Per row: u, r, n, hn, h₀.
         let mut saved = vec![0.0f32; b * 5 * h];
@@ -404,7 +391,7 @@ fn gru_forward<B: Backend>(
                 (su[k], sr[k], sn[k], shn[k], sh0[k]) = (u, rr, n, hn, hp[k]);
             }
         }
-        return (Saved::Values(Arc::new(saved)), tensor::<B>(out, b, h));
+        return (Saved::Values(Arc::new(saved)), tensor::<B, 2>(out, [b, h]));
     }
     let u = sigmoid::<B>(B::float_add(cols::<B>(zx.clone(), 0, h), cols::<B>(zh.clone(), 0, h)));
     let r = sigmoid::<B>(B::float_add(cols::<B>(zx.clone(), h, 2 * h), cols::<B>(zh.clone(), h, 2 * h)));
@@ -420,7 +407,7 @@ fn gru_forward<B: Backend>(
 fn gru_backward<B: Backend>(grad: FloatTensor<B>, saved: Saved<B>, b: usize, h: usize) -> [FloatTensor<B>; 3] {
     match saved {
         Saved::Values(saved) => {
-            let grad = values::<B>(grad);
+            let grad = values::<B, 2>(grad);
             let mut dx = vec![0.0f32; b * 3 * h];
             let mut dy = vec![0.0f32; b * 3 * h];
             let mut dh0 = vec![0.0f32; b * h];
@@ -448,7 +435,7 @@ fn gru_backward<B: Backend>(grad: FloatTensor<B>, saved: Saved<B>, b: usize, h: 
                     d0[k] = dh[k] * u;
                 }
             }
-            [tensor::<B>(dx, b, 3 * h), tensor::<B>(dy, b, 3 * h), tensor::<B>(dh0, b, h)]
+            [tensor::<B, 2>(dx, [b, 3 * h]), tensor::<B, 2>(dy, [b, 3 * h]), tensor::<B, 2>(dh0, [b, h])]
         }
         Saved::Tensors(t) => {
             let [u, r, n, hn, h0]: [FloatTensor<B>; 5] = t.try_into().expect("five saved tensors");
@@ -523,7 +510,7 @@ pub fn gru_step<B: Backend>(zx: Tensor<B, 2>, zh: Tensor<B, 2>, h0: Tensor<B, 2>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     /// The LSTM step composed of burn's own tensor operations (each a node of the graph, burn's
     /// activations), the reference for values and gradients.

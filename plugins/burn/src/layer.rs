@@ -44,8 +44,7 @@ fn gemm(
     a: (&[f32], usize, usize),
     b: (&[f32], usize, usize),
     beta: f32,
-    c: &mut [f32],
-    rsc: usize,
+    (c, rsc): (&mut [f32], usize),
 ) {
     use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
     if m == 0 || n == 0 {
@@ -57,14 +56,14 @@ fn gemm(
     ndarray::linalg::general_mat_mul(1.0, &av, &bv, beta, &mut cv);
 }
 
-/// The values of a CPU tensor (`B` must be [`Cpu`]).
-fn values<B: Backend, const D: usize>(x: FloatTensor<B>) -> Vec<f32> {
+/// The values of a CPU tensor (`B` must be [`Cpu`]); no copy when the tensor owns them alone.
+pub(crate) fn values<B: Backend, const D: usize>(x: FloatTensor<B>) -> Vec<f32> {
     let x = (Box::new(x) as Box<dyn Any>).downcast::<FloatTensor<Cpu>>().expect("the CPU backend");
     Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(*x)).into_data().into_vec::<f32>().expect("f32 values")
 }
 
-/// A CPU tensor of `v` with `shape` (`B` must be [`Cpu`]).
-fn tensor<B: Backend, const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FloatTensor<B> {
+/// A CPU tensor of `v` with `shape` (`B` must be [`Cpu`]), without a copy.
+pub(crate) fn tensor<B: Backend, const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FloatTensor<B> {
     let t = Tensor::<Cpu, D>::from_data(TensorData::new(v, shape), &Default::default()).into_primitive().tensor();
     *(Box::new(t) as Box<dyn Any>).downcast::<FloatTensor<B>>().expect("the CPU backend")
 }
@@ -92,116 +91,165 @@ struct Saved {
     acts: Arc<Vec<f32>>,
 }
 
-/// The layer's forward pass on raw values: the hidden states `[batch, steps, hidden]` and what
-/// the backward pass keeps.
+/// `f` applied to every value of `v` (a loop the compiler vectorises: `f` is branch-free).
+#[inline(always)]
+fn map(v: &mut [f32], f: impl Fn(f32) -> f32) {
+    for x in v {
+        *x = f(*x);
+    }
+}
+
+/// `v[k] += w[k]`.
+#[inline(always)]
+fn add(v: &mut [f32], w: &[f32]) {
+    for (x, y) in v.iter_mut().zip(w) {
+        *x += y;
+    }
+}
+
+/// `[x₀ | x₁ | …]`: `v` cut into `N` consecutive slices of `h` values.
+fn parts<const N: usize>(v: &[f32], h: usize) -> [&[f32]; N] {
+    std::array::from_fn(|k| &v[k * h..(k + 1) * h])
+}
+
+/// The mutable counterpart of [`parts`].
+fn parts_mut<const N: usize>(v: &mut [f32], h: usize) -> [&mut [f32]; N] {
+    let mut rest = &mut v[..N * h];
+    std::array::from_fn(|_| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(h);
+        rest = tail;
+        head
+    })
+}
+
+/// Rows `[b·t, width]` in (batch, step) order, each plus `row`.
+fn add_row(m: &mut [f32], row: &[f32]) {
+    for r in m.chunks_exact_mut(row.len()) {
+        add(r, row);
+    }
+}
+
+/// Every step's previous hidden state `[batch·steps, hidden]` (zero at the first step) from the
+/// hidden states `out` `[batch·steps, hidden]`, rows in (batch, step) order.
+fn previous_states(out: &[f32], b: usize, t: usize, h: usize) -> Vec<f32> {
+    let mut h_prev = vec![0.0f32; b * t * h];
+    for r in 0..b {
+        let block = r * t * h;
+        h_prev[block + h..block + t * h].copy_from_slice(&out[block..block + (t - 1) * h]);
+    }
+    h_prev
+}
+
+/// The LSTM layer's forward pass on raw values: the hidden states `[batch, steps, hidden]` and
+/// what the backward pass keeps.
 fn lstm_forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<f32>) -> (Vec<f32>, Saved) {
     let Dims { batch: b, steps: t, input: n_in, hidden: h } = d;
     let g = 4 * h;
-    // Every step's input projection, rows in (batch, step) order.
+    // Every step's input projection plus the bias, rows in (batch, step) order.
     let mut zx = vec![0.0f32; b * t * g];
-    gemm(b * t, n_in, g, (&x, n_in, 1), (&w_ih, g, 1), 0.0, &mut zx, g);
+    gemm(b * t, n_in, g, (&x, n_in, 1), (&w_ih, g, 1), 0.0, (&mut zx, g));
+    add_row(&mut zx, &bias);
     let mut out = vec![0.0f32; b * t * h];
-    let mut h_prev = vec![0.0f32; b * t * h];
     let mut acts = vec![0.0f32; b * t * 6 * h];
     let mut cell = vec![0.0f32; b * h];
-    let mut zh = vec![0.0f32; b * g];
+    let mut z = vec![0.0f32; b * g];
     for s in 0..t {
+        // This step's pre-activations: its input projection plus h₀·W_hh.
+        for r in 0..b {
+            let row = r * t + s;
+            z[r * g..(r + 1) * g].copy_from_slice(&zx[row * g..(row + 1) * g]);
+        }
         if s > 0 {
             // The previous step's hidden states: rows `r·steps + s − 1` of the output.
-            gemm(b, h, g, (&out[(s - 1) * h..], t * h, 1), (&w_hh, g, 1), 0.0, &mut zh, g);
+            gemm(b, h, g, (&out[(s - 1) * h..], t * h, 1), (&w_hh, g, 1), 1.0, (&mut z, g));
         }
         for r in 0..b {
             let row = r * t + s;
-            let zxr = &zx[row * g..(row + 1) * g];
-            let zhr = &zh[r * g..(r + 1) * g];
-            let c = &mut cell[r * h..(r + 1) * h];
+            let zr = &mut z[r * g..(r + 1) * g];
+            map(&mut zr[..2 * h], sigmoid1);
+            map(&mut zr[2 * h..3 * h], tanh1);
+            map(&mut zr[3 * h..], sigmoid1);
             let a = &mut acts[row * 6 * h..(row + 1) * 6 * h];
-            let (ai, a) = a.split_at_mut(h);
-            let (af, a) = a.split_at_mut(h);
-            let (ag, a) = a.split_at_mut(h);
-            let (ao, a) = a.split_at_mut(h);
-            let (ac, at) = a.split_at_mut(h);
-            let (hs, rest) = out.split_at_mut(row * h);
-            let o = &mut rest[..h];
-            for k in 0..h {
-                let zh = if s > 0 { [zhr[k], zhr[h + k], zhr[2 * h + k], zhr[3 * h + k]] } else { [0.0; 4] };
-                let i = sigmoid1(zxr[k] + zh[0] + bias[k]);
-                let f = sigmoid1(zxr[h + k] + zh[1] + bias[h + k]);
-                let gg = tanh1(zxr[2 * h + k] + zh[2] + bias[2 * h + k]);
-                let og = sigmoid1(zxr[3 * h + k] + zh[3] + bias[3 * h + k]);
-                let c0 = c[k];
-                let cn = f * c0 + i * gg;
-                let tc = tanh1(cn);
-                c[k] = cn;
-                o[k] = og * tc;
-                (ai[k], af[k], ag[k], ao[k], ac[k], at[k]) = (i, f, gg, og, c0, tc);
+            a[..g].copy_from_slice(zr);
+            let [i, f, gg, o] = parts::<4>(zr, h);
+            let [_, _, _, _, ac, at] = parts_mut::<6>(a, h);
+            let c = &mut cell[r * h..(r + 1) * h];
+            ac.copy_from_slice(c);
+            for (((c, i), f), gg) in c.iter_mut().zip(i).zip(f).zip(gg) {
+                *c = f * *c + i * gg;
             }
-            if s > 0 {
-                h_prev[row * h..(row + 1) * h].copy_from_slice(&hs[(row - 1) * h..row * h]);
+            for (tc, c) in at.iter_mut().zip(c.iter()) {
+                *tc = tanh1(*c);
+            }
+            for ((y, o), tc) in out[row * h..(row + 1) * h].iter_mut().zip(o).zip(at.iter()) {
+                *y = o * tc;
             }
         }
     }
     let saved = Saved {
         dims: d,
+        h_prev: Arc::new(previous_states(&out, b, t, h)),
         x: Arc::new(x),
         w_ih: Arc::new(w_ih),
         w_hh: Arc::new(w_hh),
-        h_prev: Arc::new(h_prev),
         acts: Arc::new(acts),
     };
     (out, saved)
 }
 
-/// The layer's gradients from the gradient of its output `[batch, steps, hidden]`: of the input
-/// `[batch, steps, in]` (when `want_x`), the input weights `[in, 4·hidden]`, the hidden weights
-/// `[hidden, 4·hidden]` and the bias `[4·hidden]`.
+/// The LSTM layer's gradients from the gradient of its output `[batch, steps, hidden]`: of the
+/// input `[batch, steps, in]` (when `want_x`), the input weights `[in, 4·hidden]`, the hidden
+/// weights `[hidden, 4·hidden]` and the bias `[4·hidden]`.
 fn lstm_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
     let g = 4 * h;
     let mut dz = vec![0.0f32; b * t * g];
     let mut dh_next = vec![0.0f32; b * h];
-    let mut dc_next = vec![0.0f32; b * h];
+    let mut dc = vec![0.0f32; b * h];
     for st in (0..t).rev() {
         for r in 0..b {
             let row = r * t + st;
-            let a = &s.acts[row * 6 * h..(row + 1) * 6 * h];
-            let (ai, a) = a.split_at(h);
-            let (af, a) = a.split_at(h);
-            let (ag, a) = a.split_at(h);
-            let (ao, a) = a.split_at(h);
-            let (ac, at) = a.split_at(h);
-            let dov = &dout[row * h..(row + 1) * h];
-            let dhn = &dh_next[r * h..(r + 1) * h];
-            let dcn = &mut dc_next[r * h..(r + 1) * h];
-            let d = &mut dz[row * g..(row + 1) * g];
-            let (di, d) = d.split_at_mut(h);
-            let (df, d) = d.split_at_mut(h);
-            let (dg, d_o) = d.split_at_mut(h);
-            for k in 0..h {
-                let (i, f, gg, o, c0, tc) = (ai[k], af[k], ag[k], ao[k], ac[k], at[k]);
-                let dh = dov[k] + dhn[k];
-                let dc = dcn[k] + dh * o * (1.0 - tc * tc);
-                di[k] = dc * gg * i * (1.0 - i);
-                df[k] = dc * c0 * f * (1.0 - f);
-                dg[k] = dc * i * (1.0 - gg * gg);
-                d_o[k] = dh * tc * o * (1.0 - o);
-                dcn[k] = dc * f;
+            let [i, f, gg, o, c0, tc] = parts::<6>(&s.acts[row * 6 * h..(row + 1) * 6 * h], h);
+            // dh: the output's gradient plus the next step's (through its hidden product).
+            let dh = &mut dh_next[r * h..(r + 1) * h];
+            add(dh, &dout[row * h..(row + 1) * h]);
+            // dc = dc' + dh ⊙ o ⊙ (1 − tanh(c)²), where dc' = dc_next ⊙ f_next is in `dc`.
+            let dc = &mut dc[r * h..(r + 1) * h];
+            for (((dc, dh), o), tc) in dc.iter_mut().zip(dh.iter()).zip(o).zip(tc) {
+                *dc += dh * o * (1.0 - tc * tc);
+            }
+            let [di, df, dg, d_o] = parts_mut::<4>(&mut dz[row * g..(row + 1) * g], h);
+            for (((di, dc), gg), i) in di.iter_mut().zip(dc.iter()).zip(gg).zip(i) {
+                *di = dc * gg * i * (1.0 - i);
+            }
+            for (((df, dc), c0), f) in df.iter_mut().zip(dc.iter()).zip(c0).zip(f) {
+                *df = dc * c0 * f * (1.0 - f);
+            }
+            for (((dg, dc), i), gg) in dg.iter_mut().zip(dc.iter()).zip(i).zip(gg) {
+                *dg = dc * i * (1.0 - gg * gg);
+            }
+            for (((d_o, dh), tc), o) in d_o.iter_mut().zip(dh.iter()).zip(tc).zip(o) {
+                *d_o = dh * tc * o * (1.0 - o);
+            }
+            // The previous cell's gradient, carried to the previous step.
+            for (dc, f) in dc.iter_mut().zip(f) {
+                *dc *= f;
             }
         }
+        // dh₀ = dz · W_hhᵀ over this step's rows (zero before the first step).
         if st > 0 {
-            // dh₀ = dz · W_hhᵀ over this step's rows.
-            gemm(b, g, h, (&dz[st * g..], t * g, 1), (&s.w_hh, 1, g), 0.0, &mut dh_next, h);
+            gemm(b, g, h, (&dz[st * g..], t * g, 1), (&s.w_hh, 1, g), 0.0, (&mut dh_next, h));
         }
     }
     let rows = b * t;
     let mut dw_ih = vec![0.0f32; n_in * g];
-    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dz, g, 1), 0.0, &mut dw_ih, g);
+    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dz, g, 1), 0.0, (&mut dw_ih, g));
     let mut dw_hh = vec![0.0f32; h * g];
-    gemm(h, rows, g, (&s.h_prev, 1, h), (&dz, g, 1), 0.0, &mut dw_hh, g);
+    gemm(h, rows, g, (&s.h_prev, 1, h), (&dz, g, 1), 0.0, (&mut dw_hh, g));
     let dbias = column_sums(&dz, g);
     let dx = want_x.then(|| {
         let mut dx = vec![0.0f32; rows * n_in];
-        gemm(rows, g, n_in, (&dz, g, 1), (&s.w_ih, 1, g), 0.0, &mut dx, n_in);
+        gemm(rows, g, n_in, (&dz, g, 1), (&s.w_ih, 1, g), 0.0, (&mut dx, n_in));
         dx
     });
     (dx, dw_ih, dw_hh, dbias)
@@ -305,48 +353,49 @@ fn gru_forward(d: Dims, x: Vec<f32>, w: [Vec<f32>; 2], b_ih: Vec<f32>, b_hh: Vec
     let [w_ih, w_hh] = w;
     let g = 3 * h;
     let mut zx = vec![0.0f32; b * t * g];
-    gemm(b * t, n_in, g, (&x, n_in, 1), (&w_ih, g, 1), 0.0, &mut zx, g);
+    gemm(b * t, n_in, g, (&x, n_in, 1), (&w_ih, g, 1), 0.0, (&mut zx, g));
+    add_row(&mut zx, &b_ih);
     let mut out = vec![0.0f32; b * t * h];
-    let mut h_prev = vec![0.0f32; b * t * h];
     let mut acts = vec![0.0f32; b * t * 5 * h];
     let mut zh = vec![0.0f32; b * g];
+    let zero = vec![0.0f32; h];
     for s in 0..t {
+        // h₀·W_hh + b_hh (just b_hh at the first step, whose h₀ is zero).
+        for r in 0..b {
+            zh[r * g..(r + 1) * g].copy_from_slice(&b_hh);
+        }
         if s > 0 {
-            gemm(b, h, g, (&out[(s - 1) * h..], t * h, 1), (&w_hh, g, 1), 0.0, &mut zh, g);
+            gemm(b, h, g, (&out[(s - 1) * h..], t * h, 1), (&w_hh, g, 1), 1.0, (&mut zh, g));
         }
         for r in 0..b {
             let row = r * t + s;
-            let zxr = &zx[row * g..(row + 1) * g];
-            let zhr = &zh[r * g..(r + 1) * g];
-            let a = &mut acts[row * 5 * h..(row + 1) * 5 * h];
-            let (au, a) = a.split_at_mut(h);
-            let (ar, a) = a.split_at_mut(h);
-            let (an, a) = a.split_at_mut(h);
-            let (ahn, ah0) = a.split_at_mut(h);
-            let (hs, rest) = out.split_at_mut(row * h);
-            let o = &mut rest[..h];
-            let prev = if s > 0 { &hs[(row - 1) * h..row * h] } else { &[][..] };
-            for k in 0..h {
-                let y = if s > 0 { [zhr[k], zhr[h + k], zhr[2 * h + k]] } else { [0.0; 3] };
-                let h0 = if s > 0 { prev[k] } else { 0.0 };
-                let u = sigmoid1(zxr[k] + b_ih[k] + y[0] + b_hh[k]);
-                let rr = sigmoid1(zxr[h + k] + b_ih[h + k] + y[1] + b_hh[h + k]);
-                let hn = y[2] + b_hh[2 * h + k];
-                let n = tanh1(zxr[2 * h + k] + b_ih[2 * h + k] + rr * hn);
-                o[k] = (1.0 - u) * n + u * h0;
-                (au[k], ar[k], an[k], ahn[k], ah0[k]) = (u, rr, n, hn, h0);
+            let [xu, xr, xn] = parts::<3>(&zx[row * g..(row + 1) * g], h);
+            let [yu, yr, yn] = parts::<3>(&zh[r * g..(r + 1) * g], h);
+            let [au, ar, an, ahn, ah0] = parts_mut::<5>(&mut acts[row * 5 * h..(row + 1) * 5 * h], h);
+            for ((u, x), y) in au.iter_mut().zip(xu).zip(yu) {
+                *u = sigmoid1(x + y);
             }
-            if s > 0 {
-                h_prev[row * h..(row + 1) * h].copy_from_slice(prev);
+            for ((rr, x), y) in ar.iter_mut().zip(xr).zip(yr) {
+                *rr = sigmoid1(x + y);
+            }
+            ahn.copy_from_slice(yn);
+            for (((n, x), rr), hn) in an.iter_mut().zip(xn).zip(ar.iter()).zip(yn) {
+                *n = tanh1(x + rr * hn);
+            }
+            let (done, rest) = out.split_at_mut(row * h);
+            let h0 = if s > 0 { &done[(row - 1) * h..] } else { &zero[..] };
+            ah0.copy_from_slice(&h0[..h]);
+            for (((y, u), n), h0) in rest[..h].iter_mut().zip(au.iter()).zip(an.iter()).zip(ah0.iter()) {
+                *y = (1.0 - u) * n + u * h0;
             }
         }
     }
     let saved = Saved {
         dims: d,
+        h_prev: Arc::new(previous_states(&out, b, t, h)),
         x: Arc::new(x),
         w_ih: Arc::new(w_ih),
         w_hh: Arc::new(w_hh),
-        h_prev: Arc::new(h_prev),
         acts: Arc::new(acts),
     };
     (out, saved)
@@ -363,44 +412,45 @@ fn gru_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, [Ve
     for st in (0..t).rev() {
         for r in 0..b {
             let row = r * t + st;
-            let a = &s.acts[row * 5 * h..(row + 1) * 5 * h];
-            let (au, a) = a.split_at(h);
-            let (ar, a) = a.split_at(h);
-            let (an, a) = a.split_at(h);
-            let (ahn, ah0) = a.split_at(h);
-            let dov = &dout[row * h..(row + 1) * h];
-            let dhn = &mut dh_next[r * h..(r + 1) * h];
-            let x = &mut dzx[row * g..(row + 1) * g];
-            let (xu, x) = x.split_at_mut(h);
-            let (xr, xn) = x.split_at_mut(h);
-            let y = &mut dzh[row * g..(row + 1) * g];
-            let (yu, y) = y.split_at_mut(h);
-            let (yr, yn) = y.split_at_mut(h);
-            for k in 0..h {
-                let (u, rr, n, hn, h0) = (au[k], ar[k], an[k], ahn[k], ah0[k]);
-                let dh = dov[k] + dhn[k];
-                let dzn = dh * (1.0 - u) * (1.0 - n * n);
-                let dzu = dh * (h0 - n) * u * (1.0 - u);
-                let dzr = dzn * hn * rr * (1.0 - rr);
-                (xu[k], xr[k], xn[k]) = (dzu, dzr, dzn);
-                (yu[k], yr[k], yn[k]) = (dzu, dzr, dzn * rr);
-                // The direct path h₀ → h; the path through the hidden product is added below.
-                dhn[k] = dh * u;
+            let [u, rr, n, hn, h0] = parts::<5>(&s.acts[row * 5 * h..(row + 1) * 5 * h], h);
+            let dh = &mut dh_next[r * h..(r + 1) * h];
+            add(dh, &dout[row * h..(row + 1) * h]);
+            let [xu, xr, xn] = parts_mut::<3>(&mut dzx[row * g..(row + 1) * g], h);
+            let [yu, yr, yn] = parts_mut::<3>(&mut dzh[row * g..(row + 1) * g], h);
+            for ((((xn, dh), u), n), yn) in xn.iter_mut().zip(dh.iter()).zip(u).zip(n).zip(yn.iter_mut()) {
+                *xn = dh * (1.0 - u) * (1.0 - n * n);
+                *yn = *xn;
+            }
+            for (((((xu, dh), u), n), h0), yu) in xu.iter_mut().zip(dh.iter()).zip(u).zip(n).zip(h0).zip(yu.iter_mut())
+            {
+                *xu = dh * (h0 - n) * u * (1.0 - u);
+                *yu = *xu;
+            }
+            for ((((xr, xn), hn), rr), yr) in xr.iter_mut().zip(xn.iter()).zip(hn).zip(rr).zip(yr.iter_mut()) {
+                *xr = xn * hn * rr * (1.0 - rr);
+                *yr = *xr;
+            }
+            for (yn, rr) in yn.iter_mut().zip(rr) {
+                *yn *= rr;
+            }
+            // The direct path h₀ → h; the path through the hidden product is added below.
+            for (dh, u) in dh.iter_mut().zip(u) {
+                *dh *= u;
             }
         }
         if st > 0 {
-            gemm(b, g, h, (&dzh[st * g..], t * g, 1), (&s.w_hh, 1, g), 1.0, &mut dh_next, h);
+            gemm(b, g, h, (&dzh[st * g..], t * g, 1), (&s.w_hh, 1, g), 1.0, (&mut dh_next, h));
         }
     }
     let rows = b * t;
     let mut dw_ih = vec![0.0f32; n_in * g];
-    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dzx, g, 1), 0.0, &mut dw_ih, g);
+    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dzx, g, 1), 0.0, (&mut dw_ih, g));
     let mut dw_hh = vec![0.0f32; h * g];
-    gemm(h, rows, g, (&s.h_prev, 1, h), (&dzh, g, 1), 0.0, &mut dw_hh, g);
+    gemm(h, rows, g, (&s.h_prev, 1, h), (&dzh, g, 1), 0.0, (&mut dw_hh, g));
     let (db_ih, db_hh) = (column_sums(&dzx, g), column_sums(&dzh, g));
     let dx = want_x.then(|| {
         let mut dx = vec![0.0f32; rows * n_in];
-        gemm(rows, g, n_in, (&dzx, g, 1), (&s.w_ih, 1, g), 0.0, &mut dx, n_in);
+        gemm(rows, g, n_in, (&dzx, g, 1), (&s.w_ih, 1, g), 0.0, (&mut dx, n_in));
         dx
     });
     (dx, [dw_ih, dw_hh, db_ih, db_hh])
