@@ -140,6 +140,41 @@ fn previous_states(out: &[f32], b: usize, t: usize, h: usize) -> Vec<f32> {
     h_prev
 }
 
+impl Saved {
+    /// What the backward pass keeps of a layer's forward pass: its input, its weights
+    /// `[w_ih, w_hh]`, every step's previous hidden state (from the output `out`) and `acts`.
+    fn new(dims: Dims, x: Vec<f32>, [w_ih, w_hh]: [Vec<f32>; 2], out: &[f32], acts: Vec<f32>) -> Saved {
+        let h_prev = previous_states(out, dims.batch, dims.steps, dims.hidden);
+        let arc = Arc::new;
+        Saved { dims, x: arc(x), w_ih: arc(w_ih), w_hh: arc(w_hh), h_prev: arc(h_prev), acts: arc(acts) }
+    }
+
+    /// The gradients a layer's whole sequence gives at once from the gradients of its gates'
+    /// pre-activations `[batch·steps, G·hidden]` (rows in (batch, step) order): through the
+    /// input projection `dz_in` and through the hidden projection `dz_hidden` (the same for the
+    /// LSTM). Returns the input's gradient (when `want_x`), the input weights' `xᵀ·dz_in` and the
+    /// hidden weights' `h₀ᵀ·dz_hidden`.
+    fn sequence_gradients(
+        &self,
+        dz_in: &[f32],
+        dz_hidden: &[f32],
+        want_x: bool,
+    ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+        let Dims { batch: b, steps: t, input: n_in, hidden: h } = self.dims;
+        let (rows, g) = (b * t, self.w_hh.len() / h.max(1));
+        let mut dw_ih = vec![0.0f32; n_in * g];
+        gemm(n_in, rows, g, (&self.x, 1, n_in), (dz_in, g, 1), 0.0, (&mut dw_ih, g));
+        let mut dw_hh = vec![0.0f32; h * g];
+        gemm(h, rows, g, (&self.h_prev, 1, h), (dz_hidden, g, 1), 0.0, (&mut dw_hh, g));
+        let dx = want_x.then(|| {
+            let mut dx = vec![0.0f32; rows * n_in];
+            gemm(rows, g, n_in, (dz_in, g, 1), (&self.w_ih, 1, g), 0.0, (&mut dx, n_in));
+            dx
+        });
+        (dx, dw_ih, dw_hh)
+    }
+}
+
 /// The LSTM layer's forward pass on raw values: the hidden states `[batch, steps, hidden]` and
 /// what the backward pass keeps.
 fn lstm_forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<f32>) -> (Vec<f32>, Saved) {
@@ -186,14 +221,7 @@ fn lstm_forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<
             }
         }
     }
-    let saved = Saved {
-        dims: d,
-        h_prev: Arc::new(previous_states(&out, b, t, h)),
-        x: Arc::new(x),
-        w_ih: Arc::new(w_ih),
-        w_hh: Arc::new(w_hh),
-        acts: Arc::new(acts),
-    };
+    let saved = Saved::new(d, x, [w_ih, w_hh], &out, acts);
     (out, saved)
 }
 
@@ -201,7 +229,7 @@ fn lstm_forward(d: Dims, x: Vec<f32>, w_ih: Vec<f32>, w_hh: Vec<f32>, bias: Vec<
 /// input `[batch, steps, in]` (when `want_x`), the input weights `[in, 4·hidden]`, the hidden
 /// weights `[hidden, 4·hidden]` and the bias `[4·hidden]`.
 fn lstm_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
+    let Dims { batch: b, steps: t, hidden: h, .. } = s.dims;
     let g = 4 * h;
     let mut dz = vec![0.0f32; b * t * g];
     let mut dh_next = vec![0.0f32; b * h];
@@ -241,18 +269,8 @@ fn lstm_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, Ve
             gemm(b, g, h, (&dz[st * g..], t * g, 1), (&s.w_hh, 1, g), 0.0, (&mut dh_next, h));
         }
     }
-    let rows = b * t;
-    let mut dw_ih = vec![0.0f32; n_in * g];
-    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dz, g, 1), 0.0, (&mut dw_ih, g));
-    let mut dw_hh = vec![0.0f32; h * g];
-    gemm(h, rows, g, (&s.h_prev, 1, h), (&dz, g, 1), 0.0, (&mut dw_hh, g));
-    let dbias = column_sums(&dz, g);
-    let dx = want_x.then(|| {
-        let mut dx = vec![0.0f32; rows * n_in];
-        gemm(rows, g, n_in, (&dz, g, 1), (&s.w_ih, 1, g), 0.0, (&mut dx, n_in));
-        dx
-    });
-    (dx, dw_ih, dw_hh, dbias)
+    let (dx, dw_ih, dw_hh) = s.sequence_gradients(&dz, &dz, want_x);
+    (dx, dw_ih, dw_hh, column_sums(&dz, g))
 }
 
 #[derive(Debug)]
@@ -390,21 +408,14 @@ fn gru_forward(d: Dims, x: Vec<f32>, w: [Vec<f32>; 2], b_ih: Vec<f32>, b_hh: Vec
             }
         }
     }
-    let saved = Saved {
-        dims: d,
-        h_prev: Arc::new(previous_states(&out, b, t, h)),
-        x: Arc::new(x),
-        w_ih: Arc::new(w_ih),
-        w_hh: Arc::new(w_hh),
-        acts: Arc::new(acts),
-    };
+    let saved = Saved::new(d, x, [w_ih, w_hh], &out, acts);
     (out, saved)
 }
 
 /// The GRU layer's gradients from the gradient of its output: of the input (when `want_x`),
 /// the input and hidden weights, and the input and hidden biases.
 fn gru_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, [Vec<f32>; 4]) {
-    let Dims { batch: b, steps: t, input: n_in, hidden: h } = s.dims;
+    let Dims { batch: b, steps: t, hidden: h, .. } = s.dims;
     let g = 3 * h;
     let mut dzx = vec![0.0f32; b * t * g];
     let mut dzh = vec![0.0f32; b * t * g];
@@ -442,18 +453,8 @@ fn gru_backward(s: &Saved, dout: &[f32], want_x: bool) -> (Option<Vec<f32>>, [Ve
             gemm(b, g, h, (&dzh[st * g..], t * g, 1), (&s.w_hh, 1, g), 1.0, (&mut dh_next, h));
         }
     }
-    let rows = b * t;
-    let mut dw_ih = vec![0.0f32; n_in * g];
-    gemm(n_in, rows, g, (&s.x, 1, n_in), (&dzx, g, 1), 0.0, (&mut dw_ih, g));
-    let mut dw_hh = vec![0.0f32; h * g];
-    gemm(h, rows, g, (&s.h_prev, 1, h), (&dzh, g, 1), 0.0, (&mut dw_hh, g));
-    let (db_ih, db_hh) = (column_sums(&dzx, g), column_sums(&dzh, g));
-    let dx = want_x.then(|| {
-        let mut dx = vec![0.0f32; rows * n_in];
-        gemm(rows, g, n_in, (&dzx, g, 1), (&s.w_ih, 1, g), 0.0, (&mut dx, n_in));
-        dx
-    });
-    (dx, [dw_ih, dw_hh, db_ih, db_hh])
+    let (dx, dw_ih, dw_hh) = s.sequence_gradients(&dzx, &dzh, want_x);
+    (dx, [dw_ih, dw_hh, column_sums(&dzx, g), column_sums(&dzh, g)])
 }
 
 #[derive(Debug)]

@@ -50,6 +50,12 @@ fn assert_close(what: &str, got: &[f32], want: &[f64]) {
     println!("{what}: largest difference {worst:e}");
 }
 
+/// The fixture's input `x` `[batch, steps, input]`.
+fn input(f: &Value) -> Tensor<Cpu, 3> {
+    let (b, t, i, _) = dims(f);
+    Tensor::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &Default::default())
+}
+
 fn values<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
 }
@@ -61,7 +67,7 @@ type LstmPass = fn(&Lstm<Cpu>, Tensor<Cpu, 3>, Option<LstmState<Cpu, 2>>) -> (Te
 /// zero state, against burn's own pass).
 fn check_lstm(name: &str, pass: LstmPass) {
     let f = fixture();
-    let (b, t, i, h) = dims(&f);
+    let (b, _, _, h) = dims(&f);
     let device = Default::default();
     let w = &f["lstm"];
     let lstm = lstm_from_pytorch::<Cpu>(
@@ -71,7 +77,7 @@ fn check_lstm(name: &str, pass: LstmPass) {
         &flat(&w["bias_hh"]),
         &device,
     );
-    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let x = input(&f);
     let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
     let c0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["c0"]), [b, h]), &device);
 
@@ -103,7 +109,6 @@ fn fused_lstm_matches_the_pytorch_equations() {
 #[test]
 fn whole_layer_lstm_matches_the_pytorch_equations() {
     let f = fixture();
-    let (b, t, i, _) = dims(&f);
     let device = Default::default();
     let w = &f["lstm"];
     let lstm = lstm_from_pytorch::<Cpu>(
@@ -114,8 +119,7 @@ fn whole_layer_lstm_matches_the_pytorch_equations() {
         &device,
     );
     assert!(lstm_layer_supported(&lstm), "the CPU backend runs the whole-layer pass");
-    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
-    let out = values(lstm_layer_forward(&lstm, x));
+    let out = values(lstm_layer_forward(&lstm, input(&f)));
     assert_close("whole-layer lstm output, zero state", &out, &flat64(&w["output_zero_state"]));
 }
 
@@ -126,7 +130,7 @@ type GruPass = fn(&Gru<Cpu>, Tensor<Cpu, 3>, Option<Tensor<Cpu, 2>>) -> Tensor<C
 /// state, against burn's own pass).
 fn check_gru(name: &str, pass: GruPass) {
     let f = fixture();
-    let (b, t, i, h) = dims(&f);
+    let (b, t, _, h) = dims(&f);
     let device = Default::default();
     let w = &f["gru"];
     let gru = gru_from_pytorch::<Cpu>(
@@ -136,7 +140,7 @@ fn check_gru(name: &str, pass: GruPass) {
         &flat(&w["bias_hh"]),
         &device,
     );
-    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
+    let x = input(&f);
     let h0 = Tensor::<Cpu, 2>::from_data(TensorData::new(flat(&f["h0"]), [b, h]), &device);
 
     let out = values(pass(&gru, x.clone(), Some(h0)));
@@ -167,7 +171,6 @@ fn fused_gru_matches_the_pytorch_equations() {
 #[test]
 fn whole_layer_gru_matches_the_pytorch_equations() {
     let f = fixture();
-    let (b, t, i, _) = dims(&f);
     let device = Default::default();
     let w = &f["gru"];
     let gru = gru_from_pytorch::<Cpu>(
@@ -178,7 +181,6 @@ fn whole_layer_gru_matches_the_pytorch_equations() {
         &device,
     );
     assert!(gru_layer_supported(&gru), "the CPU backend runs the whole-layer pass");
-    let x = Tensor::<Cpu, 3>::from_data(TensorData::new(flat(&f["x"]), [b, t, i]), &device);
-    let out = values(gru_layer_forward(&gru, x));
+    let out = values(gru_layer_forward(&gru, input(&f)));
     assert_close("whole-layer gru output, zero state", &out, &flat64(&w["output_zero_state"]));
 }
